@@ -1,0 +1,36 @@
+"""Carrier policy as data, plus small pure functions over it."""
+
+from carriers.deadlines import (
+    amount_due_fen,
+    in_quiet_hours,
+    next_renewal,
+    period_bounds,
+    reminder_times,
+    settlement_deadline,
+    shift_out_of_quiet_hours,
+)
+from carriers.lookup import carrier_for, to_e164
+from carriers.policy import (
+    DEFAULT_POLICY,
+    POLICIES,
+    CarrierPolicy,
+    late_fee_fen,
+    policy_for,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "POLICIES",
+    "CarrierPolicy",
+    "amount_due_fen",
+    "carrier_for",
+    "in_quiet_hours",
+    "late_fee_fen",
+    "next_renewal",
+    "period_bounds",
+    "policy_for",
+    "reminder_times",
+    "settlement_deadline",
+    "shift_out_of_quiet_hours",
+    "to_e164",
+]

@@ -1,0 +1,96 @@
+"""Deadline, quiet-hours and proration arithmetic. Pure: callers pass the time in."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from carriers.policy import CarrierPolicy
+
+_END_OF_DAY = time(23, 59, 59)
+
+
+def _require_aware(when: datetime) -> None:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("naive datetime: pass an aware datetime")
+
+
+def settlement_deadline(policy: CarrierPolicy, cancelled_at: datetime) -> datetime:
+    _require_aware(cancelled_at)
+    if not policy.deadline_end_of_day:
+        # Add in UTC so "24 hours" stays 24 real hours across a DST change.
+        return cancelled_at.astimezone(UTC) + policy.settle_within
+    local = cancelled_at.astimezone(policy.tz) + policy.settle_within
+    return datetime.combine(local.date(), _END_OF_DAY, policy.tz).astimezone(UTC)
+
+
+def in_quiet_hours(policy: CarrierPolicy, when: datetime) -> bool:
+    _require_aware(when)
+    start, end = policy.quiet_start, policy.quiet_end
+    local = when.astimezone(policy.tz).time()
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end  # window wraps midnight
+
+
+def shift_out_of_quiet_hours(policy: CarrierPolicy, when: datetime) -> datetime:
+    """Move a send to the next quiet_end; a quiet-hours reminder is delayed, never dropped."""
+    if not in_quiet_hours(policy, when):
+        return when.astimezone(UTC)
+    local = when.astimezone(policy.tz)
+    candidate = datetime.combine(local.date(), policy.quiet_end, policy.tz)
+    if candidate <= local:
+        candidate = datetime.combine(
+            local.date() + timedelta(days=1), policy.quiet_end, policy.tz
+        )
+    return candidate.astimezone(UTC)
+
+
+def reminder_times(
+    policy: CarrierPolicy,
+    deadline: datetime,
+    offsets: Iterable[timedelta],
+    not_before: datetime,
+) -> list[datetime]:
+    _require_aware(deadline)
+    _require_aware(not_before)
+    due = (deadline - offset for offset in offsets)
+    return sorted({shift_out_of_quiet_hours(policy, t) for t in due if t >= not_before})
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def period_bounds(renews_on: date) -> tuple[date, date]:
+    """Current monthly period as the half-open range [start, renews_on)."""
+    return _add_months(renews_on, -1), renews_on
+
+
+def next_renewal(renews_on: date) -> date:
+    return _add_months(renews_on, 1)
+
+
+def amount_due_fen(
+    policy: CarrierPolicy,
+    fee_fen: int,
+    paid_fen: int,
+    renews_on: date,
+    cancelled_on: date,
+) -> int:
+    if fee_fen < 0 or paid_fen < 0:
+        raise ValueError("fee_fen and paid_fen must not be negative")
+    if policy.proration == "month":
+        charge = fee_fen
+    else:
+        start, end = period_bounds(renews_on)
+        days_in_period = (end - start).days
+        days_used = min(max((cancelled_on - start).days + 1, 0), days_in_period)
+        charge = -(-fee_fen * days_used // days_in_period)  # ceil to the fen, ints only
+    return max(charge - paid_fen, 0)

@@ -1,0 +1,1 @@
+"""The pure conversation engine: no IO, no clock, no Flask, no Redis."""

@@ -1,0 +1,331 @@
+"""One dialog step: (state, message, facts, now) -> (state, effects). Pure: no IO, no clock, no randomness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
+from dialogs import codes
+from dialogs import commands as cmds
+from dialogs.effects import (
+    CODE,
+    CONFIRMATION,
+    CancelSubscription,
+    Effect,
+    Escalate,
+    IssueStatement,
+    Reply,
+    SendMessage,
+    SetOptOut,
+)
+from dialogs.messages import day, money, render, when
+from dialogs.model import (
+    CHOOSING,
+    CONFIRMING,
+    IDLE,
+    LOCKED,
+    OPEN,
+    PAID,
+    VERIFYING,
+    DialogState,
+    Statement,
+    Subscriber,
+    Subscription,
+)
+from dialogs.normalize import has_cjk, normalize
+
+IDLE_TIMEOUT = 600
+LOCK_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    provider_opted_out: bool = False  # the provider (e.g. Twilio Advanced Opt-Out) already confirmed
+
+
+@dataclass(frozen=True)
+class Facts:
+    subscriber: Subscriber
+    policy: CarrierPolicy
+    secret: bytes
+    fresh_code: str  # used only if this step sends a code
+
+
+@dataclass(frozen=True)
+class Turn:
+    state: DialogState
+    facts: Facts
+    now: datetime
+    lang: str
+
+    @property
+    def clock(self) -> int:
+        return int(self.now.timestamp())
+
+    def say(self, key: str, **values: object) -> str:
+        return self.facts.policy.sender_id + render(self.lang, key, **values)
+
+    def reply(self, key: str, **values: object) -> Reply:
+        return Reply(self.say(key, **values))
+
+
+Outcome = tuple[DialogState, list[Effect]]
+
+
+def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
+    text = normalize(message.text)
+    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
+    new_state, effects = _dispatch(turn, cmds.parse(text), message)
+    return replace(new_state, lang=turn.lang, updated_at=turn.clock), effects
+
+
+def _lang(state: DialogState, facts: Facts, text: str) -> str:
+    if facts.subscriber.locale:
+        return facts.subscriber.locale
+    if has_cjk(text):
+        return "zh"
+    if any(c.isalpha() for c in text):
+        return "en"
+    return state.lang or facts.policy.locale
+
+
+def _expire(state: DialogState, clock: int) -> DialogState:
+    if state.stage == LOCKED:
+        if clock < state.locked_until:
+            return state
+        return DialogState(codes_sent=state.codes_sent)
+    if state.stage != IDLE and clock - state.updated_at > IDLE_TIMEOUT:
+        return DialogState(codes_sent=state.codes_sent, lang=state.lang)
+    return state
+
+
+def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    if isinstance(command, cmds.Keyword):
+        return _keyword(turn, command.name, message)
+    if turn.state.stage == LOCKED and isinstance(command, (cmds.Cancel, cmds.Code, cmds.Numbers)):
+        return turn.state, [turn.reply("still_locked")]
+    if isinstance(command, cmds.Cancel):
+        return _cancel_command(turn, command)
+    if isinstance(command, cmds.Code) and turn.state.stage == VERIFYING:
+        return _check_code(turn, command.digits)
+    if isinstance(command, (cmds.Numbers, cmds.Code)) and turn.state.stage == CHOOSING:
+        digits = command.values if isinstance(command, cmds.Numbers) else (int(command.digits),)
+        return _choose(turn, turn.state.options, digits)
+    if turn.state.stage == VERIFYING:
+        return turn.state, [turn.reply("code_waiting")]
+    return turn.state, [turn.reply("unknown")]
+
+
+def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
+    state = turn.state
+    match name:
+        case cmds.YES:
+            return _yes(turn)
+        case cmds.NO if state.stage in (CHOOSING, CONFIRMING, VERIFYING):
+            return _idle(state), [turn.reply("aborted")]
+        case cmds.QUERY:
+            return _query(turn)
+        case cmds.BILL:
+            return state, [_bill(turn)]
+        case cmds.HUMAN:
+            return state, [Escalate("requested"), turn.reply("human")]
+        case cmds.STOP:
+            return state, [SetOptOut(True)] + ([] if message.provider_opted_out else [turn.reply("stop")])
+        case cmds.START:
+            return state, [SetOptOut(False), turn.reply("start")]
+        case cmds.HELP:
+            return state, [turn.reply("help")]
+    return state, [turn.reply("nothing_pending" if name == cmds.NO else "help")]
+
+
+def _idle(state: DialogState) -> DialogState:
+    return DialogState(codes_sent=state.codes_sent, lang=state.lang)
+
+
+# --- choosing -------------------------------------------------------------------------------
+
+
+def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
+    active = turn.facts.subscriber.active()
+    options = tuple(s.id for s in active)
+    if not active:
+        return _idle(turn.state), [turn.reply("none_active")]
+    if command.everything:
+        return _confirm(turn, options)
+    if command.numbers:
+        return _choose(turn, options, command.numbers)
+    if command.query:
+        return _find(turn, active, command.query)
+    return _list(turn, active)
+
+
+def _list(turn: Turn, active: tuple[Subscription, ...]) -> Outcome:
+    lines = "\n".join(
+        render(turn.lang, "list_line", n=i, name=s.name, fee=money(turn.lang, s.fee_fen))
+        for i, s in enumerate(active, 1)
+    )
+    state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active))
+    return state, [turn.reply("list", count=len(active), lines=lines)]
+
+
+def _choose(turn: Turn, options: tuple[str, ...], numbers: tuple[int, ...]) -> Outcome:
+    if not options or any(n < 1 or n > len(options) for n in numbers):
+        count = len(options)
+        state = replace(turn.state, stage=CHOOSING, options=options) if options else turn.state
+        return state, [turn.reply("invalid_choice" if count else "none_active", count=count)]
+    return _confirm(turn, tuple(options[n - 1] for n in numbers))
+
+
+def _find(turn: Turn, active: tuple[Subscription, ...], query: str) -> Outcome:
+    wanted = query.upper()
+    found = tuple(s.id for s in active if s.service_code.upper() == wanted or wanted in s.name.upper())
+    if not found:
+        return turn.state, [turn.reply("not_found", query=query[:20])]
+    return _confirm(turn, found)
+
+
+# --- confirming -----------------------------------------------------------------------------
+
+
+def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
+    subs = _selected(turn, selected)
+    quotes = [statement_for(turn.facts, s, turn.now) for s in subs]
+    lines = "\n".join(
+        render(
+            turn.lang, "confirm_line", name=s.name, fee=money(turn.lang, s.fee_fen),
+            amount=money(turn.lang, q.amount_fen), deadline=when(turn.lang, q.due_at, turn.facts.policy.timezone),
+        )
+        for s, q in zip(subs, quotes, strict=True)
+    )
+    total = money(turn.lang, sum(q.amount_fen for q in quotes))
+    state = replace(_idle(turn.state), stage=CONFIRMING, selected=selected)
+    return state, [turn.reply("confirm", lines=lines, amount=total)]
+
+
+def _selected(turn: Turn, ids: tuple[str, ...]) -> list[Subscription]:
+    subscriber = turn.facts.subscriber
+    return [s for s in (subscriber.subscription(i) for i in ids) if s is not None]
+
+
+def _yes(turn: Turn) -> Outcome:
+    state = turn.state
+    if state.stage not in (CONFIRMING, VERIFYING):
+        return state, [turn.reply("nothing_pending")]
+    if not turn.facts.policy.cancel_needs_code:
+        return _complete(turn)
+    return _send_code(turn)
+
+
+def _send_code(turn: Turn) -> Outcome:
+    sent = codes.recent_sends(turn.state.codes_sent, turn.clock)
+    wait = codes.wait_before_send(sent, turn.clock)
+    if wait:
+        return replace(turn.state, codes_sent=sent), [turn.reply("rate_limited", wait=_duration(turn.lang, wait))]
+    msisdn, code = turn.facts.subscriber.msisdn, turn.facts.fresh_code
+    state = replace(
+        turn.state, stage=VERIFYING, attempts=0, codes_sent=sent + (turn.clock,),
+        code_hash=codes.hash_code(turn.facts.secret, msisdn, code), code_expires_at=turn.clock + codes.CODE_TTL,
+    )
+    return state, [SendMessage(turn.say("code_sms", code=code), CODE), turn.reply("code_sent")]
+
+
+def _duration(lang: str, seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return f"{minutes}分钟" if lang == "zh" else f"{minutes} min"
+    hours = -(-minutes // 60)
+    return f"{hours}小时" if lang == "zh" else f"{hours} h"
+
+
+# --- verifying ------------------------------------------------------------------------------
+
+
+def _check_code(turn: Turn, digits: str) -> Outcome:
+    state = turn.state
+    if turn.clock >= state.code_expires_at:
+        return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply("code_expired")]
+    if codes.code_matches(turn.facts.secret, turn.facts.subscriber.msisdn, digits, state.code_hash):
+        return _complete(turn)
+    attempts = state.attempts + 1
+    if attempts >= codes.MAX_ATTEMPTS:
+        locked = replace(_idle(state), stage=LOCKED, locked_until=turn.clock + LOCK_SECONDS, attempts=attempts)
+        return locked, [Escalate("code_attempts"), turn.reply("locked")]
+    left = codes.MAX_ATTEMPTS - attempts
+    return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
+
+
+def _complete(turn: Turn) -> Outcome:
+    effects: list[Effect] = []
+    lines = []
+    for sub in _selected(turn, turn.state.selected):
+        lines.append(_cancel_line(turn, sub, effects))
+    text = turn.say("done", lines="\n".join(lines))
+    return _idle(turn.state), effects + [SendMessage(text, CONFIRMATION)]
+
+
+def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
+    if not sub.active:
+        return render(turn.lang, "done_line_already", name=sub.name)
+    statement = statement_for(turn.facts, sub, turn.now)
+    effects += [CancelSubscription(sub.id), IssueStatement(statement)]
+    if statement.status == PAID:
+        return render(turn.lang, "done_line_free", name=sub.name)
+    deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
+    amount = money(turn.lang, statement.amount_fen)
+    return render(turn.lang, "done_line", name=sub.name, amount=amount, deadline=deadline)
+
+
+def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
+    """The settlement statement cancelling `sub` at `now` would issue, per the carrier's rules."""
+    policy = facts.policy
+    local_day = now.astimezone(_zone(policy)).date()
+    amount = amount_due_fen(policy, sub.fee_fen, sub.paid_fen, sub.renews_on, local_day)
+    period_start, _ = period_bounds(sub.renews_on)
+    return Statement(
+        id=f"{facts.subscriber.msisdn.lstrip('+')}-{sub.id}-{period_start:%Y%m%d}",
+        subscription_id=sub.id, name=sub.name, amount_fen=amount, issued_at=now,
+        due_at=settlement_deadline(policy, now), status=OPEN if amount else PAID,
+    )
+
+
+def _zone(policy: CarrierPolicy) -> ZoneInfo:
+    return ZoneInfo(policy.timezone)
+
+
+# --- read-only commands ---------------------------------------------------------------------
+
+
+def _query(turn: Turn) -> Outcome:
+    subscriber, lang = turn.facts.subscriber, turn.lang
+    if not subscriber.subscriptions:
+        return turn.state, [turn.reply("query_empty")]
+    lines = "\n".join(_query_line(lang, s) for s in subscriber.subscriptions)
+    owed = sum(s.owed_fen for s in subscriber.open_statements())
+    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
+    active = subscriber.active()
+    state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active)) if active else turn.state
+    return state, [turn.reply("query", lines=lines, owed=owed_text)]
+
+
+def _query_line(lang: str, sub: Subscription) -> str:
+    if not sub.active:
+        return render(lang, "query_line_cancelled", name=sub.name)
+    fee, renews = money(lang, sub.fee_fen), day(lang, sub.renews_on)
+    return render(lang, "query_line_active", name=sub.name, fee=fee, renews=renews)
+
+
+def _bill(turn: Turn) -> Reply:
+    statements = turn.facts.subscriber.statements[-5:]
+    if not statements:
+        return turn.reply("bill_empty")
+    lang, tz = turn.lang, turn.facts.policy.timezone
+    lines = "\n".join(
+        render(lang, "bill_line", name=s.name, amount=money(lang, s.owed_fen or s.amount_fen),
+               status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
+        for s in statements
+    )
+    return turn.reply("bill", lines=lines)
+

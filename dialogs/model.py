@@ -1,0 +1,102 @@
+"""The subscriber's world as the dialog engine sees it: plain, immutable data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+ACTIVE = "active"
+CANCELLED = "cancelled"
+
+OPEN = "open"
+PAID = "paid"
+OVERDUE = "overdue"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    name: str
+    service_code: str
+    fee_fen: int
+    renews_on: date
+    status: str = ACTIVE
+    paid_fen: int = 0
+    cancelled_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+@dataclass(frozen=True)
+class Statement:
+    id: str
+    subscription_id: str
+    name: str
+    amount_fen: int
+    issued_at: datetime
+    due_at: datetime
+    status: str = OPEN
+    paid_fen: int = 0
+    late_fee_fen: int = 0
+
+    @property
+    def owed_fen(self) -> int:
+        return max(0, self.amount_fen + self.late_fee_fen - self.paid_fen)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    msisdn: str
+    carrier: str | None = None
+    locale: str | None = None
+    subscriptions: tuple[Subscription, ...] = ()
+    statements: tuple[Statement, ...] = ()
+    opted_out: bool = False
+
+    def active(self) -> tuple[Subscription, ...]:
+        return tuple(s for s in self.subscriptions if s.active)
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        return next((s for s in self.subscriptions if s.id == subscription_id), None)
+
+    def statement(self, statement_id: str) -> Statement | None:
+        return next((s for s in self.statements if s.id == statement_id), None)
+
+    def open_statements(self) -> tuple[Statement, ...]:
+        return tuple(s for s in self.statements if s.status != PAID and s.owed_fen > 0)
+
+    def with_subscription(self, sub: Subscription) -> Subscriber:
+        others = tuple(s for s in self.subscriptions if s.id != sub.id)
+        if len(others) == len(self.subscriptions):
+            return replace(self, subscriptions=self.subscriptions + (sub,))
+        return replace(self, subscriptions=tuple(sub if s.id == sub.id else s for s in self.subscriptions))
+
+    def with_statement(self, st: Statement) -> Subscriber:
+        if self.statement(st.id) is None:
+            return replace(self, statements=self.statements + (st,))
+        return replace(self, statements=tuple(st if s.id == st.id else s for s in self.statements))
+
+
+IDLE = "idle"
+CHOOSING = "choosing"
+CONFIRMING = "confirming"
+VERIFYING = "verifying"
+LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class DialogState:
+    """Where one subscriber is in a conversation. Times are epoch seconds."""
+
+    stage: str = IDLE
+    options: tuple[str, ...] = ()
+    selected: tuple[str, ...] = ()
+    code_hash: str = ""
+    code_expires_at: int = 0
+    attempts: int = 0
+    codes_sent: tuple[int, ...] = field(default=())
+    lang: str = ""
+    updated_at: int = 0
+    locked_until: int = 0

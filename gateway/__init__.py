@@ -1,0 +1,35 @@
+"""The imperative shell: Flask app factory, channels, store, service, outbound, CLI."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+
+from gateway import config, db
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(config.from_env())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db.init_app(app)
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from gateway import api, health
+    from gateway.channels import twilio_sms
+
+    for blueprint in (health.bp, api.bp, twilio_sms.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(413, lambda e: (jsonify(error="request body too large"), 413))
+    app.register_error_handler(404, lambda e: (jsonify(error="not found"), 404))
+    app.register_error_handler(405, lambda e: (jsonify(error="method not allowed"), 405))
+
+
+__all__ = ["create_app", "Response"]

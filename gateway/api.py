@@ -1,0 +1,101 @@
+"""The carrier back office's JSON API: bearer token, JSON in and out, a message for every error."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import asdict
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+from dialogs.imports import merge
+from dialogs.model import Subscriber
+from gateway import validation
+from gateway.bootstrap import Runtime
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["tdbot"]
+
+
+@bp.before_request
+def require_token() -> tuple[Response, int] | None:
+    expected = current_app.config.get("TDBOT_API_TOKEN")
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header.startswith("Bearer ") else ""
+    if not expected:
+        return error(503, "the API is disabled: TDBOT_API_TOKEN is not set")
+    if not given or not hmac.compare_digest(given.encode(), str(expected).encode()):
+        return error(401, "missing or wrong bearer token")
+    return None
+
+
+@bp.errorhandler(validation.Invalid)
+def invalid(exc: validation.Invalid) -> tuple[Response, int]:
+    return error(400, str(exc))
+
+
+@bp.errorhandler(RedisError)
+def unavailable(exc: RedisError) -> tuple[Response, int]:
+    log.error("Redis unavailable: %s", exc)
+    return error(503, "storage unavailable, try again shortly")
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> tuple[Response, int]:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+def json_body() -> object:
+    if not request.is_json:
+        raise validation.Invalid("send Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise validation.Invalid("body is not valid JSON")
+    return data
+
+
+@bp.put("/subscribers/<number>")
+def put_subscriber(number: str) -> tuple[Response, int]:
+    msisdn = validation.msisdn(number)
+    incoming = validation.subscriber(msisdn, json_body())
+    store = runtime().store
+    saved = store.update_subscriber(msisdn, lambda existing: merge(existing, incoming))
+    store.index_subscriber(msisdn)
+    return jsonify(view(saved)), 200
+
+
+@bp.get("/subscribers/<number>")
+def get_subscriber(number: str) -> tuple[Response, int]:
+    msisdn = validation.msisdn(number)
+    subscriber = runtime().store.load_subscriber(msisdn)
+    if subscriber is None:
+        return error(404, f"no subscriber {msisdn}")
+    return jsonify(view(subscriber)), 200
+
+
+def view(subscriber: Subscriber | None) -> dict:
+    data = asdict(subscriber) if subscriber else {}
+    for statement in data.get("statements", []):
+        statement["owed_fen"] = max(0, statement["amount_fen"] + statement["late_fee_fen"] - statement["paid_fen"])
+    return _jsonable(data)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,87 @@
+"""The one place that wires real adapters: Redis connections, store, sender, clock, queues."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from redis import Redis
+from rq import Queue
+
+from gateway.db import connect
+from gateway.keys import OUTBOX, Keys
+from gateway.senders import ConsoleSender, Sender, TwilioSender
+from gateway.store import Store
+
+OUTBOUND_QUEUE = "outbound"
+REMINDER_QUEUE = "reminders"
+DEFAULT_QUEUE = "default"
+QUEUES = (OUTBOUND_QUEUE, REMINDER_QUEUE, DEFAULT_QUEUE)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    config: dict
+    redis: Redis
+    queue_redis: Redis
+    keys: Keys
+    store: Store
+    sender: Sender
+    clock: Callable[[], datetime] = utc_now
+    _queues: dict[str, Queue] = field(default_factory=dict)
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.queue_redis)
+        return self._queues[name]
+
+    @property
+    def secret(self) -> bytes:
+        return str(self.config["TDBOT_SECRET_KEY"]).encode()
+
+
+_current: Runtime | None = None
+
+
+def bootstrap(config: dict) -> Runtime:
+    data_dir = str(config.get("TDBOT_DATA_DIR") or ".tdbot")
+    redis = connect(config.get("REDIS_URL"), data_dir)
+    queue_url = config.get("RQ_REDIS_URL")
+    queue_redis = connect(queue_url, data_dir) if queue_url else redis
+    keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or "tdbot"))
+    runtime = Runtime(
+        config=config, redis=redis, queue_redis=queue_redis, keys=keys, store=Store(redis, keys),
+        sender=_sender(config, redis, keys), clock=config.get("CLOCK") or utc_now,
+    )
+    install(runtime)
+    return runtime
+
+
+def _sender(config: dict, redis: Redis, keys: Keys) -> Sender:
+    if config.get("SENDER"):
+        return config["SENDER"]
+    sid, token = config.get("TWILIO_ACCOUNT_SID"), config.get("TWILIO_AUTH_TOKEN")
+    origin = config.get("TWILIO_MESSAGING_SERVICE_SID"), config.get("TWILIO_FROM")
+    if not (sid and token and any(origin)):
+        return ConsoleSender(redis, keys.shared(OUTBOX))
+    who = {"messaging_service_sid": origin[0]} if origin[0] else {"from_": origin[1]}
+    return TwilioSender(sid, token, who, config.get("TWILIO_API_BASE_URL"))
+
+
+def install(runtime: Runtime) -> None:
+    """Make `runtime` the one RQ jobs in this process use."""
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        from gateway.config import from_env
+
+        return bootstrap(from_env())
+    return _current

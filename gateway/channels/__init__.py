@@ -1,0 +1,1 @@
+"""One blueprint per provider: parse and validate its form, call the service, answer in its format."""

@@ -1,0 +1,64 @@
+"""JSON for the domain records; compact, since every step reads and writes them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+
+from dialogs.model import DialogState, Statement, Subscriber, Subscription
+
+
+def _default(value: object) -> str:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def subscriber_to_json(subscriber: Subscriber) -> str:
+    return dumps(asdict(subscriber))
+
+
+def subscriber_from_json(raw: str | bytes) -> Subscriber:
+    data = json.loads(raw)
+    return Subscriber(
+        msisdn=data["msisdn"], carrier=data.get("carrier"), locale=data.get("locale"),
+        subscriptions=tuple(subscription_from_dict(s) for s in data.get("subscriptions", ())),
+        statements=tuple(statement_from_dict(s) for s in data.get("statements", ())),
+        opted_out=bool(data.get("opted_out")),
+    )
+
+
+def subscription_from_dict(data: dict) -> Subscription:
+    cancelled = data.get("cancelled_at")
+    return Subscription(
+        id=data["id"], name=data["name"], service_code=data["service_code"], fee_fen=int(data["fee_fen"]),
+        renews_on=date.fromisoformat(data["renews_on"]), status=data.get("status", "active"),
+        paid_fen=int(data.get("paid_fen", 0)), cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,
+    )
+
+
+def statement_from_dict(data: dict) -> Statement:
+    return Statement(
+        id=data["id"], subscription_id=data["subscription_id"], name=data["name"], amount_fen=int(data["amount_fen"]),
+        issued_at=datetime.fromisoformat(data["issued_at"]), due_at=datetime.fromisoformat(data["due_at"]),
+        status=data.get("status", "open"), paid_fen=int(data.get("paid_fen", 0)),
+        late_fee_fen=int(data.get("late_fee_fen", 0)),
+    )
+
+
+def dialog_to_json(state: DialogState) -> str:
+    return dumps(asdict(state))
+
+
+def dialog_from_json(raw: str | bytes | None) -> DialogState:
+    if not raw:
+        return DialogState()
+    data = json.loads(raw)
+    for name in ("options", "selected", "codes_sent"):
+        data[name] = tuple(data.get(name, ()))
+    return DialogState(**data)

@@ -1,0 +1,42 @@
+"""Redis key names. Per-subscriber keys carry the MSISDN in a hash tag so they share a Cluster slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUBSCRIBER = "subscriber"
+DIALOG = "dialog"
+INBOUND = "in"
+MESSAGE = "msg"
+LOG = "log"
+
+SUBSCRIBERS = "subscribers"
+ESCALATIONS = "escalations"
+OUTBOX = "outbox"
+PROVIDER_SID = "sid"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "tdbot"
+
+    def of(self, msisdn: str, kind: str, *rest: str) -> str:
+        return ":".join((f"{self.prefix}:{{{msisdn}}}", kind, *rest))
+
+    def subscriber(self, msisdn: str) -> str:
+        return self.of(msisdn, SUBSCRIBER)
+
+    def dialog(self, msisdn: str) -> str:
+        return self.of(msisdn, DIALOG)
+
+    def inbound(self, msisdn: str, inbound_id: str) -> str:
+        return self.of(msisdn, INBOUND, inbound_id)
+
+    def message(self, msisdn: str, message_id: str) -> str:
+        return self.of(msisdn, MESSAGE, message_id)
+
+    def log(self, msisdn: str) -> str:
+        return self.of(msisdn, LOG)
+
+    def shared(self, name: str, *rest: str) -> str:
+        return ":".join((self.prefix, name, *rest))

@@ -1,0 +1,41 @@
+"""Outbound messages as stored for delivery tracking."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    id: str
+    msisdn: str
+    text: str
+    kind: str
+    created_at: int
+    status: str = QUEUED
+    provider_sid: str = ""
+    attempts: int = 0
+    error: str = ""
+
+    def to_hash(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_hash(cls, data: dict[bytes, bytes] | dict[str, str]) -> OutboundMessage:
+        text = {_s(k): _s(v) for k, v in data.items()}
+        ints = {f.name for f in fields(cls) if f.type == "int"}
+        return cls(**{k: int(v) if k in ints else v for k, v in text.items() if k in _NAMES})
+
+
+_NAMES = {f.name for f in fields(OutboundMessage)}
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,81 @@
+"""Ways to put a message on a phone: Twilio's REST API, or a console outbox for development."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis import Redis
+
+from gateway.codec import dumps
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LENGTH = 1000
+# Twilio errors that no retry can fix: opted out, invalid or unreachable 'To', blocked.
+PERMANENT_TWILIO_ERRORS = {21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006}
+OPTED_OUT = 21610
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class Sender(Protocol):
+    name: str
+
+    def send(self, to: str, text: str, status_callback: str | None) -> str:
+        """Hand the message to the provider; return its id. Raise SendError on failure."""
+
+
+@dataclass
+class ConsoleSender:
+    redis: Redis
+    outbox_key: str
+    name: str = "console"
+
+    def send(self, to: str, text: str, status_callback: str | None) -> str:
+        sid = f"CON{time.time_ns():x}"
+        entry = {"sid": sid, "to": to, "text": text, "at": time.time()}
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(self.outbox_key, dumps(entry))
+            pipe.ltrim(self.outbox_key, -OUTBOX_LENGTH, -1)
+            pipe.execute()
+        log.info("console SMS to %s: %s", to, text)
+        return sid
+
+
+class TwilioSender:
+    name = "twilio"
+
+    def __init__(self, account_sid: str, auth_token: str, sender: dict[str, str], base_url: str | None) -> None:
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
+        if base_url:
+            self.client.api.base_url = base_url.rstrip("/")
+        self.sender = sender
+
+    def send(self, to: str, text: str, status_callback: str | None) -> str:
+        from twilio.base.exceptions import TwilioRestException
+
+        extra = {"status_callback": status_callback} if status_callback else {}
+        try:
+            message = self.client.messages.create(to=to, body=text, **self.sender, **extra)
+        except TwilioRestException as exc:
+            raise SendError(str(exc.msg), retryable=_retryable(exc.status, exc.code), code=exc.code) from exc
+        except OSError as exc:
+            raise SendError(str(exc), retryable=True) from exc
+        return message.sid
+
+
+def _retryable(status: int, code: int | None) -> bool:
+    if code in PERMANENT_TWILIO_ERRORS:
+        return False
+    return status == 429 or status >= 500

@@ -1,0 +1,132 @@
+"""Run one inbound message as one atomic step for its subscriber."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from redis import WatchError
+from redis.client import Pipeline
+
+from carriers import carrier_for, policy_for
+from dialogs.apply import apply
+from dialogs.effects import CODE, Escalate, Reply, SendMessage
+from dialogs.engine import Facts, Message, step
+from dialogs.messages import render
+from dialogs.model import DialogState, Subscriber
+from dialogs.normalize import has_cjk
+from gateway import codec, outbound
+from gateway.bootstrap import Runtime
+from gateway.messages import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 1600
+MAX_TRIES = 50
+
+
+@dataclass(frozen=True)
+class Inbound:
+    msisdn: str
+    text: str
+    inbound_id: str
+    channel: str = "sms"
+    provider_opted_out: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    reply: str
+    messages: list[OutboundMessage] = field(default_factory=list)
+    escalations: list[str] = field(default_factory=list)
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A step's result plus what it writes back."""
+
+    result: Result
+    dialog: DialogState | None = None
+    subscriber: Subscriber | None = None
+
+
+class Service:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.keys = runtime.keys
+
+    def handle(self, inbound: Inbound) -> Result:
+        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now))
+        if not result.duplicate:
+            self._after_commit(inbound.msisdn, result)
+        return result
+
+    def _transact(self, inbound: Inbound, work: Callable[..., Outcome]) -> Result:
+        msisdn, inbound_id = inbound.msisdn, inbound.inbound_id
+        keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
+        for _ in range(MAX_TRIES):
+            with self.runtime.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(*keys)
+                    raw_sub, raw_dialog, seen = pipe.mget(keys)
+                    if seen is not None:
+                        return Result(reply=seen.decode(), duplicate=True)
+                    now = self.runtime.clock()
+                    subscriber = codec.subscriber_from_json(raw_sub) if raw_sub else None
+                    pipe.multi()
+                    outcome = work(subscriber, codec.dialog_from_json(raw_dialog), now)
+                    self._write(pipe, inbound, outcome, now)
+                    pipe.execute()
+                    return outcome.result
+                except WatchError:
+                    continue
+        raise RuntimeError(f"too much contention on {msisdn}")
+
+    def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
+        if subscriber is None:
+            return self._stranger(inbound)
+        facts = Facts(
+            subscriber=subscriber, policy=policy_for(carrier_for(subscriber.msisdn, subscriber.carrier)),
+            secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
+        )
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
+        updated = apply(subscriber, effects, now)
+        result = Result(
+            reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
+            messages=[self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)],
+            escalations=[e.reason for e in effects if isinstance(e, Escalate)],
+        )
+        return Outcome(result, state, updated if updated != subscriber else None)
+
+    def _stranger(self, inbound: Inbound) -> Outcome:
+        lang = "zh" if has_cjk(inbound.text) else "en"
+        return Outcome(Result(reply=render(lang, "unknown_sender")))
+
+    def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
+        return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
+
+    def _write(self, pipe: Pipeline, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
+        store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
+        if outcome.dialog is not None:
+            store.save_dialog(msisdn, outcome.dialog, pipeline=pipe)
+        if outcome.subscriber is not None:
+            store.save_subscriber(outcome.subscriber, pipeline=pipe)
+        for message in result.messages:
+            store.save_message(message, pipeline=pipe)
+        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
+        sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
+        entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
+                 "in": inbound.text[:200], "reply": result.reply, "sent": sent}
+        store.log(msisdn, entry, pipeline=pipe)
+
+    def _after_commit(self, msisdn: str, result: Result) -> None:
+        """Writes outside the subscriber's slot: global indexes and RQ."""
+        now = self.runtime.clock()
+        for reason in result.escalations:
+            self.runtime.store.escalate(msisdn, reason, now)
+        outbound.enqueue(self.runtime, result.messages)

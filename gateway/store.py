@@ -1,0 +1,100 @@
+"""Subscribers, dialogs, inbound ids and messages in Redis.
+
+Writers take an optional pipeline; the caller owns MULTI/EXEC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from redis import Redis, WatchError
+from redis.client import Pipeline
+
+from dialogs.model import DialogState, Subscriber
+from gateway import codec
+from gateway.keys import ESCALATIONS, SUBSCRIBERS, Keys
+from gateway.messages import OutboundMessage
+
+INBOUND_TTL = 7 * 86400
+LOG_LENGTH = 200
+
+
+class Store:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def load_subscriber(self, msisdn: str) -> Subscriber | None:
+        raw = self.redis.get(self.keys.subscriber(msisdn))
+        return codec.subscriber_from_json(raw) if raw else None
+
+    def save_subscriber(self, subscriber: Subscriber, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        conn.set(self.keys.subscriber(subscriber.msisdn), codec.subscriber_to_json(subscriber))
+
+    def update_subscriber(
+        self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50
+    ) -> Subscriber | None:
+        """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update."""
+        key = self.keys.subscriber(msisdn)
+        for _ in range(tries):
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    before = codec.subscriber_from_json(raw) if raw else None
+                    after = change(before)
+                    pipe.multi()
+                    if after is not None and after != before:
+                        self.save_subscriber(after, pipeline=pipe)
+                    pipe.execute()
+                    return after
+                except WatchError:
+                    continue
+        raise RuntimeError(f"too much contention on {msisdn}")
+
+    def index_subscriber(self, msisdn: str, pipeline: Pipeline | None = None) -> None:
+        """The global roster lives outside any subscriber's slot, so it is never written inside a step."""
+        conn = pipeline if pipeline is not None else self.redis
+        conn.sadd(self.keys.shared(SUBSCRIBERS), msisdn)
+
+    def roster(self) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(self.keys.shared(SUBSCRIBERS)))
+
+    def load_dialog(self, msisdn: str) -> DialogState:
+        return codec.dialog_from_json(self.redis.get(self.keys.dialog(msisdn)))
+
+    def save_dialog(self, msisdn: str, state: DialogState, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        conn.set(self.keys.dialog(msisdn), codec.dialog_to_json(state))
+
+    def record_inbound(self, msisdn: str, inbound_id: str, reply: str, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=INBOUND_TTL)
+
+    def save_message(self, message: OutboundMessage, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        conn.hset(self.keys.message(message.msisdn, message.id), mapping=message.to_hash())
+
+    def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:
+        data = self.redis.hgetall(self.keys.message(msisdn, message_id))
+        return OutboundMessage.from_hash(data) if data else None
+
+    def log(self, msisdn: str, entry: dict, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        key = self.keys.log(msisdn)
+        conn.rpush(key, codec.dumps(entry))
+        conn.ltrim(key, -LOG_LENGTH, -1)
+
+    def conversation(self, msisdn: str) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.keys.log(msisdn), 0, -1)]
+
+    def escalate(self, msisdn: str, reason: str, at: datetime, pipeline: Pipeline | None = None) -> None:
+        conn = pipeline if pipeline is not None else self.redis
+        conn.zadd(self.keys.shared(ESCALATIONS), {f"{msisdn}|{reason}": at.timestamp()}, nx=True)
+
+    def escalations(self) -> list[tuple[str, str]]:
+        members = self.redis.zrange(self.keys.shared(ESCALATIONS), 0, -1)
+        return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]

@@ -1,0 +1,90 @@
+"""Fixtures: a real Redis (REDIS_URL, else embedded), a movable clock, the app, its client and CLI runner."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from redis import Redis
+
+from gateway import create_app
+from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
+
+TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
+
+
+class Clock:
+    """A clock tests move by hand; 2026-11-25 10:00 Asia/Shanghai unless told otherwise."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def _with_db(url: str, db: int) -> str:
+    parts = urlparse(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?db={db}"
+    return urlunparse(parts._replace(path=f"/{db}"))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return _with_db(url, TEST_DB)
+    from gateway.db import embedded, url_of
+
+    return _with_db(url_of(embedded(str(tmp_path_factory.mktemp("redis")))), TEST_DB)
+
+
+@pytest.fixture
+def redis(redis_url: str):
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
+    return {
+        "TESTING": True, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TDBOT_API_TOKEN": API_TOKEN,
+        "TDBOT_SECRET_KEY": "test-secret", "PUBLIC_BASE_URL": BASE_URL, "CLOCK": clock,
+        "TWILIO_ACCOUNT_SID": None, "TWILIO_FROM": None, "TWILIO_MESSAGING_SERVICE_SID": None,
+    }
+
+
+@pytest.fixture
+def app(test_config: dict):
+    return create_app(test_config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def phone(client, app):
+    """The China Mobile demo subscriber's phone."""
+    return Phone(client, app, "+8613800138000")
