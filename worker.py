@@ -1,22 +1,37 @@
-"""RQ worker for tdbot's queues: `python worker.py` (as many as needed, on as many hosts)."""
+"""RQ worker for tdbot's queues, with rq cron running the reminder sweeper: `python worker.py`.
+
+Run as many as needed, on as many hosts; one cron is enough, so give the others `--no-cron`.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+from multiprocessing import Process
 
 from rq import Worker
 
+from gateway import cron as sweeper_cron
 from gateway.bootstrap import QUEUES, bootstrap
 from gateway.config import from_env
 
 
-def main() -> None:
+def main(cron: bool = True) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = bootstrap(from_env())
     queues = [runtime.queue(name) for name in QUEUES]
-    # Queue order is priority: replies to a subscriber's own message before bulk reminders.
-    Worker(queues, connection=runtime.queue_redis).work(with_scheduler=True)
+    # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
+    scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None
+    if scheduler:
+        scheduler.start()
+    try:
+        # Queue order is priority: replies to a subscriber's own message before bulk reminders.
+        Worker(queues, connection=runtime.queue_redis).work(with_scheduler=True)
+    finally:
+        if scheduler:
+            scheduler.terminate()
+            scheduler.join(10)
 
 
 if __name__ == "__main__":
-    main()
+    main(cron="--no-cron" not in sys.argv[1:])

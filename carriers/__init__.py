@@ -14,6 +14,7 @@ from carriers.policy import (
     DEFAULT_POLICY,
     POLICIES,
     CarrierPolicy,
+    Plan,
     late_fee_fen,
     policy_for,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "POLICIES",
     "CarrierPolicy",
+    "Plan",
     "amount_due_fen",
     "carrier_for",
     "in_quiet_hours",

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 PRORATIONS = ("daily", "month")
 _BP_DENOMINATOR = 10_000
+
+
+class Plan(NamedTuple):
+    """A monthly package a subscriber can order by SMS (`BG` / `套餐`)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    fee_fen: int
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh" else self.name_en
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +49,7 @@ class CarrierPolicy:
     gsm_single: int = 160
     gsm_multi: int = 153
     mps: float = 1.0
+    plans: tuple[Plan, ...] = ()
 
     def __post_init__(self) -> None:
         if self.proration not in PRORATIONS:
@@ -65,6 +79,12 @@ POLICIES: dict[str, CarrierPolicy] = {
         sender_id="【中国移动】",
         locale="zh",
         mps=100.0,
+        plans=(
+            Plan("SPHY", "视频会员", "Video VIP", 1500),
+            Plan("YYB", "音乐包", "Music pack", 1000),
+            Plan("LLB", "流量包", "Data pack", 2000),
+            Plan("YDYP", "移动云盘", "Cloud drive", 500),
+        ),
     ),
     "cucc": CarrierPolicy(
         key="cucc",
@@ -81,6 +101,11 @@ POLICIES: dict[str, CarrierPolicy] = {
         ucs2_single=65,
         ucs2_multi=62,
         mps=100.0,
+        plans=(
+            Plan("SJB", "手机报", "Mobile news", 500),
+            Plan("YXB", "游戏包", "Games pack", 1500),
+            Plan("WOYP", "联通云盘", "Cloud drive", 500),
+        ),
     ),
     "ctcc": CarrierPolicy(
         key="ctcc",
@@ -94,6 +119,11 @@ POLICIES: dict[str, CarrierPolicy] = {
         sender_id="【中国电信】",
         locale="zh",
         mps=100.0,
+        plans=(
+            Plan("CLOUD", "天翼云盘", "Cloud Storage", 800),
+            Plan("VIP", "视频会员", "Video VIP", 1500),
+            Plan("TYYX", "天翼游戏", "Games pack", 1200),
+        ),
     ),
     "default": CarrierPolicy(
         key="default",

@@ -64,6 +64,14 @@ EVERYTHING = {"ALL", "全部", "所有"}
 CODE_RE = re.compile(r"^\d{6}$")
 
 
+# Pinyin initials (TD = 退订, ZD = 账单 ...) are written in Latin letters but say nothing about English.
+PINYIN = frozenset({"TD", "Y", "N", "ZD", "JF", "BG", "KF", "R", "CX"})
+
+
+def is_pinyin(text: str) -> bool:
+    return text.split(" ", 1)[0] in PINYIN
+
+
 def parse(text: str) -> Command:
     """Parse text already passed through `dialogs.normalize.normalize`."""
     if text in ("全部退订", "退订全部"):

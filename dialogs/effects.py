@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dialogs.model import Statement
+from dialogs.model import Statement, Subscription
 
 CODE = "code"
 CONFIRMATION = "confirmation"
@@ -46,4 +46,20 @@ class SetOptOut:
     opted_out: bool
 
 
-Effect = Reply | SendMessage | CancelSubscription | IssueStatement | Escalate | SetOptOut
+@dataclass(frozen=True)
+class Pay:
+    """Charge a statement through the billing port; `reference` makes the charge idempotent."""
+
+    statement_id: str
+    amount_fen: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """Start a new monthly package the subscriber confirmed (二次确认)."""
+
+    subscription: Subscription
+
+
+Effect = Reply | SendMessage | CancelSubscription | IssueStatement | Escalate | SetOptOut | Pay | OrderPlan

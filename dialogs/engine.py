@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
-from dialogs import codes
+from dialogs import codes, payments, plans
 from dialogs import commands as cmds
+from dialogs.budgets import QUERY_CHARS, short_name
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
@@ -16,18 +17,24 @@ from dialogs.effects import (
     Effect,
     Escalate,
     IssueStatement,
+    OrderPlan,
+    Pay,
     Reply,
     SendMessage,
     SetOptOut,
 )
 from dialogs.messages import day, money, render, when
 from dialogs.model import (
+    CANCEL,
     CHOOSING,
     CONFIRMING,
     IDLE,
     LOCKED,
+    OFFERED,
     OPEN,
     PAID,
+    PAY,
+    PLAN,
     VERIFYING,
     DialogState,
     Statement,
@@ -87,7 +94,7 @@ def _lang(state: DialogState, facts: Facts, text: str) -> str:
         return facts.subscriber.locale
     if has_cjk(text):
         return "zh"
-    if any(c.isalpha() for c in text):
+    if any(c.isalpha() for c in text) and not cmds.is_pinyin(text):
         return "en"
     return state.lang or facts.policy.locale
 
@@ -97,12 +104,15 @@ def _expire(state: DialogState, clock: int) -> DialogState:
         if clock < state.locked_until:
             return state
         return DialogState(codes_sent=state.codes_sent)
-    if state.stage != IDLE and clock - state.updated_at > IDLE_TIMEOUT:
+    # A plan offer has its own 24 h window (checked when 是/Y comes), not the 10-minute idle timeout.
+    if state.stage not in (IDLE, OFFERED) and clock - state.updated_at > IDLE_TIMEOUT:
         return DialogState(codes_sent=state.codes_sent, lang=state.lang)
     return state
 
 
 def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    if turn.state.stage == OFFERED and command != cmds.Keyword(cmds.YES):
+        return _no_order(turn, command, message)
     if isinstance(command, cmds.Keyword):
         return _keyword(turn, command.name, message)
     if turn.state.stage == LOCKED and isinstance(command, (cmds.Cancel, cmds.Code, cmds.Numbers)):
@@ -113,9 +123,14 @@ def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
         return _check_code(turn, command.digits)
     if isinstance(command, (cmds.Numbers, cmds.Code)) and turn.state.stage == CHOOSING:
         digits = command.values if isinstance(command, cmds.Numbers) else (int(command.digits),)
+        if turn.state.intent == PLAN:
+            return _choose_plan(turn, digits)
         return _choose(turn, turn.state.options, digits)
     if turn.state.stage == VERIFYING:
-        return turn.state, [turn.reply("code_waiting")]
+        return turn.state, [turn.reply(_flow(turn, "code_waiting"))]
+    if turn.state.stage == CHOOSING:
+        key = "plan_invalid_choice" if turn.state.intent == PLAN else "invalid_choice"
+        return turn.state, [turn.reply(key, count=len(turn.state.options))]
     return turn.state, [turn.reply("unknown")]
 
 
@@ -138,6 +153,10 @@ def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
             return state, [SetOptOut(False), turn.reply("start")]
         case cmds.HELP:
             return state, [turn.reply("help")]
+        case cmds.PAY:
+            return _pay(turn)
+        case cmds.PLANS:
+            return _plans(turn)
     return state, [turn.reply("nothing_pending" if name == cmds.NO else "help")]
 
 
@@ -164,7 +183,7 @@ def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
 
 def _list(turn: Turn, active: tuple[Subscription, ...]) -> Outcome:
     lines = "\n".join(
-        render(turn.lang, "list_line", n=i, name=s.name, fee=money(turn.lang, s.fee_fen))
+        render(turn.lang, "list_line", n=i, name=short_name(s.name), fee=money(turn.lang, s.fee_fen))
         for i, s in enumerate(active, 1)
     )
     state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active))
@@ -183,7 +202,7 @@ def _find(turn: Turn, active: tuple[Subscription, ...], query: str) -> Outcome:
     wanted = query.upper()
     found = tuple(s.id for s in active if s.service_code.upper() == wanted or wanted in s.name.upper())
     if not found:
-        return turn.state, [turn.reply("not_found", query=query[:20])]
+        return turn.state, [turn.reply("not_found", query=query[:QUERY_CHARS])]
     return _confirm(turn, found)
 
 
@@ -195,7 +214,7 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     quotes = [statement_for(turn.facts, s, turn.now) for s in subs]
     lines = "\n".join(
         render(
-            turn.lang, "confirm_line", name=s.name, fee=money(turn.lang, s.fee_fen),
+            turn.lang, "confirm_line", name=short_name(s.name), fee=money(turn.lang, s.fee_fen),
             amount=money(turn.lang, q.amount_fen), deadline=when(turn.lang, q.due_at, turn.facts.policy.timezone),
         )
         for s, q in zip(subs, quotes, strict=True)
@@ -212,11 +231,13 @@ def _selected(turn: Turn, ids: tuple[str, ...]) -> list[Subscription]:
 
 def _yes(turn: Turn) -> Outcome:
     state = turn.state
+    if state.stage == OFFERED:
+        return _order(turn)
     if state.stage not in (CONFIRMING, VERIFYING):
         return state, [turn.reply("nothing_pending")]
-    if not turn.facts.policy.cancel_needs_code:
+    if state.intent == CANCEL and not turn.facts.policy.cancel_needs_code:
         return _complete(turn)
-    return _send_code(turn)
+    return _send_code(turn)  # paying always needs a code
 
 
 def _send_code(turn: Turn) -> Outcome:
@@ -229,7 +250,8 @@ def _send_code(turn: Turn) -> Outcome:
         turn.state, stage=VERIFYING, attempts=0, codes_sent=sent + (turn.clock,),
         code_hash=codes.hash_code(turn.facts.secret, msisdn, code), code_expires_at=turn.clock + codes.CODE_TTL,
     )
-    return state, [SendMessage(turn.say("code_sms", code=code), CODE), turn.reply("code_sent")]
+    text = turn.say(_flow(turn, "code_sms"), code=code)
+    return state, [SendMessage(text, CODE), turn.reply(_flow(turn, "code_sent"))]
 
 
 def _duration(lang: str, seconds: int) -> str:
@@ -246,13 +268,13 @@ def _duration(lang: str, seconds: int) -> str:
 def _check_code(turn: Turn, digits: str) -> Outcome:
     state = turn.state
     if turn.clock >= state.code_expires_at:
-        return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply("code_expired")]
+        return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply(_flow(turn, "code_expired"))]
     if codes.code_matches(turn.facts.secret, turn.facts.subscriber.msisdn, digits, state.code_hash):
-        return _complete(turn)
+        return _complete_payment(turn) if state.intent == PAY else _complete(turn)
     attempts = state.attempts + 1
     if attempts >= codes.MAX_ATTEMPTS:
         locked = replace(_idle(state), stage=LOCKED, locked_until=turn.clock + LOCK_SECONDS, attempts=attempts)
-        return locked, [Escalate("code_attempts"), turn.reply("locked")]
+        return locked, [Escalate("code_attempts"), turn.reply(_flow(turn, "locked"))]
     left = codes.MAX_ATTEMPTS - attempts
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 
@@ -268,14 +290,14 @@ def _complete(turn: Turn) -> Outcome:
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
     if not sub.active:
-        return render(turn.lang, "done_line_already", name=sub.name)
+        return render(turn.lang, "done_line_already", name=short_name(sub.name))
     statement = statement_for(turn.facts, sub, turn.now)
     effects += [CancelSubscription(sub.id), IssueStatement(statement)]
     if statement.status == PAID:
-        return render(turn.lang, "done_line_free", name=sub.name)
+        return render(turn.lang, "done_line_free", name=short_name(sub.name))
     deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
     amount = money(turn.lang, statement.amount_fen)
-    return render(turn.lang, "done_line", name=sub.name, amount=amount, deadline=deadline)
+    return render(turn.lang, "done_line", name=short_name(sub.name), amount=amount, deadline=deadline)
 
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
@@ -305,16 +327,17 @@ def _query(turn: Turn) -> Outcome:
     lines = "\n".join(_query_line(lang, s) for s in subscriber.subscriptions)
     owed = sum(s.owed_fen for s in subscriber.open_statements())
     owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
-    active = subscriber.active()
-    state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active)) if active else turn.state
-    return state, [turn.reply("query", lines=lines, owed=owed_text)]
+    active, reply = subscriber.active(), turn.reply("query", lines=lines, owed=owed_text)
+    if not active or turn.state.stage == LOCKED:  # a query must not be a way out of a lock
+        return turn.state, [reply]
+    return replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active)), [reply]
 
 
 def _query_line(lang: str, sub: Subscription) -> str:
     if not sub.active:
-        return render(lang, "query_line_cancelled", name=sub.name)
+        return render(lang, "query_line_cancelled", name=short_name(sub.name))
     fee, renews = money(lang, sub.fee_fen), day(lang, sub.renews_on)
-    return render(lang, "query_line_active", name=sub.name, fee=fee, renews=renews)
+    return render(lang, "query_line_active", name=short_name(sub.name), fee=fee, renews=renews)
 
 
 def _bill(turn: Turn) -> Reply:
@@ -323,9 +346,106 @@ def _bill(turn: Turn) -> Reply:
         return turn.reply("bill_empty")
     lang, tz = turn.lang, turn.facts.policy.timezone
     lines = "\n".join(
-        render(lang, "bill_line", name=s.name, amount=money(lang, s.owed_fen or s.amount_fen),
+        render(lang, "bill_line", name=short_name(s.name), amount=money(lang, s.owed_fen or s.amount_fen),
                status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
         for s in statements
     )
     return turn.reply("bill", lines=lines)
 
+
+# --- paying (JF) ----------------------------------------------------------------------------
+
+# Code-flow templates that name what the code is for.
+_PAY_TEMPLATES = frozenset({"code_sms", "code_sent", "code_waiting", "code_expired", "locked"})
+
+
+def _flow(turn: Turn, key: str) -> str:
+    return f"pay_{key}" if turn.state.intent == PAY and key in _PAY_TEMPLATES else key
+
+
+def _pay(turn: Turn) -> Outcome:
+    subscriber, lang = turn.facts.subscriber, turn.lang
+    if turn.state.stage == LOCKED:
+        return turn.state, [turn.reply("still_locked")]
+    due = payments.payable(subscriber)
+    if not due:
+        return _idle(turn.state), [turn.reply("pay_pending" if payments.pending(subscriber) else "pay_nothing")]
+    lines = "\n".join(
+        render(lang, "pay_line", name=short_name(s.name), amount=money(lang, s.owed_fen),
+               status=render(lang, f"status_{s.status}"))
+        for s in due
+    )
+    state = replace(_idle(turn.state), stage=CONFIRMING, intent=PAY, selected=tuple(s.id for s in due),
+                    amounts=tuple(s.owed_fen for s in due))
+    return state, [turn.reply("pay_confirm", lines=lines, amount=money(lang, sum(s.owed_fen for s in due)))]
+
+
+def _complete_payment(turn: Turn) -> Outcome:
+    """Charge what was confirmed, or less if part was paid meanwhile; never more than the subscriber saw."""
+    subscriber, effects = turn.facts.subscriber, []
+    for statement_id, confirmed in zip(turn.state.selected, turn.state.amounts, strict=True):
+        statement = subscriber.statement(statement_id)
+        if statement is None or statement.pending_reference:
+            continue
+        amount = min(confirmed, statement.owed_fen)
+        if amount:
+            effects.append(Pay(statement_id, amount, payments.charge_reference(statement_id, turn.clock)))
+    if not effects:
+        return _idle(turn.state), [turn.reply("pay_nothing")]
+    total = money(turn.lang, sum(e.amount_fen for e in effects))
+    return _idle(turn.state), [*effects, turn.reply("pay_started", amount=total)]
+
+
+# --- next plan (BG) -------------------------------------------------------------------------
+
+
+def _plans(turn: Turn) -> Outcome:
+    lang = turn.lang
+    if turn.state.stage == LOCKED:
+        return turn.state, [turn.reply("still_locked")]
+    offer = plans.available(turn.facts.policy, turn.facts.subscriber)
+    if not offer:
+        return _idle(turn.state), [turn.reply("plans_none")]
+    lines = "\n".join(
+        render(lang, "plan_line", n=i, name=short_name(p.name(lang)), fee=money(lang, p.fee_fen))
+        for i, p in enumerate(offer, 1)
+    )
+    state = replace(_idle(turn.state), stage=CHOOSING, intent=PLAN, options=tuple(p.code for p in offer))
+    return state, [turn.reply("plans", lines=lines)]
+
+
+def _choose_plan(turn: Turn, numbers: tuple[int, ...]) -> Outcome:
+    options, lang = turn.state.options, turn.lang
+    number = numbers[0] if len(numbers) == 1 else 0  # one plan at a time: each order is confirmed on its own
+    plan = plans.find(turn.facts.policy, options[number - 1]) if 1 <= number <= len(options) else None
+    if plan is None:
+        return turn.state, [turn.reply("plan_invalid_choice", count=len(options))]
+    expires = turn.now + timedelta(seconds=plans.OFFER_SECONDS)
+    state = replace(_idle(turn.state), stage=OFFERED, intent=PLAN, plan_offer=plan.code,
+                    offer_expires_at=int(expires.timestamp()))
+    deadline = when(lang, expires, turn.facts.policy.timezone)
+    return state, [turn.reply("plan_confirm", name=short_name(plan.name(lang)), fee=money(lang, plan.fee_fen),
+                              deadline=deadline)]
+
+
+def _order(turn: Turn) -> Outcome:
+    """是/Y to a stated fee: order only inside the 24 h window and only a plan still on offer."""
+    facts, lang = turn.facts, turn.lang
+    if turn.clock >= turn.state.offer_expires_at:
+        return _idle(turn.state), [turn.reply("plan_expired")]
+    plan = next((p for p in plans.available(facts.policy, facts.subscriber) if p.code == turn.state.plan_offer), None)
+    if plan is None:
+        return _idle(turn.state), [turn.reply("plan_unavailable")]
+    today = turn.now.astimezone(_zone(facts.policy)).date()
+    sub = plans.subscription_for(facts.subscriber, plan, lang, today)
+    text = turn.say("plan_ordered", name=short_name(sub.name), fee=money(lang, sub.fee_fen),
+                    renews=day(lang, sub.renews_on))
+    return _idle(turn.state), [OrderPlan(sub), SendMessage(text, CONFIRMATION)]
+
+
+def _no_order(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    """二次确认: anything but 是/Y to an offer means no order; a real command is then handled as usual."""
+    turn = replace(turn, state=_idle(turn.state))
+    if isinstance(command, (cmds.Unknown, cmds.Numbers, cmds.Code)) or command == cmds.Keyword(cmds.NO):
+        return turn.state, [turn.reply("plan_not_ordered")]
+    return _dispatch(turn, command, message)

@@ -30,6 +30,25 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class Payment:
+    """Money received against a statement; `reference` is the payer's idempotency key."""
+
+    reference: str
+    amount_fen: int
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A renewal billed: one per package and period, so a replayed renewal never charges twice."""
+
+    subscription_id: str
+    period_start: date
+    amount_fen: int
+    charged_at: datetime
+
+
+@dataclass(frozen=True)
 class Statement:
     id: str
     subscription_id: str
@@ -40,6 +59,10 @@ class Statement:
     status: str = OPEN
     paid_fen: int = 0
     late_fee_fen: int = 0
+    payments: tuple[Payment, ...] = ()
+    # A `JF` charge handed to the billing backend and not yet settled: no second charge while set.
+    pending_reference: str = ""
+    pending_fen: int = 0
 
     @property
     def owed_fen(self) -> int:
@@ -54,6 +77,7 @@ class Subscriber:
     subscriptions: tuple[Subscription, ...] = ()
     statements: tuple[Statement, ...] = ()
     opted_out: bool = False
+    charges: tuple[Charge, ...] = ()
 
     def active(self) -> tuple[Subscription, ...]:
         return tuple(s for s in self.subscriptions if s.active)
@@ -84,6 +108,12 @@ CHOOSING = "choosing"
 CONFIRMING = "confirming"
 VERIFYING = "verifying"
 LOCKED = "locked"
+OFFERED = "offered"  # a plan's fee was stated; waiting up to 24 h for 是/Y
+
+# What a flow is for: the same choose/confirm/code stages serve cancelling, paying and ordering.
+CANCEL = "cancel"
+PAY = "pay"
+PLAN = "plan"
 
 
 @dataclass(frozen=True)
@@ -91,8 +121,10 @@ class DialogState:
     """Where one subscriber is in a conversation. Times are epoch seconds."""
 
     stage: str = IDLE
+    intent: str = CANCEL
     options: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
+    amounts: tuple[int, ...] = ()  # pay flow: fen confirmed per selected statement
     code_hash: str = ""
     code_expires_at: int = 0
     attempts: int = 0
@@ -100,3 +132,5 @@ class DialogState:
     lang: str = ""
     updated_at: int = 0
     locked_until: int = 0
+    plan_offer: str = ""
+    offer_expires_at: int = 0

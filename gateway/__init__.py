@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify
 
-from gateway import config, db
+from gateway import config, db, limits
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,6 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db.init_app(app)
     _register(app)
+    limits.init_app(app)
     return app
 
 
@@ -28,6 +29,7 @@ def _register(app: Flask) -> None:
     for blueprint in (health.bp, api.bp, twilio_sms.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(413, lambda e: (jsonify(error="request body too large"), 413))
+    app.register_error_handler(429, lambda e: (jsonify(error="too many requests, slow down"), 429))
     app.register_error_handler(404, lambda e: (jsonify(error="not found"), 404))
     app.register_error_handler(405, lambda e: (jsonify(error="method not allowed"), 405))
 

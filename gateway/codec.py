@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import is_dataclass
 from datetime import date, datetime
 
-from dialogs.model import DialogState, Statement, Subscriber, Subscription
+from dialogs.model import Charge, DialogState, Payment, Statement, Subscriber, Subscription
 
 
-def _default(value: object) -> str:
+def _default(value: object) -> object:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if is_dataclass(value):
+        # The encoder walks the fields itself: far cheaper than dataclasses.asdict's deep copy on every step.
+        return vars(value)
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: object) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON; dataclasses become objects of their fields, dates ISO 8601."""
+    return _ENCODER.encode(value)
 
 
 def subscriber_to_json(subscriber: Subscriber) -> str:
-    return dumps(asdict(subscriber))
+    return dumps(subscriber)
 
 
 def subscriber_from_json(raw: str | bytes) -> Subscriber:
@@ -30,6 +37,14 @@ def subscriber_from_json(raw: str | bytes) -> Subscriber:
         subscriptions=tuple(subscription_from_dict(s) for s in data.get("subscriptions", ())),
         statements=tuple(statement_from_dict(s) for s in data.get("statements", ())),
         opted_out=bool(data.get("opted_out")),
+        charges=tuple(charge_from_dict(c) for c in data.get("charges", ())),
+    )
+
+
+def charge_from_dict(data: dict) -> Charge:
+    return Charge(
+        subscription_id=data["subscription_id"], period_start=date.fromisoformat(data["period_start"]),
+        amount_fen=int(data["amount_fen"]), charged_at=datetime.fromisoformat(data["charged_at"]),
     )
 
 
@@ -48,17 +63,23 @@ def statement_from_dict(data: dict) -> Statement:
         issued_at=datetime.fromisoformat(data["issued_at"]), due_at=datetime.fromisoformat(data["due_at"]),
         status=data.get("status", "open"), paid_fen=int(data.get("paid_fen", 0)),
         late_fee_fen=int(data.get("late_fee_fen", 0)),
+        payments=tuple(payment_from_dict(p) for p in data.get("payments", ())),
+        pending_reference=data.get("pending_reference", ""), pending_fen=int(data.get("pending_fen", 0)),
     )
 
 
+def payment_from_dict(data: dict) -> Payment:
+    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]))
+
+
 def dialog_to_json(state: DialogState) -> str:
-    return dumps(asdict(state))
+    return dumps(state)
 
 
 def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
     data = json.loads(raw)
-    for name in ("options", "selected", "codes_sent"):
+    for name in ("options", "selected", "amounts", "codes_sent"):
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from gateway import outbound
 from gateway.bootstrap import Runtime
 from gateway.keys import PROVIDER_SID
-from gateway.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED
+from gateway.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -14,20 +15,32 @@ TWILIO_STATUSES = {
     "accepted": QUEUED, "scheduled": QUEUED, "queued": QUEUED, "sending": SENT, "sent": SENT,
     "delivered": DELIVERED, "read": DELIVERED, "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
 }
-# A later receipt never moves a message back (callbacks can arrive out of order).
-RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
 
 
-def record_status(runtime: Runtime, provider_sid: str, provider_status: str, error_code: str = "") -> str | None:
+def record_status(
+    runtime: Runtime, provider_sid: str, provider_status: str, error_code: str = "", to: str = "", message_id: str = ""
+) -> str | None:
+    """Apply one receipt: the status the message moved to, or None when it moved nothing (late, repeated, or
+    not about a message of ours). The message is the one the receipt URL names (`to`, `message_id`), else the
+    one sent with that sid."""
     status = TWILIO_STATUSES.get(provider_status.lower())
-    where = runtime.redis.get(runtime.keys.shared(PROVIDER_SID, provider_sid))
-    if status is None or where is None:
+    message = _message(runtime, provider_sid, to, message_id)
+    if status is None or message is None or message.provider_sid not in ("", provider_sid):
         log.info("ignoring status %r for unknown message %s", provider_status, provider_sid)
         return None
-    msisdn, message_id = where.decode().split("|", 1)
-    key = runtime.keys.message(msisdn, message_id)
-    current = (runtime.redis.hget(key, "status") or b"").decode()
-    if RANK.get(status, 0) < RANK.get(current, 0):
-        return current
-    runtime.redis.hset(key, mapping={"status": status, "error": error_code})
+    if not outbound.advance(runtime, message, status, error=error_code, provider_sid=provider_sid):
+        return None
+    if status in (UNDELIVERED, FAILED):
+        outbound.undelivered(runtime, message, error_code)
     return status
+
+
+def _message(runtime: Runtime, provider_sid: str, to: str, message_id: str) -> OutboundMessage | None:
+    named = runtime.store.load_message(to, message_id) if to and message_id else None
+    if named is not None:
+        return named
+    where = runtime.redis.get(runtime.keys.shared(PROVIDER_SID, provider_sid))
+    if where is None:
+        return None
+    msisdn, message_id = where.decode().split("|", 1)
+    return runtime.store.load_message(msisdn, message_id)

@@ -36,14 +36,16 @@ def _json_lines(handle) -> Iterator[Subscriber]:
 def _csv(handle) -> Iterator[Subscriber]:
     grouped: dict[str, dict] = {}
     for number, row in enumerate(csv.DictReader(handle), 2):
+        subscription = {k: row.get(k) for k in CSV_SUBSCRIPTION_FIELDS}
         try:
             msisdn = validation.msisdn(row.get("msisdn") or "")
+            validation.subscription(0, subscription)  # here too, so that the error names its line
         except validation.Invalid as exc:
             raise validation.Invalid(f"line {number}: {exc}") from None
         entry = grouped.setdefault(
             msisdn, {"carrier": row.get("carrier"), "locale": row.get("locale"), "subscriptions": []}
         )
-        entry["subscriptions"].append({k: row.get(k) for k in CSV_SUBSCRIPTION_FIELDS})
+        entry["subscriptions"].append(subscription)
     for msisdn, data in grouped.items():
         try:
             yield validation.subscriber(msisdn, data)

@@ -9,11 +9,15 @@ DIALOG = "dialog"
 INBOUND = "in"
 MESSAGE = "msg"
 LOG = "log"
+LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
 
 SUBSCRIBERS = "subscribers"
 ESCALATIONS = "escalations"
 OUTBOX = "outbox"
 PROVIDER_SID = "sid"
+# Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
+DUE = "{due}"
+PACE = "pace"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ class OutboundMessage:
     provider_sid: str = ""
     attempts: int = 0
     error: str = ""
+    resends: int = 0  # how many times an undelivered message was sent again before this one
 
     def to_hash(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

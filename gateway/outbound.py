@@ -1,60 +1,95 @@
-"""Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender."""
+"""Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender.
+
+A message's status only moves forward (queued → sent → delivered | undelivered | failed) and the first
+final status sticks, whoever reports it: the worker, or receipts arriving late, twice or out of order.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import urlencode
 
-from rq import Retry
+from redis.client import Pipeline
+from rq import Retry, get_current_job
 
+from dialogs.effects import CONFIRMATION
+from dialogs.segments import segments
 from gateway import bootstrap
-from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
+from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.keys import PROVIDER_SID
-from gateway.messages import FAILED, QUEUED, SENT, OutboundMessage
-from gateway.senders import OPTED_OUT, SendError
+from gateway.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
+from gateway.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
 
 log = logging.getLogger(__name__)
 
+# Provider 429/5xx: RQ runs the job again after each of these (its scheduler runs in every worker).
 RETRY_INTERVALS = [5, 15, 60, 300, 900]
+# An undelivered confirmation goes out again after each of these, then a person takes over.
+RESEND_DELAYS = [60, 300]
+CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
+RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
 
 
 def enqueue(runtime: Runtime, messages: Iterable[OutboundMessage], queue: str = OUTBOUND_QUEUE) -> None:
     q = runtime.queue(queue)
     for message in messages:
-        q.enqueue(
-            deliver, message.msisdn, message.id, job_id=f"msg-{message.id}",
-            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-        )
+        q.enqueue(deliver, message.msisdn, message.id, job_id=f"msg-{message.id}", retry=_retry())
+
+
+def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:
+    """Bulk reminders go on their own queue, which workers take after replies to a subscriber's own messages."""
+    enqueue(runtime, messages, queue=REMINDER_QUEUE)
+
+
+def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str) -> None:
+    when = timedelta(seconds=seconds)
+    runtime.queue(queue).enqueue_in(when, deliver, message.msisdn, message.id, retry=_retry())
+
+
+def _retry() -> Retry:
+    return Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
 
 
 def deliver(msisdn: str, message_id: str) -> str:
-    """RQ job: send one stored message once. A retryable provider error re-raises so RQ retries it."""
+    """RQ job: send one stored message once, in its sender's pace. A retryable provider error re-raises so RQ
+    retries it."""
     runtime = bootstrap.current()
-    store = runtime.store
-    message = store.load_message(msisdn, message_id)
+    message = runtime.store.load_message(msisdn, message_id)
     if message is None or message.status != QUEUED:
         return "skipped"
+    later = runtime.pacer.acquire(segments(message.text))
+    if later:
+        _enqueue_in(runtime, message, later, _current_queue())
+        return "paced"
     try:
-        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime))
+        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message))
     except SendError as exc:
         return _failed(runtime, message, exc)
-    _record(runtime, message, status=SENT, provider_sid=sid, attempts=message.attempts + 1)
+    advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1)
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{msisdn}|{message_id}", ex=SID_TTL)
     return sid
 
 
+def _current_queue() -> str:
+    job = get_current_job()
+    return job.origin if job is not None else OUTBOUND_QUEUE
+
+
 def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     attempts = message.attempts + 1
-    if exc.retryable:
+    job = get_current_job()
+    if exc.retryable and job is not None and job.retries_left:
         _record(runtime, message, attempts=attempts, error=str(exc))
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
         raise exc
-    _record(runtime, message, status=FAILED, attempts=attempts, error=f"{exc.code}: {exc}")
-    if exc.code == OPTED_OUT:
-        _mark_opted_out(runtime, message.msisdn)
     log.error("send to %s failed for good: %s", message.msisdn, exc)
+    if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}"):
+        undelivered(runtime, message, str(exc.code or ""))
     return "failed"
 
 
@@ -63,10 +98,52 @@ def _record(runtime: Runtime, message: OutboundMessage, **changes: object) -> No
     runtime.redis.hset(key, mapping={k: str(v) for k, v in changes.items()})
 
 
+def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str = "", **changes: object) -> bool:
+    """Write `changes`, and `status` with its `error` if it is further than the stored status; True when it moved."""
+    key = runtime.keys.message(message.msisdn, message.id)
+
+    def attempt(pipe: Pipeline) -> bool:
+        current = (pipe.hget(key, "status") or b"").decode()
+        if current not in RANK:  # gone (or never stored): nothing to track
+            return False
+        moved = RANK[status] > RANK[current]
+        fields = {k: str(v) for k, v in changes.items()} | ({"status": status, "error": error} if moved else {})
+        pipe.multi()
+        if fields:
+            pipe.hset(key, mapping=fields)
+        return moved
+
+    return runtime.redis.transaction(attempt, key, value_from_callable=True)
+
+
+def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
+    """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
+    again (bounded, with backoff) unless no resend can help, then a person takes over."""
+    code = int(error_code) if error_code.isdigit() else None
+    if code == OPTED_OUT:
+        _mark_opted_out(runtime, message.msisdn)
+    if message.kind != CONFIRMATION:
+        return
+    if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
+        log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
+        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock())
+        return
+    again = OutboundMessage(
+        uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
+        resends=message.resends + 1,
+    )
+    runtime.store.save_message(again)
+    _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)
+
+
 def _mark_opted_out(runtime: Runtime, msisdn: str) -> None:
     runtime.store.update_subscriber(msisdn, lambda s: replace(s, opted_out=True) if s else None)
 
 
-def status_callback(runtime: Runtime) -> str | None:
+def status_callback(runtime: Runtime, message: OutboundMessage) -> str | None:
+    """The receipt URL names the message, so a receipt that beats the worker's own record still finds it."""
     base = runtime.config.get("PUBLIC_BASE_URL")
-    return f"{str(base).rstrip('/')}/webhooks/twilio/status" if base else None
+    if not base:
+        return None
+    return f"{str(base).rstrip('/')}/webhooks/twilio/status?{urlencode({'m': message.id})}"
+

@@ -60,6 +60,8 @@ class TwilioSender:
         self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
+            # TWILIO_EDGE / TWILIO_REGION would rewrite the host; the configured base URL is where sends go.
+            self.client.edge = self.client.region = None
         self.sender = sender
 
     def send(self, to: str, text: str, status_callback: str | None) -> str:

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis import WatchError
 from redis.client import Pipeline
 
 from carriers import carrier_for, policy_for
 from dialogs.apply import apply
-from dialogs.effects import CODE, Escalate, Reply, SendMessage
+from dialogs.effects import CODE, Effect, Escalate, IssueStatement, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
-from dialogs.model import DialogState, Subscriber
+from dialogs.model import DialogState, Statement, Subscriber
 from dialogs.normalize import has_cjk
-from gateway import codec, outbound
+from gateway import charges, codec, outbound, reminders
 from gateway.bootstrap import Runtime
+from gateway.limits import OverQuota, Quota
 from gateway.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 1600
 MAX_TRIES = 50
+MAX_BACKOFF = 0.05
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Result:
     reply: str
     messages: list[OutboundMessage] = field(default_factory=list)
     escalations: list[str] = field(default_factory=list)
+    payments: list[Pay] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
     duplicate: bool = False
 
 
@@ -53,6 +58,7 @@ class Outcome:
     result: Result
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
+    stranger: bool = False  # a number we have no record of: answered, never stored
 
 
 class Service:
@@ -60,32 +66,39 @@ class Service:
         self.runtime = runtime
         self.keys = runtime.keys
 
-    def handle(self, inbound: Inbound) -> Result:
-        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now))
+    def handle(self, inbound: Inbound, quotas: Sequence[Quota] = ()) -> Result:
+        """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
+        and changes nothing else."""
+        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
         if not result.duplicate:
             self._after_commit(inbound.msisdn, result)
         return result
 
-    def _transact(self, inbound: Inbound, work: Callable[..., Outcome]) -> Result:
-        msisdn, inbound_id = inbound.msisdn, inbound.inbound_id
+    def _transact(self, inbound: Inbound, work: Callable[..., Outcome], quotas: Sequence[Quota] = ()) -> Result:
+        """Read, step and write back as one compare-and-set: two round trips, retried when another step won."""
+        msisdn, inbound_id, store = inbound.msisdn, inbound.inbound_id, self.runtime.store
         keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
-        for _ in range(MAX_TRIES):
-            with self.runtime.redis.pipeline() as pipe:
-                try:
-                    pipe.watch(*keys)
-                    raw_sub, raw_dialog, seen = pipe.mget(keys)
-                    if seen is not None:
-                        return Result(reply=seen.decode(), duplicate=True)
-                    now = self.runtime.clock()
-                    subscriber = codec.subscriber_from_json(raw_sub) if raw_sub else None
-                    pipe.multi()
-                    outcome = work(subscriber, codec.dialog_from_json(raw_dialog), now)
-                    self._write(pipe, inbound, outcome, now)
-                    pipe.execute()
-                    return outcome.result
-                except WatchError:
-                    continue
+        for attempt in range(MAX_TRIES):
+            raw_sub, raw_dialog, seen = values = self._read(keys, quotas if attempt == 0 else ())
+            if seen is not None:
+                return Result(reply=seen.decode(), duplicate=True)
+            now = self.runtime.clock()
+            subscriber = codec.subscriber_from_json(raw_sub) if raw_sub else None
+            outcome = work(subscriber, codec.dialog_from_json(raw_dialog), now)
+            writes = self.runtime.redis.pipeline(transaction=False)
+            self._write(writes, inbound, outcome, now)
+            if not len(writes) or store.write_if_unchanged(dict(zip(keys, values, strict=True)), writes):
+                return outcome.result
+            _back_off(attempt)
         raise RuntimeError(f"too much contention on {msisdn}")
+
+    def _read(self, keys: Sequence[str], quotas: Sequence[Quota]) -> list[bytes | None]:
+        """The values of `keys`, counting this inbound against `quotas` in the same round trip."""
+        counts, values = self.runtime.store.read(keys, [(q.key, q.seconds) for q in quotas])
+        for quota, count in zip(quotas, counts, strict=True):
+            if count > quota.allowed:
+                raise OverQuota(quota)
+        return values
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
         if subscriber is None:
@@ -100,18 +113,22 @@ class Service:
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=[self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)],
             escalations=[e.reason for e in effects if isinstance(e, Escalate)],
+            payments=_new_charges(updated, effects),
+            statements=[e.statement for e in effects if isinstance(e, IssueStatement)],
         )
         return Outcome(result, state, updated if updated != subscriber else None)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
         lang = "zh" if has_cjk(inbound.text) else "en"
-        return Outcome(Result(reply=render(lang, "unknown_sender")))
+        return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
         return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
 
     def _write(self, pipe: Pipeline, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
+        if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
+            return
         if outcome.dialog is not None:
             store.save_dialog(msisdn, outcome.dialog, pipeline=pipe)
         if outcome.subscriber is not None:
@@ -130,3 +147,18 @@ class Service:
         for reason in result.escalations:
             self.runtime.store.escalate(msisdn, reason, now)
         outbound.enqueue(self.runtime, result.messages)
+        charges.enqueue(self.runtime, msisdn, result.payments)
+        reminders.schedule_statements(self.runtime, msisdn, result.statements)
+
+
+def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:
+    """Charges this step made pending; a charge already under way on a statement gets no second job."""
+    return [
+        e for e in effects
+        if isinstance(e, Pay) and (s := updated.statement(e.statement_id)) and s.pending_reference == e.reference
+    ]
+
+
+def _back_off(attempt: int) -> None:
+    """Lost a race for this subscriber: wait a little, randomly, so racing steps stop colliding."""
+    time.sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2**attempt)))

@@ -1,12 +1,13 @@
 """Subscribers, dialogs, inbound ids and messages in Redis.
 
-Writers take an optional pipeline; the caller owns MULTI/EXEC.
+Writers take an optional pipeline; the caller owns MULTI/EXEC (or hands the pipeline to `write_if_unchanged`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from redis import Redis, WatchError
@@ -20,11 +21,66 @@ from gateway.messages import OutboundMessage
 INBOUND_TTL = 7 * 86400
 LOG_LENGTH = 200
 
+# Compare-and-set for a whole step in one round trip: run the queued write commands only if every key the step
+# read still holds what it read (SHA1 of the value, '' when missing), else write nothing and answer 0.
+# KEYS: the keys read, then the key of each command. ARGV: the count of keys read, their digests, then each
+# command as its argument count followed by its arguments.
+_WRITE_IF_UNCHANGED = """
+local read = tonumber(ARGV[1])
+for i = 1, read do
+  local value = redis.call('GET', KEYS[i])
+  if (value and redis.sha1hex(value) or '') ~= ARGV[i + 1] then
+    return 0
+  end
+end
+local i = read + 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
+def digest(value: bytes | None) -> str:
+    """What `write_if_unchanged` compares: the SHA1 of a string value, '' for a missing key."""
+    return hashlib.sha1(value).hexdigest() if value is not None else ""
+
 
 class Store:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
+
+    def read(
+        self, keys: Sequence[str], counters: Sequence[tuple[str, int]] = ()
+    ) -> tuple[list[int], list[bytes | None]]:
+        """The values of `keys`, after bumping each (key, seconds) fixed-window counter: one round trip for both."""
+        if not counters:
+            return [], self.redis.mget(keys)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key, seconds in counters:
+                pipe.set(key, 0, ex=seconds, nx=True)  # a window starts at its first hit
+                pipe.incr(key)
+            pipe.mget(keys)
+            *counts, values = pipe.execute()
+        return counts[1::2], values
+
+    def write_if_unchanged(self, read: dict[str, bytes | None], writes: Pipeline) -> bool:
+        """Run the commands queued on `writes` atomically, only if the keys in `read` still hold those values.
+
+        Optimistic locking without WATCH/MULTI: one round trip instead of three. Every queued command must be a
+        single-key command with the key first (so the script declares the keys it touches, as Cluster requires).
+        """
+        # redis-py queues (args, options) on the pipeline; `writes` is only a recorder and is never executed.
+        commands = [args for args, _ in writes.command_stack]
+        keys = [*read, *(args[1] for args in commands)]
+        argv: list = [len(read), *map(digest, read.values())]
+        for args in commands:
+            argv += [len(args), *args]
+        return self._write_if_unchanged(keys=keys, args=argv) == 1
 
     def load_subscriber(self, msisdn: str) -> Subscriber | None:
         raw = self.redis.get(self.keys.subscriber(msisdn))

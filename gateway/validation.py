@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from carriers import POLICIES, to_e164
 from dialogs.messages import LANGS
-from dialogs.model import Subscriber, Subscription
+from dialogs.model import Payment, Subscriber, Subscription
 
 MAX_SUBSCRIPTIONS = 100
 MAX_NAME = 40
+MAX_PAYMENT_FEN = 10_000_000
+MAX_REFERENCE = 64
+CLOCK_SKEW = timedelta(minutes=5)  # a payer's clock a little ahead of ours is not an error
 
 
 class Invalid(ValueError):
@@ -40,7 +43,7 @@ def _choice(data: dict, name: str, allowed) -> str | None:
     value = data.get(name)
     if value is None or value == "":
         return None
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise Invalid(f"{name} must be one of {', '.join(sorted(allowed))}")
     return value
 
@@ -50,7 +53,7 @@ def subscription(index: int, data: object) -> Subscription:
     if not isinstance(data, dict):
         raise Invalid(f"{where} must be an object")
     fee = data.get("fee_fen")
-    if isinstance(fee, str) and fee.isdigit():
+    if isinstance(fee, str) and fee.isascii() and fee.isdigit():  # "²".isdigit() too, and int() refuses it
         fee = int(fee)
     if not isinstance(fee, int) or isinstance(fee, bool) or not 0 <= fee <= 10_000_000:
         raise Invalid(f"{where}.fee_fen must be a whole number of fen between 0 and 10000000")
@@ -74,3 +77,32 @@ def _date(data: dict, where: str) -> date:
         return date.fromisoformat(str(data.get("renews_on")))
     except ValueError:
         raise Invalid(f"{where}.renews_on must be a date like 2026-12-01") from None
+
+
+def payment(data: object, now: datetime) -> Payment:
+    """A payment made elsewhere, as `POST /api/v1/statements/<id>/payments` takes it."""
+    if not isinstance(data, dict):
+        raise Invalid("body must be a JSON object")
+    amount = data.get("amount_fen")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= MAX_PAYMENT_FEN:
+        raise Invalid(f"amount_fen must be a whole number of fen between 1 and {MAX_PAYMENT_FEN}")
+    reference = data.get("reference")
+    if not isinstance(reference, str) or not reference.strip() or len(reference) > MAX_REFERENCE:
+        raise Invalid(f"reference must be a non-empty string of at most {MAX_REFERENCE} characters")
+    if not reference.isprintable():
+        raise Invalid("reference contains a character that is not allowed")
+    return Payment(reference, amount, _paid_at(data.get("paid_at"), now))
+
+
+def _paid_at(raw: object, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Invalid("paid_at must be an ISO 8601 time with an offset, e.g. 2026-11-25T10:00:00+08:00")
+    if moment > now + CLOCK_SKEW:
+        raise Invalid("paid_at must not be in the future")
+    return moment

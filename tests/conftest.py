@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 
 from gateway import create_app
+from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
 from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
@@ -66,6 +67,8 @@ def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
         "TESTING": True, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TDBOT_API_TOKEN": API_TOKEN,
         "TDBOT_SECRET_KEY": "test-secret", "PUBLIC_BASE_URL": BASE_URL, "CLOCK": clock,
         "TWILIO_ACCOUNT_SID": None, "TWILIO_FROM": None, "TWILIO_MESSAGING_SERVICE_SID": None,
+        "TDBOT_SENDER_MPS": 1000,  # pacing is tested on its own; journeys should not wait a second a message
+        "RATELIMIT_ENABLED": False,  # flood limits are tested on their own (tests/e2e/test_flooding.py)
     }
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import re
+from functools import lru_cache
+from urllib.parse import urlparse
+from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
-from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
+from twilio.request_validator import RequestValidator, add_port, remove_port
+from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs.messages import render
 from dialogs.normalize import has_cjk
-from gateway import delivery
+from gateway import delivery, limits
+from gateway.limits import OverQuota
 from gateway.service import MAX_TEXT, Inbound, Service
 
 log = logging.getLogger(__name__)
@@ -36,15 +42,35 @@ def require_signature() -> None:
     if not token:
         log.error("TWILIO_AUTH_TOKEN is not set; refusing Twilio webhooks")
         abort(403)
-    if not signature or not RequestValidator(str(token)).validate(signed_url(), request.form, signature):
+    if not signature or not signature_matches(str(token), signed_url(), request.form, signature):
         abort(403)
 
 
+def signature_matches(token: str, url: str, form: MultiDict, signature: str) -> bool:
+    """Twilio's check, computing the common case once: the URL as configured, then with/without its port."""
+    validator = _validator(token)
+    given = signature.encode()
+    if hmac.compare_digest(validator.compute_signature(url, form).encode(), given):
+        return True
+    parsed = urlparse(url)
+    other = remove_port(parsed) if parsed.port else add_port(parsed)
+    return hmac.compare_digest(validator.compute_signature(other, form).encode(), given)
+
+
+@lru_cache(maxsize=4)
+def _validator(token: str) -> RequestValidator:
+    return RequestValidator(token)
+
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+# Characters XML 1.0 cannot carry at all (most C0 controls, lone surrogates, U+FFFE/FFFF): dropped, not escaped.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def twiml(text: str) -> Response:
-    response = MessagingResponse()
-    if text:
-        response.message(text)
-    return Response(str(response), mimetype="application/xml")
+    """A TwiML reply with at most one <Message>, always well-formed whatever the text holds."""
+    body = f"<Response><Message>{escape(_NOT_XML.sub('', text))}</Message></Response>" if text else "<Response />"
+    return Response(_XML_DECLARATION + body, mimetype="application/xml")
 
 
 @bp.post("/sms")
@@ -61,12 +87,22 @@ def inbound() -> Response:
         msisdn=msisdn, text=body, inbound_id=form.get("MessageSid") or _fallback_id(msisdn, body),
         channel="twilio", provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
     )
+    flood = current_app.extensions[limits.EXTENSION]
     try:
-        result = Service(current_app.extensions["tdbot"]).handle(message)
+        result = Service(current_app.extensions["tdbot"]).handle(message, flood.sms_quotas(_client_ip(), msisdn))
+    except OverQuota as over:
+        if over.quota.scope == limits.PER_IP:
+            abort(429)
+        # One notice per window, then silence: never an SMS war with a flooding phone.
+        return twiml(render(lang, "flooded") if flood.first_notice(msisdn) else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
         return twiml(render(lang, "busy"))
     return twiml(result.reply)
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
 
 
 def _fallback_id(msisdn: str, body: str) -> str:
@@ -80,7 +116,10 @@ def status() -> tuple[str, int]:
     if not sid or not state:
         return "MessageSid and MessageStatus are required", 400
     try:
-        delivery.record_status(current_app.extensions["tdbot"], sid, state, form.get("ErrorCode", ""))
+        delivery.record_status(
+            current_app.extensions["tdbot"], sid, state, form.get("ErrorCode", ""),
+            to=form.get("To", ""), message_id=request.args.get("m", ""),
+        )
     except RedisError:
         log.exception("Redis unavailable for status callback %s", sid)
         return "try again", 503

@@ -8,11 +8,11 @@ import re
 from datetime import date
 from xml.etree import ElementTree
 
-from rq import SimpleWorker
 from twilio.request_validator import RequestValidator
 
 from gateway.bootstrap import QUEUES
 from gateway.keys import OUTBOX
+from tests.support.scheduled import BurstWorker
 
 AUTH_TOKEN = "test-auth-token"
 API_TOKEN = "test-api-token"
@@ -46,7 +46,7 @@ class Phone:
 
     def deliver(self) -> None:
         queues = [self.runtime.queue(name) for name in QUEUES]
-        SimpleWorker(queues, connection=self.runtime.queue_redis).work(burst=True)
+        BurstWorker(queues, connection=self.runtime.queue_redis).work(burst=True)
 
     def inbox(self) -> list[str]:
         """Every message the worker has sent to this phone so far (console sender)."""
@@ -55,7 +55,7 @@ class Phone:
         return [e["text"] for e in map(json.loads, raw) if e["to"] == self.msisdn]
 
     def last_code(self) -> str:
-        codes = [m for m in self.inbox() if "验证码" in m or "code is" in m]
+        codes = [m for m in self.inbox() if "验证码" in m or "】Code " in m]
         assert codes, "no verification code was sent"
         return re.search(r"\d{6}", codes[-1]).group(0)
 

@@ -1,0 +1,117 @@
+"""How many SMS segments each template may cost on a carrier's route. Data, checked by tests/unit/test_templates.py.
+
+A message is counted with the carrier's signature in front and that carrier's segment capacities (some Unicom
+routes allow only 65/62 UCS-2 units). The multi-line messages are budgeted for up to `PACKAGES` packages;
+each package beyond that may add one segment. Package names are shortened to `NAME_CHARS` in messages.
+"""
+
+from __future__ import annotations
+
+from carriers import CarrierPolicy
+from dialogs.segments import Budget
+
+PACKAGES = 3
+NAME_CHARS = 12
+QUERY_CHARS = 20  # how much of an unmatched `TD <name>` is echoed back
+
+# Fragments (lines, statuses) are rendered into a bigger message; their budget is that of one line.
+LINE = 1
+
+BUDGETS: dict[str, int] = {
+    "list": 4,
+    "list_line": LINE,
+    "none_active": 2,
+    "confirm": 4,
+    "confirm_line": LINE,
+    "code_sent": 1,
+    "code_sms": 1,
+    "code_wrong": 1,
+    "code_expired": 1,
+    "code_waiting": 1,
+    "locked": 2,
+    "still_locked": 2,
+    "rate_limited": 1,
+    "done": 4,
+    "done_line": LINE,
+    "done_line_free": LINE,
+    "done_line_already": LINE,
+    "aborted": 1,
+    "invalid_choice": 1,
+    "not_found": 2,
+    "nothing_pending": 1,
+    "query": 4,
+    "query_line_active": LINE,
+    "query_line_cancelled": LINE,
+    "query_owed": LINE,
+    "query_nothing_owed": LINE,
+    "query_empty": 1,
+    "bill": 4,
+    "bill_line": LINE,
+    "bill_empty": 1,
+    "status_open": LINE,
+    "status_paid": LINE,
+    "status_overdue": LINE,
+    "help": 2,
+    "human": 1,
+    "stop": 1,
+    "start": 1,
+    # Reminders: one UCS-2 segment in Chinese; English with a 【signature】 or Chinese name takes two.
+    "remind_settle": 2,
+    "remind_renewal": 2,
+    "overdue": 2,
+    "overdue_fee": 2,
+    "flooded": 2,
+    "unknown": 2,
+    "unknown_sender": 2,
+    "too_long": 1,
+    "busy": 1,
+    "pay_confirm": 3,
+    "pay_line": LINE,
+    "pay_nothing": 1,
+    "pay_pending": 1,
+    "pay_code_sent": 1,
+    "pay_code_sms": 1,
+    "pay_code_waiting": 1,
+    "pay_code_expired": 1,
+    "pay_locked": 2,
+    "pay_started": 1,
+    "pay_done": 1,
+    "pay_done_partial": 2,
+    "pay_retrying": 1,
+    "pay_failed": 2,
+    "plans": 3,
+    "plan_line": LINE,
+    "plans_none": 1,
+    "plan_invalid_choice": 1,
+    "plan_confirm": 2,
+    "plan_ordered": 2,
+    "plan_expired": 2,
+    "plan_not_ordered": 1,
+    "plan_unavailable": 2,
+}
+# Messages with one line per package (or statement); the others have a fixed shape.
+MULTI_LINE = frozenset({"list", "confirm", "done", "query", "bill", "pay_confirm", "plans"})
+
+
+def is_fragment(key: str) -> bool:
+    """A piece rendered into a bigger message (a line, a status), never sent alone."""
+    return "_line" in key or key.startswith("status_") or key in ("query_owed", "query_nothing_owed")
+
+
+def max_segments(key: str, lines: int = PACKAGES) -> int:
+    extra = max(0, lines - PACKAGES) if key in MULTI_LINE else 0
+    return BUDGETS[key] + extra
+
+
+def budget(policy: CarrierPolicy, key: str, lines: int = PACKAGES) -> Budget:
+    """The segment budget of template `key` on `policy`'s route, for a message listing `lines` packages."""
+    return Budget(
+        single_gsm=policy.gsm_single, multi_gsm=policy.gsm_multi,
+        single_ucs2=policy.ucs2_single, multi_ucs2=policy.ucs2_multi,
+        max_segments=max_segments(key, lines),
+    )
+
+
+def short_name(name: str) -> str:
+    """A package name as it appears in a message: cut to NAME_CHARS, marked with … when cut."""
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"

@@ -1,0 +1,92 @@
+"""Money against statements. Pure: the payments API and the `JF` billing job both settle through here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from dialogs.model import PAID, Payment, Statement, Subscriber
+
+RECORDED = "recorded"
+DUPLICATE = "duplicate"  # the same reference and amount again: nothing changes
+CONFLICT = "conflict"  # the reference is on record with another amount or statement
+NO_STATEMENT = "no_statement"
+TOO_MANY = "too_many"
+
+# Bounds the record a step reads and writes; a statement needing more is a case for a person.
+MAX_PAYMENTS = 20
+# "<msisdn digits>-<subscription id>-<yyyymmdd>", as dialogs.engine.statement_for builds it.
+STATEMENT_ID = re.compile(r"^(\d{6,15})-(.+)-(\d{8})$")
+
+
+@dataclass(frozen=True)
+class Settled:
+    outcome: str
+    subscriber: Subscriber | None
+    statement: Statement | None = None
+    payment: Payment | None = None  # the payment on record under the reference
+    overpaid_fen: int = 0
+
+
+def statement_msisdn(statement_id: str) -> str | None:
+    """The subscriber a statement id belongs to (E.164 with +), or None if it is not a statement id."""
+    match = STATEMENT_ID.match(statement_id)
+    return f"+{match.group(1)}" if match else None
+
+
+def record_payment(subscriber: Subscriber | None, statement_id: str, payment: Payment) -> Settled:
+    """Apply `payment` once: a replay of its reference is a DUPLICATE, a reuse with other terms a CONFLICT."""
+    statement = subscriber.statement(statement_id) if subscriber else None
+    if subscriber is None or statement is None:
+        return Settled(NO_STATEMENT, subscriber)
+    earlier = _find(subscriber, payment.reference)
+    if earlier is not None:
+        where, recorded = earlier
+        same = where.id == statement_id and recorded.amount_fen == payment.amount_fen
+        return Settled(DUPLICATE if same else CONFLICT, subscriber, where, recorded)
+    if len(statement.payments) >= MAX_PAYMENTS:
+        return Settled(TOO_MANY, subscriber, statement)
+    updated = _paid(statement, payment)
+    overpaid = max(0, payment.amount_fen - statement.owed_fen)
+    return Settled(RECORDED, subscriber.with_statement(updated), updated, payment, overpaid)
+
+
+def _find(subscriber: Subscriber, reference: str) -> tuple[Statement, Payment] | None:
+    for statement in subscriber.statements:
+        for payment in statement.payments:
+            if payment.reference == reference:
+                return statement, payment
+    return None
+
+
+def _paid(statement: Statement, payment: Payment) -> Statement:
+    updated = replace(statement, paid_fen=statement.paid_fen + payment.amount_fen,
+                      payments=statement.payments + (payment,))
+    if updated.owed_fen == 0:
+        # Settled in full: a pending `JF` charge must not go through as well.
+        return replace(updated, status=PAID, pending_reference="", pending_fen=0)
+    if payment.reference == statement.pending_reference:
+        return replace(updated, pending_reference="", pending_fen=0)
+    return updated
+
+
+def release_pending(subscriber: Subscriber | None, statement_id: str, reference: str) -> Subscriber | None:
+    """Forget a `JF` charge that failed for good, so the subscriber may pay again."""
+    statement = subscriber.statement(statement_id) if subscriber else None
+    if subscriber is None or statement is None or statement.pending_reference != reference:
+        return subscriber
+    return subscriber.with_statement(replace(statement, pending_reference="", pending_fen=0))
+
+
+def payable(subscriber: Subscriber) -> tuple[Statement, ...]:
+    """Statements `JF` can charge now: something owed and no charge already under way."""
+    return tuple(s for s in subscriber.open_statements() if not s.pending_reference)
+
+
+def pending(subscriber: Subscriber) -> tuple[Statement, ...]:
+    return tuple(s for s in subscriber.statements if s.pending_reference)
+
+
+def charge_reference(statement_id: str, clock: int) -> str:
+    """The idempotency key of one `JF` charge: one per statement per confirmed code, stable across retries."""
+    return f"JF-{statement_id}-{clock}"

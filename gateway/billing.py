@@ -1,0 +1,98 @@
+"""The billing port: charge a statement through a payment backend. A Redis ledger, and a failing one for drills."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Protocol
+
+from redis import Redis
+
+from gateway.codec import dumps
+from gateway.keys import LEDGER, Keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PaymentReceipt:
+    reference: str
+    msisdn: str
+    statement_id: str
+    amount_fen: int
+    charged_at: datetime
+
+
+class PaymentFailed(Exception):
+    """The backend did not take the money. `retryable`: trying the same reference again may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Billing(Protocol):
+    def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
+        """Take `amount_fen` once per `reference`: a repeated call returns the first receipt. Raise PaymentFailed."""
+
+
+class RedisLedger:
+    """Charges recorded in a per-subscriber hash (reference → receipt), in the subscriber's Cluster slot."""
+
+    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], datetime]) -> None:
+        self.redis, self.keys, self.clock = redis, keys, clock
+
+    def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
+        if amount_fen <= 0:
+            raise PaymentFailed(f"cannot charge {amount_fen} fen", retryable=False)
+        receipt = PaymentReceipt(reference, msisdn, statement_id, amount_fen, self.clock())
+        key = self.keys.of(msisdn, LEDGER)
+        if self.redis.hsetnx(key, reference, dumps(asdict(receipt))):
+            return receipt
+        earlier = self.receipt(msisdn, reference)
+        if earlier is None or (earlier.statement_id, earlier.amount_fen) != (statement_id, amount_fen):
+            raise PaymentFailed(f"reference {reference} was already used for another charge", retryable=False)
+        return earlier
+
+    def receipt(self, msisdn: str, reference: str) -> PaymentReceipt | None:
+        raw = self.redis.hget(self.keys.of(msisdn, LEDGER), reference)
+        return _receipt(raw) if raw else None
+
+    def receipts(self, msisdn: str) -> list[PaymentReceipt]:
+        return [_receipt(raw) for raw in self.redis.hvals(self.keys.of(msisdn, LEDGER))]
+
+
+def _receipt(raw: bytes | str) -> PaymentReceipt:
+    data = json.loads(raw)
+    return PaymentReceipt(data["reference"], data["msisdn"], data["statement_id"], int(data["amount_fen"]),
+                          datetime.fromisoformat(data["charged_at"]))
+
+
+class FailingBilling:
+    """A backend that is down: the first `failures` charges fail (all of them when None), then `inner` takes over."""
+
+    def __init__(self, inner: Billing, failures: int | None = None, *, retryable: bool = True) -> None:
+        self.inner, self.failures, self.retryable = inner, failures, retryable
+        self.attempts = 0
+
+    def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
+        self.attempts += 1
+        if self.failures is None or self.attempts <= self.failures:
+            raise PaymentFailed("payment backend unavailable", retryable=self.retryable)
+        return self.inner.charge(msisdn, statement_id, amount_fen, reference)
+
+
+def backend_for(config: dict, redis: Redis, keys: Keys, clock: Callable[[], datetime]) -> Billing:
+    """TDBOT_BILLING: "ledger" (default) or "failing" (TDBOT_BILLING_FAILURES failures first, default all)."""
+    ledger = RedisLedger(redis, keys, clock)
+    choice = config.get("TDBOT_BILLING") or "ledger"
+    if choice == "ledger":
+        return ledger
+    if choice == "failing":
+        failures = config.get("TDBOT_BILLING_FAILURES")
+        log.warning("billing backend is the failing drill (%s failures)", failures or "all")
+        return FailingBilling(ledger, int(failures) if failures not in (None, "") else None)
+    raise ValueError(f"TDBOT_BILLING must be 'ledger' or 'failing', not {choice!r}")

@@ -1,0 +1,47 @@
+"""RQ cron config: the sweeper every few seconds. `rq cron gateway.cron --url ...`, `python -m gateway.cron`, or
+let worker.py start it (it does unless told `--no-cron`).
+
+RQ 3's cron takes an interval in seconds, so no loop of our own is needed. A sweep job left waiting a minute
+(workers busy) expires instead of piling up: the next one claims whatever is due by then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from redis import Redis
+from rq import cron
+from rq.cron import CronScheduler
+
+from gateway.bootstrap import REMINDER_QUEUE, Runtime, bootstrap
+from gateway.config import from_env
+from gateway.db import url_of
+from gateway.sweeper import sweep_job
+
+SWEEP_INTERVAL = int(os.environ.get("TDBOT_SWEEP_INTERVAL", "5"))
+SWEEP_TTL = 60
+
+cron.register(sweep_job, REMINDER_QUEUE, interval=SWEEP_INTERVAL, ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
+
+
+def run(url: str) -> None:
+    """Run the cron scheduler on the queues' Redis at `url` until SIGTERM or Ctrl-C."""
+    scheduler = CronScheduler(connection=Redis.from_url(url))
+    scheduler.load_config_from_file("gateway.cron")
+    scheduler.start()
+
+
+def queue_url(runtime: Runtime) -> str:
+    """Where the queues live, as a URL another process can use (an embedded Redis listens on a socket)."""
+    config = runtime.config
+    return str(config.get("RQ_REDIS_URL") or config.get("REDIS_URL") or url_of(runtime.queue_redis))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(queue_url(bootstrap(from_env())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Settlement deadlines: an open statement still owing at its deadline turns overdue, with the late fee once."""
+
+from __future__ import annotations
+
+from carriers import shift_out_of_quiet_hours
+from dialogs.model import OVERDUE
+from dialogs.overdue import mark_overdue
+from dialogs.reminders import LATE, Reminder
+from gateway import reminders
+from gateway.bootstrap import Runtime
+
+MARKED, SKIPPED = "overdue", "skipped"
+
+
+def handle(runtime: Runtime, reminder: Reminder) -> str:
+    now = runtime.clock()
+    after = runtime.store.update_subscriber(
+        reminder.msisdn,
+        lambda before: mark_overdue(before, reminders.policy_of(before), reminder.ref, now) if before else None,
+    )
+    statement = after.statement(reminder.ref) if after else None
+    if statement is None or statement.status != OVERDUE:
+        return SKIPPED
+    # The deadline is often 23:59:59: the status changes on time, the notice waits for the end of quiet hours.
+    notice = Reminder(LATE, reminder.msisdn, reminder.ref)
+    send_at = shift_out_of_quiet_hours(reminders.policy_of(after), now)
+    if send_at > now:
+        reminders.schedule(runtime.redis, runtime.keys, [(notice, send_at)])
+    else:
+        reminders.notify(runtime, notice)
+    return MARKED

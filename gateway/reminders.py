@@ -1,0 +1,188 @@
+"""The due index: every pending reminder is one compact member of one Redis sorted set, scored by when it is due.
+
+A member is `kind|msisdn|ref|period|index` (about 50 bytes, about 120 B in Redis), so a million future reminders
+cost tens of MB and no RQ job exists until one falls due. The sweeper (gateway/sweeper.py) moves due members to
+a "claimed" set with a lease and hands them to a batch job; a batch job acknowledges what it finished, and what a
+killed worker leaves claimed falls due again when its lease ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Iterable
+
+from redis import Redis, WatchError
+from redis.client import Pipeline
+
+from carriers import CarrierPolicy, carrier_for, policy_for
+from dialogs import reminders
+from dialogs.model import Statement, Subscriber
+from dialogs.reminders import Due, Reminder
+from gateway import outbound
+from gateway.bootstrap import Runtime
+from gateway.keys import DUE, Keys
+from gateway.messages import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+CLAIMED = "claimed"
+REMINDER = "reminder"  # OutboundMessage.kind
+SENT, SKIPPED, DUPLICATE = "sent", "skipped", "duplicate"
+
+# KEYS: due, claimed. ARGV: now, lease end, batch. Moves up to `batch` due members to claimed, scored by the lease end.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do
+  redis.call('ZADD', KEYS[2], ARGV[2], m)
+  redis.call('ZREM', KEYS[1], m)
+end
+return due
+"""
+# KEYS: due, claimed. ARGV: now, limit. Claims whose lease ended fall due now (unless rescheduled meanwhile).
+_REDUE = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(expired) do
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], m)
+  redis.call('ZREM', KEYS[2], m)
+end
+return #expired
+"""
+# KEYS: claimed. ARGV: lease end, members. Only our own claim is released: a member whose lease ran out and that
+# another batch has claimed since stays with that batch.
+_ACK = """
+local done = 0
+for i = 2, #ARGV do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    done = done + 1
+  end
+end
+return done
+"""
+
+
+def due_key(keys: Keys) -> str:
+    return keys.shared(DUE)
+
+
+def claimed_key(keys: Keys) -> str:
+    return keys.shared(DUE, CLAIMED)
+
+
+def member(reminder: Reminder) -> str:
+    return f"{reminder.kind}|{reminder.msisdn}|{reminder.ref}|{reminder.period}|{reminder.index}"
+
+
+def parse(raw: str | bytes) -> Reminder:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    kind, msisdn, ref, period, index = text.split("|")
+    return Reminder(kind, msisdn, ref, period, int(index))
+
+
+def policy_of(subscriber: Subscriber) -> CarrierPolicy:
+    return policy_for(carrier_for(subscriber.msisdn, subscriber.carrier))
+
+
+# --- scheduling -----------------------------------------------------------------------------
+
+
+def schedule(redis: Redis, keys: Keys, entries: Iterable[Due], pipeline: Pipeline | None = None) -> int:
+    """Add reminders to the due index; the same reminder scheduled twice is one entry."""
+    # Rounded up: a deadline check must not run a fraction of a second before its deadline.
+    mapping = {member(reminder): math.ceil(at.timestamp()) for reminder, at in entries}
+    if mapping:
+        conn = pipeline if pipeline is not None else redis
+        conn.zadd(due_key(keys), mapping)
+    return len(mapping)
+
+
+def schedule_statements(runtime: Runtime, msisdn: str, statements: Iterable[Statement]) -> None:
+    """Reminders before each newly issued statement's deadline, and the deadline itself."""
+    statements = list(statements)
+    subscriber = runtime.store.load_subscriber(msisdn) if statements else None
+    if subscriber is None:
+        return
+    policy, now = policy_of(subscriber), runtime.clock()
+    entries = [due for st in statements for due in reminders.for_statement(policy, msisdn, st, now)]
+    schedule(runtime.redis, runtime.keys, entries)
+
+
+def schedule_renewals(runtime: Runtime, subscriber: Subscriber, pipeline: Pipeline | None = None) -> None:
+    """Reminders before each active package's renewal, and the renewal itself."""
+    policy, now = policy_of(subscriber), runtime.clock()
+    entries = [due for sub in subscriber.active() for due in reminders.for_renewal(policy, subscriber.msisdn, sub, now)]
+    schedule(runtime.redis, runtime.keys, entries, pipeline=pipeline)
+
+
+def schedule_known(runtime: Runtime, msisdns: Iterable[str]) -> None:
+    """Renewal reminders for subscribers just imported or seeded."""
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        for msisdn in msisdns:
+            subscriber = runtime.store.load_subscriber(msisdn)
+            if subscriber is not None:
+                schedule_renewals(runtime, subscriber, pipeline=pipe)
+        pipe.execute()
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def claim(runtime: Runtime, now: int, batch: int, lease_until: int) -> list[str]:
+    keys = [due_key(runtime.keys), claimed_key(runtime.keys)]
+    found = runtime.redis.register_script(_CLAIM)(keys=keys, args=[now, lease_until, batch])
+    return [m.decode() for m in found]
+
+
+def redue_expired(runtime: Runtime, now: int, limit: int) -> int:
+    keys = [due_key(runtime.keys), claimed_key(runtime.keys)]
+    return int(runtime.redis.register_script(_REDUE)(keys=keys, args=[now, limit]))
+
+
+def ack(runtime: Runtime, members: list[str], lease_until: int) -> int:
+    if not members:
+        return 0
+    return int(runtime.redis.register_script(_ACK)(keys=[claimed_key(runtime.keys)], args=[lease_until, *members]))
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def message_id(reminder: Reminder) -> str:
+    """The same reminder always makes the same message, so a batch run twice sends it once."""
+    return "rem" + hashlib.sha1(member(reminder).encode()).hexdigest()[:24]
+
+
+def notify(runtime: Runtime, reminder: Reminder) -> str:
+    """Send `reminder` if, as things are now, it still has something to say."""
+    subscriber = runtime.store.load_subscriber(reminder.msisdn)
+    now = runtime.clock()
+    text = reminders.text(subscriber, policy_of(subscriber), reminder, now) if subscriber else None
+    if text is None:
+        log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", member(reminder))
+        return SKIPPED
+    message = OutboundMessage(message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()))
+    if not _create_once(runtime, message):
+        return DUPLICATE
+    outbound.enqueue_reminders(runtime, [message])
+    return SENT
+
+
+def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:
+    store, key = runtime.store, runtime.keys.message(message.msisdn, message.id)
+    entry = {"at": message.created_at, "id": message.id, "channel": REMINDER, "in": "", "reply": "",
+             "sent": [message.text]}
+    with runtime.redis.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.exists(key):
+                return False
+            pipe.multi()
+            store.save_message(message, pipeline=pipe)
+            store.log(message.msisdn, entry, pipeline=pipe)
+            pipe.execute()
+            return True
+        except WatchError:  # another batch made it first
+            return False
+

@@ -1,0 +1,163 @@
+"""Delivery receipts on POST /webhooks/twilio/status, and what an undelivered confirmation leads to."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogs.effects import CODE, CONFIRMATION, NOTICE
+from gateway import outbound
+from gateway.messages import DELIVERED, FAILED, SENT, UNDELIVERED
+from tests.support.delivery import MSISDN, queue_message, stored
+from tests.support.phone import Phone, seed_demo
+from tests.support.scheduled import run_scheduled, scheduled_jobs
+
+STATUS_PATH = "/webhooks/twilio/status"
+ESCALATED = (MSISDN, outbound.CONFIRMATION_UNDELIVERED)
+
+
+@pytest.fixture
+def phone(twilio_app) -> Phone:
+    seed_demo(twilio_app)
+    return Phone(twilio_app.test_client(), twilio_app, MSISDN)
+
+
+def sent_message(phone: Phone, fake_twilio, kind: str = NOTICE, text: str = "您的视频会员已退订。"):
+    message = queue_message(phone.runtime, text, kind)
+    phone.deliver()
+    return message, fake_twilio.to(MSISDN)[-1]
+
+
+@pytest.mark.parametrize(
+    ("receipts", "final"),
+    [
+        (["queued", "sent", "delivered"], DELIVERED),
+        (["delivered", "sent", "queued"], DELIVERED),
+        (["sent", "queued"], SENT),
+        (["sent", "sent", "delivered", "delivered"], DELIVERED),
+        (["undelivered", "delivered", "sent"], UNDELIVERED),
+        (["delivered", "failed"], DELIVERED),
+        (["failed", "undelivered"], FAILED),
+        (["sending", "read"], DELIVERED),
+    ],
+)
+def test_receipts_in_any_order_never_move_a_message_backwards(phone, fake_twilio, receipts, final):
+    message, sent = sent_message(phone, fake_twilio)
+    fake_twilio.progress(sent, *receipts, client=phone.client)
+    assert stored(phone.runtime, message).status == final
+
+
+@pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl"])
+def test_an_unsigned_or_badly_signed_receipt_is_refused_and_changes_nothing(phone, fake_twilio, signature):
+    message, sent = sent_message(phone, fake_twilio)
+    form = fake_twilio.callback_form(sent, "failed", "30003")
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    response = phone.client.post(f"{STATUS_PATH}?m={message.id}", data=form, headers=headers)
+    assert response.status_code == 403
+    assert stored(phone.runtime, message).status == SENT
+
+
+def test_a_receipt_for_a_message_we_never_sent_is_ignored(phone, fake_twilio):
+    message, sent = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    sent.sid, sent.status_callback = "SM" + "f" * 32, sent.status_callback.split("?")[0]
+    response = fake_twilio.post_status(sent, "undelivered", "30003", client=phone.client)
+
+    assert response.status_code == 204
+    assert stored(phone.runtime, message).status == SENT
+    assert phone.runtime.store.escalations() == [] and scheduled_jobs(phone.runtime) == 0
+
+
+def test_a_receipt_naming_our_message_with_another_sid_is_ignored(phone, fake_twilio):
+    message, sent = sent_message(phone, fake_twilio)
+    sent.sid = "SM" + "e" * 32
+    fake_twilio.post_status(sent, "delivered", client=phone.client)
+    assert stored(phone.runtime, message).status == SENT
+
+
+def test_a_receipt_without_the_message_in_its_url_is_matched_by_sid(phone, fake_twilio):
+    message, sent = sent_message(phone, fake_twilio)
+    sent.status_callback = sent.status_callback.split("?")[0]
+    fake_twilio.post_status(sent, "delivered", client=phone.client)
+    assert stored(phone.runtime, message).status == DELIVERED
+
+
+@pytest.mark.parametrize("form", [{}, {"MessageSid": "SM1"}, {"MessageStatus": "sent"}])
+def test_a_receipt_missing_its_fields_gets_a_clear_400(phone, fake_twilio, form):
+    headers = {"X-Twilio-Signature": fake_twilio.sign(f"https://tdbot.example.com{STATUS_PATH}", form)}
+    response = phone.client.post(STATUS_PATH, data=form, headers=headers)
+    assert response.status_code == 400 and b"required" in response.data
+
+
+def test_an_undelivered_confirmation_is_resent_with_backoff_then_escalated(phone, fake_twilio):
+    runtime = phone.runtime
+    _, first = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    latest = first
+    for attempt, delay in enumerate(outbound.RESEND_DELAYS, start=1):
+        fake_twilio.progress(latest, "sent", "undelivered", client=phone.client, error_code="30003")
+        run_scheduled(runtime, delay - 2)
+        assert len(fake_twilio.to(MSISDN)) == attempt, "resent before its backoff"
+        run_scheduled(runtime, 2)
+        latest = fake_twilio.to(MSISDN)[-1]
+        assert len(fake_twilio.to(MSISDN)) == attempt + 1 and latest.body == first.body
+        assert runtime.store.escalations() == []
+
+    fake_twilio.progress(latest, "sent", "failed", client=phone.client, error_code="30008")
+    run_scheduled(runtime, 86400)
+
+    assert len(fake_twilio.to(MSISDN)) == len(outbound.RESEND_DELAYS) + 1
+    assert runtime.store.escalations() == [ESCALATED]
+
+
+def test_a_resent_confirmation_that_arrives_needs_no_person(phone, fake_twilio):
+    _, first = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    fake_twilio.progress(first, "undelivered", client=phone.client, error_code="30003")
+    run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
+    fake_twilio.progress(fake_twilio.to(MSISDN)[-1], "sent", "delivered", client=phone.client)
+    run_scheduled(phone.runtime, 86400)
+
+    assert len(fake_twilio.to(MSISDN)) == 2
+    assert phone.runtime.store.escalations() == []
+
+
+def test_a_repeated_undelivered_receipt_resends_once(phone, fake_twilio):
+    _, first = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    for _ in range(3):
+        fake_twilio.post_status(first, "undelivered", "30003", client=phone.client)
+    run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
+    assert len(fake_twilio.to(MSISDN)) == 2
+
+
+@pytest.mark.parametrize("error_code", ["30006", "30005", "21610"])
+def test_a_confirmation_no_resend_can_deliver_goes_straight_to_a_person(phone, fake_twilio, error_code):
+    _, first = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    fake_twilio.progress(first, "sent", "failed", client=phone.client, error_code=error_code)
+    run_scheduled(phone.runtime, 86400)
+
+    assert len(fake_twilio.to(MSISDN)) == 1
+    assert phone.runtime.store.escalations() == [ESCALATED]
+
+
+def test_a_confirmation_the_provider_refuses_outright_goes_to_a_person(phone, fake_twilio):
+    fake_twilio.refuse_next_as_opted_out()
+    message = queue_message(phone.runtime, "您的视频会员已退订。", CONFIRMATION)
+    phone.deliver()
+
+    assert stored(phone.runtime, message).status == FAILED
+    assert phone.runtime.store.escalations() == [ESCALATED]
+
+
+@pytest.mark.parametrize("kind", [CODE, NOTICE])
+def test_other_undelivered_messages_are_neither_resent_nor_escalated(phone, fake_twilio, kind):
+    message, sent = sent_message(phone, fake_twilio, kind=kind)
+    fake_twilio.progress(sent, "undelivered", client=phone.client, error_code="30003")
+    run_scheduled(phone.runtime, 86400)
+
+    assert stored(phone.runtime, message).status == UNDELIVERED
+    assert len(fake_twilio.to(MSISDN)) == 1 and phone.runtime.store.escalations() == []
+
+
+def test_a_receipt_saying_the_recipient_opted_out_marks_the_subscriber(phone, fake_twilio):
+    message, sent = sent_message(phone, fake_twilio)
+    fake_twilio.progress(sent, "failed", client=phone.client, error_code="21610")
+
+    assert stored(phone.runtime, message).error == "21610"
+    assert phone.runtime.store.load_subscriber(MSISDN).opted_out is True

@@ -1,0 +1,508 @@
+"""The dialog engine as tables: (state, message, facts, now) → (stage, effects), with a fixed clock, code and secret."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from carriers import POLICIES, CarrierPolicy
+from dialogs import budgets, codes
+from dialogs.apply import apply
+from dialogs.effects import (
+    CODE,
+    CONFIRMATION,
+    CancelSubscription,
+    Effect,
+    Escalate,
+    IssueStatement,
+    Reply,
+    SendMessage,
+    SetOptOut,
+)
+from dialogs.engine import IDLE_TIMEOUT, LOCK_SECONDS, Facts, Message, step
+from dialogs.messages import CATALOGUES
+from dialogs.model import (
+    CANCELLED,
+    CHOOSING,
+    CONFIRMING,
+    IDLE,
+    LOCKED,
+    VERIFYING,
+    DialogState,
+    Statement,
+    Subscriber,
+    Subscription,
+)
+from dialogs.normalize import normalize
+from dialogs.segments import fits
+
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+CLOCK = int(NOW.timestamp())
+SECRET = b"engine-test-secret"
+FRESH = "424242"
+WRONG = "111111"
+MSISDN = "+8613800138000"
+RENEWS = date(2026, 12, 7)
+PACKAGES = (
+    Subscription("vid", "视频会员", "SPHY", 1500, RENEWS),
+    Subscription("music", "音乐包", "YYB", 1000, RENEWS),
+    Subscription("data", "流量包", "LLB", 2000, RENEWS),
+)
+IDS = tuple(s.id for s in PACKAGES)
+NO_CODE = replace(POLICIES["cmcc"], key="nocode", cancel_needs_code=False)
+
+
+def subscriber(locale: str | None = "zh", subs: tuple[Subscription, ...] = PACKAGES, **kw: object) -> Subscriber:
+    return Subscriber(msisdn=MSISDN, locale=locale, subscriptions=subs, **kw)
+
+
+def facts(sub: Subscriber | None = None, policy: CarrierPolicy = POLICIES["cmcc"], code: str = FRESH) -> Facts:
+    return Facts(subscriber=sub or subscriber(), policy=policy, secret=SECRET, fresh_code=code)
+
+
+def verifying(code: str = FRESH, **kw: object) -> DialogState:
+    values: dict[str, object] = {
+        "stage": VERIFYING, "selected": ("vid",), "code_hash": codes.hash_code(SECRET, MSISDN, code),
+        "code_expires_at": CLOCK + 200, "codes_sent": (CLOCK - 100,), "updated_at": CLOCK - 100, "lang": "zh",
+    }
+    return DialogState(**{**values, **kw})
+
+
+IDLE_STATE = DialogState()
+CHOOSING_STATE = DialogState(stage=CHOOSING, options=IDS, updated_at=CLOCK - 60, lang="zh")
+CONFIRMING_STATE = DialogState(stage=CONFIRMING, selected=("vid",), updated_at=CLOCK - 60, lang="zh")
+LOCKED_STATE = DialogState(stage=LOCKED, locked_until=CLOCK + 3600, updated_at=CLOCK - 60, lang="zh")
+
+
+# --- naming what the engine said --------------------------------------------------------------------------
+
+
+def _pattern(sender: str, template: str) -> re.Pattern[str]:
+    parts = [re.escape(literal) + ("(.*?)" if name is not None else "")
+             for literal, name, _, _ in string.Formatter().parse(template)]
+    return re.compile(re.escape(sender) + "".join(parts), re.DOTALL)
+
+
+def template_key(text: str, policy: CarrierPolicy) -> str:
+    """Which whole-message template (either language) produced `text`; the most specific when several match."""
+    found = [
+        (len(template) - template.count("{") * 4, key)
+        for catalogue in CATALOGUES.values()
+        for key, template in catalogue.items()
+        if not budgets.is_fragment(key) and _pattern(policy.sender_id, template).fullmatch(text)
+    ]
+    assert found, f"not rendered from any template: {text!r}"
+    return max(found)[1]
+
+
+def describe(effects: list[Effect], policy: CarrierPolicy) -> list[str]:
+    """Effects as short tokens: reply:list, send:code_sms, cancel:vid, statement:vid, escalate:…, optout:True."""
+    tokens = []
+    for effect in effects:
+        match effect:
+            case Reply(text=text):
+                tokens.append(f"reply:{template_key(text, policy)}")
+            case SendMessage(text=text):
+                tokens.append(f"send:{template_key(text, policy)}")
+            case CancelSubscription(subscription_id=sid):
+                tokens.append(f"cancel:{sid}")
+            case IssueStatement(statement=statement):
+                tokens.append(f"statement:{statement.subscription_id}")
+            case Escalate(reason=reason):
+                tokens.append(f"escalate:{reason}")
+            case SetOptOut(opted_out=value):
+                tokens.append(f"optout:{value}")
+            case _:
+                tokens.append(type(effect).__name__)
+    return tokens
+
+
+def texts(effects: list[Effect]) -> str:
+    return "\n".join(e.text for e in effects if isinstance(e, (Reply, SendMessage)))
+
+
+# --- the transition table ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    state: DialogState
+    text: str
+    stage: str
+    effects: list[str]
+    says: tuple[str, ...] = ()  # substrings expected in what was said
+    facts: Facts = field(default_factory=facts)
+    now: datetime = NOW
+    selected: tuple[str, ...] | None = None
+    opted_out_by_provider: bool = False
+
+
+def later(**delta: float) -> datetime:
+    return NOW + timedelta(**delta)
+
+
+SOME_CANCELLED = subscriber(subs=(replace(PACKAGES[0], status=CANCELLED), *PACKAGES[1:]))
+STATEMENT = Statement("s1", "vid", "视频会员", 950, NOW, NOW + timedelta(days=7))
+
+CASES = [
+    # choosing
+    Case("TD lists active packages", IDLE_STATE, "TD", CHOOSING, ["reply:list"],
+         ("1.视频会员 15.00元/月", "2.音乐包 10.00元/月", "3.流量包 20.00元/月")),
+    Case("退订 lists too", IDLE_STATE, "退订", CHOOSING, ["reply:list"]),
+    Case("full-width ＴＤ１ picks the first", IDLE_STATE, "ＴＤ１", CONFIRMING, ["reply:confirm"], ("视频会员",),
+         selected=("vid",)),
+    Case("TD n picks directly", IDLE_STATE, "TD 2", CONFIRMING, ["reply:confirm"], ("音乐包",), selected=("music",)),
+    Case("TD n,m picks several", IDLE_STATE, "TD 1,3", CONFIRMING, ["reply:confirm"], selected=("vid", "data")),
+    Case("TD ALL picks all", IDLE_STATE, "TD ALL", CONFIRMING, ["reply:confirm"], selected=IDS),
+    Case("全部退订 picks all", IDLE_STATE, "全部退订", CONFIRMING, ["reply:confirm"], selected=IDS),
+    Case("TD by name", IDLE_STATE, "TD 视频", CONFIRMING, ["reply:confirm"], selected=("vid",)),
+    Case("TD by service code", IDLE_STATE, "td yyb", CONFIRMING, ["reply:confirm"], selected=("music",)),
+    Case("TD with an unknown name", IDLE_STATE, "TD 彩铃", IDLE, ["reply:not_found"], ("彩铃",)),
+    Case("TD n out of range", IDLE_STATE, "TD 4", CHOOSING, ["reply:invalid_choice"], ("1-3",)),
+    Case("only active packages are listed", IDLE_STATE, "TD", CHOOSING, ["reply:list"], ("1.音乐包",),
+         facts=facts(SOME_CANCELLED)),
+    Case("TD with nothing active", IDLE_STATE, "TD", IDLE, ["reply:none_active"],
+         facts=facts(subscriber(subs=tuple(replace(s, status=CANCELLED) for s in PACKAGES)))),
+    Case("TD with no packages at all", IDLE_STATE, "TD", IDLE, ["reply:none_active"], facts=facts(subscriber(subs=()))),
+    Case("a number picks from the list", CHOOSING_STATE, "2", CONFIRMING, ["reply:confirm"], selected=("music",)),
+    Case("numbers with a Chinese comma", CHOOSING_STATE, "1，3", CONFIRMING, ["reply:confirm"],
+         selected=("vid", "data")),
+    Case("numbers with spaces", CHOOSING_STATE, "3 1", CONFIRMING, ["reply:confirm"], selected=("data", "vid")),
+    Case("a number too big", CHOOSING_STATE, "4", CHOOSING, ["reply:invalid_choice"], ("1-3",)),
+    Case("zero", CHOOSING_STATE, "0", CHOOSING, ["reply:invalid_choice"]),
+    Case("one of several out of range", CHOOSING_STATE, "1,9", CHOOSING, ["reply:invalid_choice"]),
+    Case("six digits while choosing", CHOOSING_STATE, "123456", CHOOSING, ["reply:invalid_choice"]),
+    Case("chatter while choosing", CHOOSING_STATE, "你好", CHOOSING, ["reply:invalid_choice"]),
+    Case("N while choosing", CHOOSING_STATE, "否", IDLE, ["reply:aborted"]),
+    Case("a number with no list", IDLE_STATE, "1", IDLE, ["reply:unknown"]),
+    # confirming
+    Case("confirm states fee, amount and deadline", IDLE_STATE, "TD 1", CONFIRMING, ["reply:confirm"],
+         ("视频会员（15.00元/月）", "结清9.50元", "截止12月2日23:59", "合计需结清9.50元")),
+    Case("Y sends a code", CONFIRMING_STATE, "Y", VERIFYING, ["send:code_sms", "reply:code_sent"], (FRESH,)),
+    Case("是 sends a code", CONFIRMING_STATE, "是", VERIFYING, ["send:code_sms", "reply:code_sent"]),
+    Case("N keeps the packages", CONFIRMING_STATE, "N", IDLE, ["reply:aborted"]),
+    Case("TD mid-flow starts again", CONFIRMING_STATE, "TD 3", CONFIRMING, ["reply:confirm"], selected=("data",)),
+    Case("no code needed: Y cancels", CONFIRMING_STATE, "Y", IDLE,
+         ["cancel:vid", "statement:vid", "send:done"], facts=facts(policy=NO_CODE)),
+    # code send limits: 1 a minute, 5 an hour, 10 a day
+    Case("second code within a minute", replace(CONFIRMING_STATE, codes_sent=(CLOCK - 30,)), "Y", CONFIRMING,
+         ["reply:rate_limited"], ("1分钟",)),
+    Case("second code after a minute", replace(CONFIRMING_STATE, codes_sent=(CLOCK - 61,)), "Y", VERIFYING,
+         ["send:code_sms", "reply:code_sent"]),
+    Case("sixth code within an hour", replace(CONFIRMING_STATE, codes_sent=tuple(CLOCK - 600 * i for i in range(1, 6))),
+         "Y", CONFIRMING, ["reply:rate_limited"], ("10分钟",)),
+    Case("fifth code within an hour", replace(CONFIRMING_STATE, codes_sent=tuple(CLOCK - 600 * i for i in range(1, 5))),
+         "Y", VERIFYING, ["send:code_sms", "reply:code_sent"]),
+    Case("eleventh code within a day",
+         replace(CONFIRMING_STATE, codes_sent=tuple(CLOCK - 7200 * i for i in range(1, 11))),
+         "Y", CONFIRMING, ["reply:rate_limited"], ("4小时",)),
+    Case("tenth code within a day",
+         replace(CONFIRMING_STATE, codes_sent=tuple(CLOCK - 7200 * i for i in range(1, 10))),
+         "Y", VERIFYING, ["send:code_sms", "reply:code_sent"]),
+    Case("sends older than a day are forgotten",
+         replace(CONFIRMING_STATE, codes_sent=tuple(CLOCK - 86400 - 60 * i for i in range(1, 11))),
+         "Y", VERIFYING, ["send:code_sms", "reply:code_sent"]),
+    # verifying
+    Case("the right code cancels", verifying(), FRESH, IDLE, ["cancel:vid", "statement:vid", "send:done"],
+         ("视频会员已退订，结清9.50元，截止12月2日23:59",)),
+    Case("the right code in full-width digits", verifying(), "４２４２４２", IDLE,
+         ["cancel:vid", "statement:vid", "send:done"]),
+    Case("several packages, one result line each", verifying(selected=IDS), FRESH, IDLE,
+         ["cancel:vid", "statement:vid", "cancel:music", "statement:music", "cancel:data", "statement:data",
+          "send:done"], ("视频会员已退订", "音乐包已退订", "流量包已退订")),
+    Case("a package cancelled meanwhile", verifying(selected=("vid", "music")), FRESH, IDLE,
+         ["cancel:music", "statement:music", "send:done"], ("视频会员此前已退订", "音乐包已退订"),
+         facts=facts(SOME_CANCELLED)),
+    Case("nothing left to pay", verifying(), FRESH, IDLE, ["cancel:vid", "statement:vid", "send:done"],
+         ("视频会员已退订，无需结算",), facts=facts(subscriber(subs=(replace(PACKAGES[0], paid_fen=1500),)))),
+    Case("a wrong code, 4 tries left", verifying(), WRONG, VERIFYING, ["reply:code_wrong"], ("4次",)),
+    Case("a wrong code, 1 try left", verifying(attempts=3), WRONG, VERIFYING, ["reply:code_wrong"], ("1次",)),
+    Case("the fifth wrong code locks and escalates", verifying(attempts=4), WRONG, LOCKED,
+         ["escalate:code_attempts", "reply:locked"]),
+    Case("an expired code", verifying(code_expires_at=CLOCK), FRESH, CONFIRMING, ["reply:code_expired"]),
+    Case("not a code while verifying", verifying(), "12345", VERIFYING, ["reply:code_waiting"]),
+    Case("chatter while verifying", verifying(), "hello", VERIFYING, ["reply:code_waiting"]),
+    Case("N while verifying", verifying(), "N", IDLE, ["reply:aborted"]),
+    Case("Y while verifying sends another code", verifying(codes_sent=(CLOCK - 120,)), "Y", VERIFYING,
+         ["send:code_sms", "reply:code_sent"]),
+    Case("TD while verifying starts again", verifying(), "TD", CHOOSING, ["reply:list"]),
+    Case("STOP mid-flow opts out, flow goes on", verifying(), "STOP", VERIFYING, ["optout:True", "reply:stop"]),
+    Case("STOP the provider already confirmed", verifying(), "STOP", VERIFYING, ["optout:True"],
+         opted_out_by_provider=True),
+    Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, ["escalate:requested", "reply:human"]),
+    Case("KF escalates", IDLE_STATE, "KF", IDLE, ["escalate:requested", "reply:human"]),
+    # locked
+    Case("TD while locked", LOCKED_STATE, "TD", LOCKED, ["reply:still_locked"]),
+    Case("a code while locked", LOCKED_STATE, FRESH, LOCKED, ["reply:still_locked"]),
+    Case("a number while locked", LOCKED_STATE, "1", LOCKED, ["reply:still_locked"]),
+    Case("a query is no way out of a lock", LOCKED_STATE, "0000", LOCKED, ["reply:query"]),
+    Case("Y while locked", LOCKED_STATE, "Y", LOCKED, ["reply:nothing_pending"]),
+    Case("the lock ends", LOCKED_STATE, "TD", CHOOSING, ["reply:list"], now=later(seconds=3600)),
+    # idle timeout
+    Case("a reply just inside the idle timeout", replace(CHOOSING_STATE, updated_at=CLOCK - IDLE_TIMEOUT), "2",
+         CONFIRMING, ["reply:confirm"]),
+    Case("a reply after the idle timeout", replace(CHOOSING_STATE, updated_at=CLOCK - IDLE_TIMEOUT - 1), "2",
+         IDLE, ["reply:unknown"]),
+    Case("Y after the idle timeout", replace(CONFIRMING_STATE, updated_at=CLOCK - IDLE_TIMEOUT - 1), "Y",
+         IDLE, ["reply:nothing_pending"]),
+    Case("a code after the idle timeout", verifying(updated_at=CLOCK - IDLE_TIMEOUT - 1), FRESH, IDLE,
+         ["reply:unknown"]),
+    # read-only and other commands
+    Case("0000 shows packages and lets you pick", IDLE_STATE, "0000", CHOOSING, ["reply:query"],
+         ("视频会员 15.00元/月，12月7日续订", "无待结清费用")),
+    Case("查询 shows what is owed", IDLE_STATE, "查询", CHOOSING, ["reply:query"], ("待结清9.50元",),
+         facts=facts(subscriber(statements=(STATEMENT,)))),
+    Case("0000 with nothing", IDLE_STATE, "0000", IDLE, ["reply:query_empty"], facts=facts(subscriber(subs=()))),
+    Case("ZD with no statements", IDLE_STATE, "ZD", IDLE, ["reply:bill_empty"]),
+    Case("账单 lists statements", IDLE_STATE, "账单", IDLE, ["reply:bill"], ("视频会员 9.50元 待缴，截止12月2日10:00",),
+         facts=facts(subscriber(statements=(STATEMENT,)))),
+    Case("HELP", IDLE_STATE, "HELP", IDLE, ["reply:help"]),
+    Case("帮助", IDLE_STATE, "帮助", IDLE, ["reply:help"]),
+    Case("?", IDLE_STATE, "?", IDLE, ["reply:help"]),
+    Case("START", IDLE_STATE, "START", IDLE, ["optout:False", "reply:start"]),
+    Case("R refuses reminders", IDLE_STATE, "R", IDLE, ["optout:True", "reply:stop"]),
+    Case("Y with nothing pending", IDLE_STATE, "Y", IDLE, ["reply:nothing_pending"]),
+    Case("N with nothing pending", IDLE_STATE, "N", IDLE, ["reply:nothing_pending"]),
+    Case("STOP PLEASE is not a STOP", IDLE_STATE, "STOP PLEASE", IDLE, ["reply:unknown"]),
+    Case("chatter", IDLE_STATE, "你好", IDLE, ["reply:unknown"]),
+    Case("an empty message", IDLE_STATE, "", IDLE, ["reply:unknown"]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_transition(case: Case) -> None:
+    message = Message(case.text, provider_opted_out=case.opted_out_by_provider)
+    state, effects = step(case.state, message, case.facts, case.now)
+    assert (state.stage, describe(effects, case.facts.policy)) == (case.stage, case.effects), texts(effects)
+    said = texts(effects)
+    for fragment in case.says:
+        assert fragment in said
+    if case.selected is not None:
+        assert state.selected == case.selected
+    assert state.updated_at == int(case.now.timestamp())
+
+
+def test_a_code_is_stored_hashed_and_expires_in_five_minutes() -> None:
+    state, effects = step(CONFIRMING_STATE, Message("Y"), facts(), NOW)
+    assert FRESH not in repr(state)
+    assert codes.code_matches(SECRET, MSISDN, FRESH, state.code_hash)
+    assert state.code_expires_at == CLOCK + 300
+    assert state.codes_sent == (CLOCK,)
+    code_message = next(e for e in effects if isinstance(e, SendMessage))
+    assert code_message.kind == CODE
+    assert FRESH not in texts([e for e in effects if isinstance(e, Reply)])
+
+
+def test_the_code_is_valid_until_its_last_second() -> None:
+    state, effects = step(verifying(code_expires_at=CLOCK + 1), Message(FRESH), facts(), NOW)
+    assert "cancel:vid" in describe(effects, POLICIES["cmcc"])
+
+
+def test_a_new_code_replaces_the_old_one() -> None:
+    state, _ = step(verifying(code="999999", codes_sent=(CLOCK - 120,)), Message("Y"), facts(), NOW)
+    _, effects = step(state, Message("999999"), facts(), NOW)
+    assert describe(effects, POLICIES["cmcc"]) == ["reply:code_wrong"]
+
+
+def test_the_confirmation_is_a_separate_message_of_its_own_kind() -> None:
+    _, effects = step(verifying(), Message(FRESH), facts(), NOW)
+    sent = [e for e in effects if isinstance(e, SendMessage)]
+    assert [m.kind for m in sent] == [CONFIRMATION]
+    assert not [e for e in effects if isinstance(e, Reply)]
+
+
+def test_lock_lasts_a_day() -> None:
+    state, _ = step(verifying(attempts=4), Message(WRONG), facts(), NOW)
+    assert state.locked_until == CLOCK + LOCK_SECONDS
+    still, _ = step(state, Message("TD"), facts(), NOW + timedelta(seconds=LOCK_SECONDS - 1))
+    assert still.stage == LOCKED
+
+
+# --- settlement per carrier -------------------------------------------------------------------------------
+
+SHANGHAI_DEADLINES = [
+    # carrier, amount (fen) for 视频会员 at 15.00元 cancelled 25 Nov of a 7 Nov–7 Dec period, due at
+    ("cmcc", 950, datetime(2026, 12, 2, 15, 59, 59, tzinfo=UTC)),  # end of day, 7 days later, Shanghai
+    ("cucc", 1500, NOW + timedelta(hours=24)),  # exactly 24 h after the confirmation, whole month
+    ("ctcc", 950, datetime(2026, 12, 10, 15, 59, 59, tzinfo=UTC)),  # end of day, 15 days later
+]
+
+
+@pytest.mark.parametrize(("carrier", "amount", "due_at"), SHANGHAI_DEADLINES)
+def test_statement_follows_the_carrier(carrier: str, amount: int, due_at: datetime) -> None:
+    _, effects = step(verifying(), Message(FRESH), facts(policy=POLICIES[carrier]), NOW)
+    statement = next(e.statement for e in effects if isinstance(e, IssueStatement))
+    assert (statement.amount_fen, statement.due_at, statement.issued_at) == (amount, due_at, NOW)
+    assert isinstance(statement.amount_fen, int)
+
+
+def test_the_deadline_promised_is_the_deadline_issued() -> None:
+    policy = POLICIES["cucc"]
+    _, confirm = step(IDLE_STATE, Message("TD 1"), facts(policy=policy), NOW)
+    assert "11月26日10:00" in texts(confirm)
+    _, done = step(verifying(), Message(FRESH), facts(policy=policy), NOW)
+    assert "11月26日10:00" in texts(done)
+
+
+# --- language ---------------------------------------------------------------------------------------------
+
+LANGUAGE = [
+    # record locale, previous lang, text, expected
+    ("en", "", "退订", "en"),
+    ("zh", "", "TD", "zh"),
+    (None, "", "退订", "zh"),
+    (None, "zh", "HELP", "en"),
+    (None, "en", "帮助", "zh"),
+    (None, "zh", "1", "zh"),
+    (None, "en", "1", "en"),
+    (None, "", "0000", "zh"),  # no letters, no history: the carrier's language
+    (None, "", "TD", "zh"),  # pinyin initials are not English
+    (None, "", "TD 1", "zh"),
+    (None, "en", "Y", "en"),
+    (None, "zh", "HELP", "en"),
+]
+
+
+@pytest.mark.parametrize(("locale", "previous", "text", "expected"), LANGUAGE)
+def test_language(locale: str | None, previous: str, text: str, expected: str) -> None:
+    state = replace(CHOOSING_STATE, lang=previous)
+    new, effects = step(state, Message(text), facts(subscriber(locale=locale)), NOW)
+    assert new.lang == expected
+    said = texts(effects)
+    key = template_key(said, POLICIES["cmcc"])
+    assert _pattern(POLICIES["cmcc"].sender_id, CATALOGUES[expected][key]).fullmatch(said), said
+
+
+def test_english_journey_reads_english() -> None:
+    sub = subscriber(locale="en")
+    state, effects = step(IDLE_STATE, Message("TD"), facts(sub), NOW)
+    assert "1. 视频会员 CNY 15.00/mo" in texts(effects)
+    state, effects = step(state, Message("1"), facts(sub), NOW)
+    assert "pay CNY 9.50 by 02 Dec 23:59" in texts(effects)
+    state, effects = step(state, Message("Y"), facts(sub), NOW)
+    assert f"Code {FRESH}" in texts(effects)
+    state, effects = step(state, Message(FRESH), facts(sub), NOW)
+    assert "视频会员 cancelled" in texts(effects)
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+COMMANDS = ["TD", "退订", "TD 1", "TD 2,3", "TD ALL", "全部退订", "TD 视频", "1", "2", "1，3", "4", "0", "Y", "是", "N",
+            "否", "0000", "查询", "ZD", "HELP", "?", "人工", "STOP", "R", "START", "STOP PLEASE", "123456", "JF", "BG"]
+POLICY_CHOICES = [*POLICIES.values(), NO_CODE]
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+subscriptions = st.builds(
+    Subscription, id=st.sampled_from(["a", "b", "c", "d", "e"]), name=names,
+    service_code=st.sampled_from(["SPHY", "X"]),
+    fee_fen=st.integers(0, 99_999), renews_on=st.dates(date(2026, 11, 1), date(2027, 2, 28)),
+    status=st.sampled_from(["active", "active", CANCELLED]), paid_fen=st.integers(0, 2000),
+)
+statements = st.builds(
+    Statement, id=st.uuids().map(str), subscription_id=st.just("a"), name=names, amount_fen=st.integers(0, 99_999),
+    issued_at=st.just(NOW), due_at=st.datetimes(datetime(2026, 11, 1), datetime(2027, 1, 1), timezones=st.just(UTC)),
+    status=st.sampled_from(["open", "paid", "overdue"]),
+)
+subscribers = st.builds(
+    Subscriber, msisdn=st.just(MSISDN), locale=st.sampled_from([None, "zh", "en"]),
+    subscriptions=st.lists(subscriptions, max_size=budgets.PACKAGES + 2, unique_by=lambda s: s.id).map(tuple),
+    statements=st.lists(statements, max_size=budgets.PACKAGES + 2).map(tuple),
+)
+clock_offsets = st.integers(-2 * 86400, 2 * 86400)
+states = st.builds(
+    DialogState, stage=st.sampled_from([IDLE, CHOOSING, CONFIRMING, VERIFYING, LOCKED]),
+    options=st.lists(st.sampled_from("abcdez"), max_size=5).map(tuple),
+    selected=st.lists(st.sampled_from("abcdez"), max_size=5).map(tuple),
+    code_hash=st.sampled_from(["", codes.hash_code(SECRET, MSISDN, FRESH), codes.hash_code(SECRET, MSISDN, "000000")]),
+    code_expires_at=clock_offsets.map(lambda d: CLOCK + d), attempts=st.integers(0, codes.MAX_ATTEMPTS - 1),
+    codes_sent=st.lists(st.integers(-86400, 0).map(lambda d: CLOCK + d), max_size=12).map(tuple),
+    lang=st.sampled_from(["", "zh", "en"]), updated_at=st.integers(-1200, 0).map(lambda d: CLOCK + d),
+    locked_until=clock_offsets.map(lambda d: CLOCK + d),
+)
+# Mostly commands and the code that is usually sent, so that sessions get far enough to cancel.
+messages = st.integers(0, 9).flatmap(
+    lambda i: st.text(max_size=80) if i < 2 else st.from_regex(r"\A\d{6}\Z") if i == 2
+    else st.sampled_from([*COMMANDS, FRESH, FRESH, FRESH])
+)
+pauses = st.one_of(st.sampled_from([0, 5, 61, 299, 301, 601]), st.integers(0, 4000))
+fresh_codes = st.one_of(st.just(FRESH), st.from_regex(r"\A\d{6}\Z"))
+turns = st.tuples(messages, pauses, fresh_codes)
+
+
+def _journey(texts: list[str]) -> st.SearchStrategy[list[tuple[str, int, str]]]:
+    """The happy path TD → 1 → Y → code, with a little noise before each step."""
+    steps = [st.tuples(st.lists(turns, max_size=2), st.tuples(st.just(t), st.integers(0, 120), fresh_codes))
+             for t in texts]
+    return st.tuples(*steps).map(lambda pairs: [turn for noise, main in pairs for turn in (*noise, main)])
+
+
+journeys = st.tuples(
+    st.sampled_from(["TD", "退订", "0000"]), st.sampled_from(["1", "1，3", "2 3"]), st.sampled_from(["Y", "是"]),
+).flatmap(lambda t: _journey([*t, FRESH]))
+sessions = st.one_of(st.lists(turns, min_size=1, max_size=16), journeys)
+
+
+def assert_fits_budget(effects: list[Effect], policy: CarrierPolicy, sub: Subscriber) -> None:
+    lines = max(len(sub.subscriptions), len(sub.statements))
+    for effect in effects:
+        if isinstance(effect, (Reply, SendMessage)):
+            key = template_key(effect.text, policy)
+            assert fits(effect.text, budgets.budget(policy, key, lines)), (key, policy.key, effect.text)
+
+
+def cancels(effects: list[Effect]) -> bool:
+    return any(isinstance(e, CancelSubscription) for e in effects)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=states, sub=subscribers, policy=st.sampled_from(POLICY_CHOICES), session=sessions)
+def test_any_session_from_any_state_is_safe(
+    state: DialogState, sub: Subscriber, policy: CarrierPolicy, session: list[tuple[str, int, str]]
+) -> None:
+    now = NOW
+    for text, pause, fresh in session:
+        now += timedelta(seconds=pause)
+        before = state
+        state, effects = step(state, Message(text), facts(sub, policy, fresh), now)
+        if cancels(effects):
+            typed = normalize(text)
+            by_code = codes.code_matches(SECRET, MSISDN, typed, before.code_hash) and before.stage == VERIFYING
+            without_code = not policy.cancel_needs_code and typed in ("Y", "是")
+            assert by_code or without_code, (before, text)
+        assert_fits_budget(effects, policy, sub)
+        assert any(isinstance(e, (Reply, SendMessage)) for e in effects), "never silence"
+        sub = apply(sub, effects, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sub=subscribers, policy=st.sampled_from(list(POLICIES.values())), session=sessions)
+def test_from_a_fresh_start_only_a_code_that_was_sent_cancels(
+    sub: Subscriber, policy: CarrierPolicy, session: list[tuple[str, int, str]]
+) -> None:
+    state, now, sent_codes = DialogState(), NOW, []
+    for text, pause, fresh in session:
+        now += timedelta(seconds=pause)
+        state, effects = step(state, Message(text), facts(sub, policy, fresh), now)
+        if cancels(effects):
+            assert sent_codes and normalize(text) == sent_codes[-1]
+        sent_codes += [fresh for e in effects if isinstance(e, SendMessage) and e.kind == CODE]
+        sub = apply(sub, effects, now)
+
+
+@settings(max_examples=100, deadline=None)
+@given(sub=subscribers, policy=st.sampled_from(list(POLICIES.values())), wrong=st.lists(
+    st.from_regex(r"\A\d{6}\Z").filter(lambda c: c != FRESH), min_size=5, max_size=5))
+def test_five_wrong_codes_lock_whatever_they_are(sub: Subscriber, policy: CarrierPolicy, wrong: list[str]) -> None:
+    state = verifying(lang="")
+    for code in wrong:
+        state, effects = step(state, Message(code), facts(sub, policy), NOW)
+        assert not cancels(effects)
+    assert state.stage == LOCKED
+    assert "escalate:code_attempts" in describe(effects, policy)

@@ -1,0 +1,113 @@
+"""Every template, rendered with worst-case values and each carrier's signature, fits its segment budget."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, date, datetime
+
+import pytest
+
+from carriers import POLICIES, CarrierPolicy
+from dialogs import budgets
+from dialogs.messages import CATALOGUES, LANGS, day, money, render, when
+from dialogs.segments import fits, segments
+
+# The dearest package we expect (999.99 元/month; the API accepts more, at the cost of segments),
+# on a name as long as a message shows it.
+MAX_FEE_FEN = 99_999
+NAME = "咪咕视频钻石会员尊享月包"
+assert len(NAME) == budgets.NAME_CHARS
+LATEST = datetime(2026, 12, 31, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai: the widest clock and date
+LONGEST_WAIT = {"zh": "59分钟", "en": "59 min"}
+
+
+def longest(lang: str, keys: list[str], **values: object) -> str:
+    return max((render(lang, key, **values) for key in keys), key=len)
+
+
+def lines(lang: str, line: str) -> str:
+    return "\n".join([line] * budgets.PACKAGES)
+
+
+def worst_values(lang: str) -> dict[str, object]:
+    fee, total = money(lang, MAX_FEE_FEN), money(lang, MAX_FEE_FEN * budgets.PACKAGES)
+    deadline = when(lang, LATEST, "Asia/Shanghai")
+    status = longest(lang, ["status_open", "status_paid", "status_overdue"])
+    return {
+        "name": NAME, "fee": fee, "amount": fee, "deadline": deadline, "renews": day(lang, date(2026, 12, 31)),
+        "count": budgets.PACKAGES, "n": budgets.PACKAGES, "code": "123456", "left": 4, "wait": LONGEST_WAIT[lang],
+        "query": "视" * budgets.QUERY_CHARS, "status": status,
+        "owed": longest(lang, ["query_owed", "query_nothing_owed"], amount=total),
+    }
+
+
+def whole_message_values(lang: str, key: str) -> dict[str, object]:
+    """Values for `key`; a multi-line message gets PACKAGES of its longest line and the total amount."""
+    values = worst_values(lang)
+    line_keys = {
+        "list": ["list_line"], "confirm": ["confirm_line"], "query": ["query_line_active", "query_line_cancelled"],
+        "done": ["done_line", "done_line_free", "done_line_already"], "bill": ["bill_line"],
+        "pay_confirm": ["pay_line"], "plans": ["plan_line"],
+    }
+    if key in line_keys:
+        values["lines"] = lines(lang, longest(lang, line_keys[key], **values))
+        values["amount"] = money(lang, MAX_FEE_FEN * budgets.PACKAGES)
+    return values
+
+
+def fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+CASES = [
+    (lang, key, policy)
+    for lang in LANGS
+    for key in sorted(CATALOGUES[lang])
+    for policy in POLICIES.values()
+]
+
+
+def test_both_languages_have_the_same_templates_with_the_same_fields() -> None:
+    zh, en = CATALOGUES["zh"], CATALOGUES["en"]
+    assert set(zh) == set(en)
+    assert {k: fields(v) for k, v in zh.items()} == {k: fields(v) for k, v in en.items()}
+
+
+def test_every_template_has_a_budget() -> None:
+    missing = set(CATALOGUES["zh"]) - set(budgets.BUDGETS)
+    assert not missing, f"add these templates to dialogs/budgets.py BUDGETS: {sorted(missing)}"
+
+
+def test_every_field_has_a_worst_case_value() -> None:
+    known = set(worst_values("zh")) | {"lines"}
+    unknown = {name for template in CATALOGUES["zh"].values() for name in fields(template)} - known
+    assert not unknown, f"add worst-case values for {sorted(unknown)} to this test"
+
+
+@pytest.mark.parametrize(("lang", "key", "policy"), CASES, ids=[f"{lang}-{key}-{p.key}" for lang, key, p in CASES])
+def test_template_fits_its_budget_on_every_carrier(lang: str, key: str, policy: CarrierPolicy) -> None:
+    if key not in budgets.BUDGETS:
+        pytest.fail(f"no budget for {key!r}: add it to BUDGETS in dialogs/budgets.py")
+    text = policy.sender_id + render(lang, key, **whole_message_values(lang, key))
+    budget = budgets.budget(policy, key)
+    used = segments(text, budget.single_gsm, budget.multi_gsm, budget.single_ucs2, budget.multi_ucs2)
+    assert fits(text, budget), f"{lang}/{key} on {policy.key}: {used} segments > {budget.max_segments}: {text!r}"
+
+
+@pytest.mark.parametrize("key", sorted(budgets.MULTI_LINE))
+def test_each_package_beyond_the_budgeted_count_costs_at_most_one_more_segment(key: str) -> None:
+    for lang in LANGS:
+        for policy in POLICIES.values():
+            values = whole_message_values(lang, key)
+            one_line = str(values["lines"]).split("\n")[0]
+            values["lines"] = "\n".join([one_line] * (budgets.PACKAGES + 4))
+            text = policy.sender_id + render(lang, key, **values)
+            assert fits(text, budgets.budget(policy, key, lines=budgets.PACKAGES + 4)), (lang, key, policy.key)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("视频会员", "视频会员"), (NAME, NAME), (NAME + "加", NAME[:-1] + "…"), ("x" * 40, "x" * 11 + "…")],
+)
+def test_long_package_names_are_shortened(name: str, shown: str) -> None:
+    assert budgets.short_name(name) == shown
