@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -42,6 +43,8 @@ PUBLIC_BASE_URL = "https://bench.tdbot.example"
 AUTH_TOKEN = "bench-auth-token"
 # One journey per number, sent round by round so a number's messages never race each other.
 MIX = ("TD", "1", "Y", "123456", "0000", "HELP")
+# Enough distinct pre-signed requests that even this rate never replays one (a replay is a cheap duplicate).
+MAX_RATE = 5000
 TARGET_RATIO, TARGET_P99_MS = 0.75, 12.0
 PACKAGES = (("vid", "视频会员", "SPHY", 1500), ("music", "音乐包", "YYB", 1000), ("data", "流量包", "LLB", 2000))
 
@@ -107,10 +110,12 @@ def _run(args: argparse.Namespace, redis_url: str, redis: Redis, tmp: Path) -> l
     warm_numbers = [f"+86139{i:08d}" for i in range(1000)]
     _seed(Store(redis, Keys("tdbot")), numbers + warm_numbers)
     load, warm = tmp / "load.txt", tmp / "warm.txt"
-    _write_requests(load, numbers, "SMbench")
+    _write_requests(load, numbers, "SMbench", journeys=math.ceil(args.duration * MAX_RATE / len(numbers) / len(MIX)))
     _write_requests(warm, warm_numbers, "SMwarm")
     env = {**os.environ, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-           "TDBOT_API_TOKEN": "bench-api-token", "TDBOT_RATE_LIMIT_IP": "1000000/second"}
+           "TDBOT_API_TOKEN": "bench-api-token",
+           # Flood limits are counted as in production, but set where this load never reaches them.
+           "TDBOT_RATE_LIMIT_IP": "1000000/second", "TDBOT_RATE_LIMIT_SMS": "1000000/minute"}
     endpoints = [("ceiling", "bench.ceiling:app"), ("full step", "wsgi:app")]
     if args.raw:
         endpoints.append(("raw WSGI", "bench.ceiling:raw_app"))
@@ -134,13 +139,14 @@ def _seed(store: Store, numbers: list[str]) -> None:
         pipe.execute()
 
 
-def _write_requests(path: Path, numbers: list[str], sid_prefix: str) -> None:
-    """One pre-signed request per line, round by round: every number's TD, then every number's list choice, ..."""
+def _write_requests(path: Path, numbers: list[str], sid_prefix: str, journeys: int = 1) -> None:
+    """One pre-signed request per line, round by round: every number's TD, then every number's list choice, ...
+    and the whole journey again `journeys` times."""
     validator = RequestValidator(AUTH_TOKEN)
     with path.open("w") as out:
-        for r, text in enumerate(MIX):
+        for r, text in enumerate(MIX * journeys):
             for n, number in enumerate(numbers):
-                form = {"From": number, "To": "10086", "Body": text, "MessageSid": f"{sid_prefix}{r:02d}{n:030d}"}
+                form = {"From": number, "To": "10086", "Body": text, "MessageSid": f"{sid_prefix}{r:03d}{n:029d}"}
                 signature = validator.compute_signature(PUBLIC_BASE_URL + SMS_PATH, form)
                 out.write(f"{signature}\t{urlencode(form)}\n")
 

@@ -7,6 +7,7 @@ final status sticks, whoever reports it: the worker, or receipts arriving late, 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 from redis.client import Pipeline
 from rq import Retry, get_current_job
 
-from dialogs.effects import CONFIRMATION
+from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
@@ -70,9 +71,14 @@ def deliver(msisdn: str, message_id: str) -> str:
         sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message))
     except SendError as exc:
         return _failed(runtime, message, exc)
-    advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1)
+    advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{msisdn}|{message_id}", ex=SID_TTL)
     return sid
+
+
+def _forget_code(message: OutboundMessage) -> dict[str, str]:
+    """Once a verification code has left (or never will), its text need not stay in Redis: only its hash does."""
+    return {"text": re.sub(r"\d{6}", "******", message.text)} if message.kind == CODE else {}
 
 
 def _current_queue() -> str:
@@ -88,7 +94,7 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
-    if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}"):
+    if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
         undelivered(runtime, message, str(exc.code or ""))
     return "failed"
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from redis import Redis, WatchError
 from redis.client import Pipeline
 
-from carriers import CarrierPolicy, carrier_for, policy_for
+from carriers import CarrierPolicy, carrier_for, in_quiet_hours, policy_for, shift_out_of_quiet_hours
 from dialogs import reminders
 from dialogs.model import Statement, Subscriber
 from dialogs.reminders import Due, Reminder
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 CLAIMED = "claimed"
 REMINDER = "reminder"  # OutboundMessage.kind
-SENT, SKIPPED, DUPLICATE = "sent", "skipped", "duplicate"
+SENT, SKIPPED, DUPLICATE, DEFERRED = "sent", "skipped", "duplicate", "deferred"
 
 # KEYS: due, claimed. ARGV: now, lease end, batch. Moves up to `batch` due members to claimed, scored by the lease end.
 _CLAIM = """
@@ -158,6 +158,10 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     """Send `reminder` if, as things are now, it still has something to say."""
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
+    if subscriber is not None and in_quiet_hours(policy := policy_of(subscriber), now):
+        # A backlog may carry a reminder into the night: shift it again rather than wake anyone.
+        schedule(runtime.redis, runtime.keys, [(reminder, shift_out_of_quiet_hours(policy, now))])
+        return DEFERRED
     text = reminders.text(subscriber, policy_of(subscriber), reminder, now) if subscriber else None
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", member(reminder))

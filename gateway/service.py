@@ -15,7 +15,7 @@ from redis.client import Pipeline
 
 from carriers import carrier_for, policy_for
 from dialogs.apply import apply
-from dialogs.effects import CODE, Effect, Escalate, IssueStatement, Pay, Reply, SendMessage
+from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Statement, Subscriber
@@ -48,6 +48,7 @@ class Result:
     escalations: list[str] = field(default_factory=list)
     payments: list[Pay] = field(default_factory=list)
     statements: list[Statement] = field(default_factory=list)
+    ordered: bool = False  # a new package started: its renewal needs reminders
     duplicate: bool = False
 
 
@@ -115,6 +116,7 @@ class Service:
             escalations=[e.reason for e in effects if isinstance(e, Escalate)],
             payments=_new_charges(updated, effects),
             statements=[e.statement for e in effects if isinstance(e, IssueStatement)],
+            ordered=any(isinstance(e, OrderPlan) for e in effects),
         )
         return Outcome(result, state, updated if updated != subscriber else None)
 
@@ -149,6 +151,8 @@ class Service:
         outbound.enqueue(self.runtime, result.messages)
         charges.enqueue(self.runtime, msisdn, result.payments)
         reminders.schedule_statements(self.runtime, msisdn, result.statements)
+        if result.ordered:
+            reminders.schedule_known(self.runtime, [msisdn])
 
 
 def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:

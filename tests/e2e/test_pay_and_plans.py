@@ -11,10 +11,12 @@ import pytest
 
 from dialogs.effects import Pay
 from dialogs.messages import render
+from dialogs.reminders import RENEW, RENEWAL
 from gateway import charges, create_app
 from gateway.billing import FailingBilling, RedisLedger
 from gateway.demo import DEMO_NUMBERS
 from tests.support.phone import Phone, seed_demo
+from tests.support.reminders import due
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 CMCC = DEMO_NUMBERS[0]
@@ -196,6 +198,15 @@ def test_a_plan_ordered_with_yes_within_24_hours_becomes_active(phone: Phone, cl
     assert subscriptions(phone)["ydyp-20261125"] == ("YDYP", "active", "2026-12-25")
     assert phone.inbox()[-1] == text("plan_ordered", name="移动云盘", fee="5.00元", renews="12月25日")
     assert "移动云盘" in phone.send("TD")  # and it can be cancelled like any other
+
+
+def test_an_ordered_plan_gets_its_renewal_and_reminders_scheduled(phone: Phone) -> None:
+    phone.send("BG")
+    phone.send("1")
+    phone.send("Y")
+    scheduled = [m for m in due(phone.app) if "ydyp-20261125" in m]
+    assert scheduled, due(phone.app)
+    assert {m.split("|")[0] for m in scheduled} == {RENEW, RENEWAL}, scheduled
 
 
 def test_yes_after_24_hours_orders_nothing(phone: Phone, clock) -> None:

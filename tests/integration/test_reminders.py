@@ -64,6 +64,17 @@ def test_a_reminder_goes_out_once_when_due_and_ends_with_how_to_refuse(phone, ap
     assert REMINDER_ZH.endswith("回R拒收")
 
 
+def test_a_reminder_swept_late_into_quiet_hours_waits_for_morning(phone, app, clock) -> None:
+    cancel(phone)
+    clock.now = local(2026, 11, 30, 22, 30)  # the 08:00 reminder was held up by a backlog until the night
+    run_due(app)
+    assert reminders_in(outbox(app, CMCC)) == []
+    assert local(2026, 12, 1, 8) in due(app, SETTLE).values()
+    clock.now = local(2026, 12, 1, 8)
+    run_due(app)
+    assert len(reminders_in(outbox(app, CMCC))) == 1
+
+
 def test_an_english_reminder_says_reply_stop(client, app, clock) -> None:
     put(client, CTCC, "ctcc", "en", ("vid", "Video VIP", 1500, "2026-12-07"))
     cancel(Phone(client, app, CTCC))

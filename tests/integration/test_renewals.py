@@ -43,7 +43,8 @@ def test_an_active_package_renews_on_its_day_with_a_charge_line(phone, app, cloc
     assert sorted(charges) == [("music", "2026-12-07", 1000), ("vid", "2026-12-07", 1500)]
     # The next period's reminders and renewal are scheduled.
     assert due(app, RENEW)[f"n|{CMCC}|vid|20270107|0"] == local(2027, 1, 7)
-    assert sorted(set(due(app, RENEWAL).values())) == [local(2027, 1, 4, 8), local(2027, 1, 6, 8)]
+    next_period = {at for m, at in due(app, RENEWAL).items() if "|20270107|" in m}
+    assert sorted(next_period) == [local(2027, 1, 4, 8), local(2027, 1, 6, 8)]
 
 
 def test_a_replayed_renewal_changes_nothing(phone, app, clock) -> None:

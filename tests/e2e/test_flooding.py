@@ -1,0 +1,106 @@
+"""Flooding: a cap per sending number on inbound SMS (one notice, then silence) and a cap per client IP."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from dialogs.messages import render
+from gateway import create_app
+from tests.support.phone import SMS_PATH, api_headers, seed_demo, sign, twiml_messages
+
+NUMBER, OTHER = "+8613800138000", "+8618600000000"  # demo subscribers
+_sids = itertools.count(1)
+
+
+def flood_app(test_config: dict, **limits: str):
+    app = create_app({**test_config, "RATELIMIT_ENABLED": True, **limits})
+    seed_demo(app)
+    return app
+
+
+def stored(redis) -> dict[bytes, bytes]:
+    """Everything in Redis but the rate-limit counters themselves."""
+    return {key: redis.dump(key) for key in redis.scan_iter(count=1000) if not key.startswith(b"LIMITS:")}
+
+
+def texting(client, number: str, text: str = "HELP", ip: str = "127.0.0.1"):
+    form = {"From": number, "To": "10086", "Body": text, "MessageSid": f"SMflood{next(_sids):024d}"}
+    headers = {"X-Twilio-Signature": sign(SMS_PATH, form)}
+    return client.post(SMS_PATH, data=form, headers=headers, environ_base={"REMOTE_ADDR": ip})
+
+
+def answers(response) -> list[str]:
+    assert response.status_code == 200, response.data
+    return twiml_messages(response.data)
+
+
+def helped(response) -> bool:
+    """The HELP reply, in whichever language the subscriber gets."""
+    [reply] = answers(response)
+    return render("zh", "help") in reply or render("en", "help") in reply
+
+
+def test_a_number_over_its_limit_gets_one_notice_then_silence_and_nothing_is_processed(test_config, redis) -> None:
+    app = flood_app(test_config, TDBOT_RATE_LIMIT_SMS="5/minute")
+    client = app.test_client()
+    for _ in range(5):
+        assert helped(texting(client, NUMBER))
+    before = stored(redis)
+
+    flood = [answers(texting(client, NUMBER, text)) for text in ("HELP", "TD", "TD ALL", "Y", "0000", "STOP")]
+
+    assert flood[0] == [render("en", "flooded")]  # in the language of the message, as "busy" is
+    assert flood[1:] == [[]] * 5, "silence after the one notice, not a reply per message"
+    assert stored(redis) == before, "messages over the limit are not processed"
+    assert helped(texting(client, OTHER)), "other numbers are not affected"
+
+
+def test_a_number_is_served_again_once_its_window_has_passed(test_config) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_SMS="2/second").test_client()
+    assert [len(answers(texting(client, NUMBER))) for _ in range(4)] == [1, 1, 1, 0]  # 2 served, a notice, silence
+    time.sleep(1.1)
+    assert helped(texting(client, NUMBER))
+
+
+def test_forged_messages_do_not_use_up_a_subscribers_allowance(test_config) -> None:
+    app = flood_app(test_config, TDBOT_RATE_LIMIT_SMS="3/minute")
+    client = app.test_client()
+    forged = {"From": NUMBER, "To": "10086", "Body": "HELP", "MessageSid": "SMforged"}
+    for _ in range(10):
+        assert client.post(SMS_PATH, data=forged, headers={"X-Twilio-Signature": "Zm9yZ2Vk"}).status_code == 403
+    assert all(helped(texting(client, NUMBER)) for _ in range(3))
+
+
+def test_one_ip_over_its_limit_gets_429_on_the_api_and_other_ips_do_not(test_config) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="3/minute").test_client()
+    path = f"/api/v1/subscribers/{NUMBER}"
+    assert [client.get(path, headers=api_headers()).status_code for _ in range(4)] == [200, 200, 200, 429]
+    refused = client.get(path, headers=api_headers())
+    assert refused.status_code == 429 and "error" in refused.get_json()
+    assert client.get(path, headers=api_headers(), environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+
+
+def test_one_ip_over_its_limit_gets_429_on_the_sms_webhook(test_config, redis) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="3/minute").test_client()
+    numbers = [NUMBER, OTHER, "+8618900000000"]
+    assert all(answers(texting(client, n)) for n in numbers)
+    before = stored(redis)
+    assert texting(client, NUMBER).status_code == 429
+    assert stored(redis) == before
+    assert answers(texting(client, NUMBER, ip="10.1.2.3"))
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_health_probes_are_never_throttled(test_config, path: str) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="2/minute").test_client()
+    assert {client.get(path).status_code for _ in range(5)} == {200}
+
+
+def test_limits_default_to_generous_values(test_config) -> None:
+    app = create_app({**test_config, "RATELIMIT_ENABLED": True})
+    limits = app.extensions["tdbot.limits"]
+    assert (limits.per_ip.amount, limits.per_ip.get_expiry()) == (300, 1)
+    assert (limits.per_number.amount, limits.per_number.get_expiry()) == (20, 60)
