@@ -5,20 +5,21 @@ Run as many as needed, on as many hosts; one cron is enough, so give the others 
 
 from __future__ import annotations
 
-import logging
 import sys
 from multiprocessing import Process
 
 from rq import Worker
 
 from gateway import cron as sweeper_cron
+from gateway import logs
 from gateway.bootstrap import QUEUES, bootstrap
 from gateway.config import from_env
 
 
-def main(cron: bool = True) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = bootstrap(from_env())
+def main(cron: bool = True, config: dict | None = None) -> None:
+    """Work tdbot's queues with the settings in `config` (default: the environment) until stopped."""
+    logs.setup()
+    runtime = bootstrap(config if config is not None else from_env())
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
     scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None

@@ -50,7 +50,7 @@ class CountingSender:
     name: str = "console"
     sent: int = 0
 
-    def send(self, to: str, text: str, status_callback: str | None) -> str:
+    def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
         self.sent += 1
         return "counted"
 

@@ -135,7 +135,6 @@ def _seed(store: Store, numbers: list[str]) -> None:
     with store.redis.pipeline(transaction=False) as pipe:
         for n, number in enumerate(numbers):
             store.save_subscriber(Subscriber(number, locale="en" if n % 2 else "zh", subscriptions=subscriptions), pipe)
-            store.index_subscriber(number, pipe)
         pipe.execute()
 
 

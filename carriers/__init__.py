@@ -6,10 +6,11 @@ from carriers.deadlines import (
     next_renewal,
     period_bounds,
     reminder_times,
+    renewal_after,
     settlement_deadline,
     shift_out_of_quiet_hours,
 )
-from carriers.lookup import carrier_for, to_e164
+from carriers.lookup import carrier_for, policy_of, to_e164
 from carriers.policy import (
     DEFAULT_POLICY,
     POLICIES,
@@ -31,7 +32,9 @@ __all__ = [
     "next_renewal",
     "period_bounds",
     "policy_for",
+    "policy_of",
     "reminder_times",
+    "renewal_after",
     "settlement_deadline",
     "shift_out_of_quiet_hours",
     "to_e164",

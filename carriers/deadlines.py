@@ -55,10 +55,30 @@ def reminder_times(
     offsets: Iterable[timedelta],
     not_before: datetime,
 ) -> list[datetime]:
+    """When to remind ahead of `deadline`: each offset before it, out of quiet hours and never after it."""
     _require_aware(deadline)
     _require_aware(not_before)
     due = (deadline - offset for offset in offsets)
-    return sorted({shift_out_of_quiet_hours(policy, t) for t in due if t >= not_before})
+    slots = (_before_deadline(policy, t, deadline) for t in due if t >= not_before)
+    # A slot already gone (only when quiet hours cover all the time left) is skipped, like an offset already passed.
+    return sorted({t for t in slots if t >= not_before})
+
+
+def _before_deadline(policy: CarrierPolicy, when: datetime, deadline: datetime) -> datetime:
+    """`when` out of quiet hours: delayed to their end, or, if that would miss the deadline, brought forward to
+    the last minute before they began (a reminder after its deadline is no reminder)."""
+    if not in_quiet_hours(policy, when):
+        return when.astimezone(UTC)
+    later = shift_out_of_quiet_hours(policy, when)
+    return later if later < deadline else _last_minute_before_quiet(policy, when)
+
+
+def _last_minute_before_quiet(policy: CarrierPolicy, when: datetime) -> datetime:
+    local = when.astimezone(policy.tz)
+    day = local.date()
+    if policy.quiet_start > policy.quiet_end and local.time() < policy.quiet_end:
+        day -= timedelta(days=1)  # after midnight in a window that wraps: it began the evening before
+    return (datetime.combine(day, policy.quiet_start, policy.tz) - timedelta(minutes=1)).astimezone(UTC)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -75,6 +95,13 @@ def period_bounds(renews_on: date) -> tuple[date, date]:
 
 def next_renewal(renews_on: date) -> date:
     return _add_months(renews_on, 1)
+
+
+def renewal_after(renews_on: date, today: date) -> date:
+    """The first renewal of the monthly cycle of `renews_on` that falls after `today`."""
+    months = (today.year - renews_on.year) * 12 + today.month - renews_on.month
+    candidate = _add_months(renews_on, months)
+    return candidate if candidate > today else _add_months(renews_on, months + 1)
 
 
 def amount_due_fen(

@@ -7,7 +7,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import carrier as pn_carrier
 
-from carriers.policy import POLICIES
+from carriers.policy import POLICIES, CarrierPolicy, policy_for
 
 _CARRIER_KEYS = {
     "China Mobile": "cmcc",
@@ -37,3 +37,8 @@ def carrier_for(msisdn: str, override: str | None = None) -> str:
         return "default"
     name = pn_carrier.name_for_number(phonenumbers.parse(e164), "en")
     return _CARRIER_KEYS.get(name, "default")
+
+
+def policy_of(msisdn: str, override: str | None = None) -> CarrierPolicy:
+    """The policy a subscriber is served under: their record's carrier if known, else their number's."""
+    return policy_for(carrier_for(msisdn, override))

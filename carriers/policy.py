@@ -48,7 +48,6 @@ class CarrierPolicy:
     ucs2_multi: int = 67
     gsm_single: int = 160
     gsm_multi: int = 153
-    mps: float = 1.0
     plans: tuple[Plan, ...] = ()
 
     def __post_init__(self) -> None:
@@ -78,7 +77,6 @@ POLICIES: dict[str, CarrierPolicy] = {
         late_fee_bp=500,
         sender_id="【中国移动】",
         locale="zh",
-        mps=100.0,
         plans=(
             Plan("SPHY", "视频会员", "Video VIP", 1500),
             Plan("YYB", "音乐包", "Music pack", 1000),
@@ -100,7 +98,6 @@ POLICIES: dict[str, CarrierPolicy] = {
         # Some Unicom routes strip more for their own header: tighter budget.
         ucs2_single=65,
         ucs2_multi=62,
-        mps=100.0,
         plans=(
             Plan("SJB", "手机报", "Mobile news", 500),
             Plan("YXB", "游戏包", "Games pack", 1500),
@@ -118,7 +115,6 @@ POLICIES: dict[str, CarrierPolicy] = {
         settlement_reminders=(3 * _DAY, _DAY),
         sender_id="【中国电信】",
         locale="zh",
-        mps=100.0,
         plans=(
             Plan("CLOUD", "天翼云盘", "Cloud Storage", 800),
             Plan("VIP", "视频会员", "Video VIP", 1500),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
 from dialogs import codes, payments, plans
@@ -41,7 +41,7 @@ from dialogs.model import (
     Subscriber,
     Subscription,
 )
-from dialogs.normalize import has_cjk, normalize
+from dialogs.normalize import normalize
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
@@ -90,13 +90,7 @@ def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> O
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
-    if facts.subscriber.locale:
-        return facts.subscriber.locale
-    if has_cjk(text):
-        return "zh"
-    if any(c.isalpha() for c in text) and not cmds.is_pinyin(text):
-        return "en"
-    return state.lang or facts.policy.locale
+    return facts.subscriber.locale or cmds.guess_lang(text, state.lang or facts.policy.locale)
 
 
 def _expire(state: DialogState, clock: int) -> DialogState:
@@ -106,7 +100,7 @@ def _expire(state: DialogState, clock: int) -> DialogState:
         return DialogState(codes_sent=state.codes_sent)
     # A plan offer has its own 24 h window (checked when 是/Y comes), not the 10-minute idle timeout.
     if state.stage not in (IDLE, OFFERED) and clock - state.updated_at > IDLE_TIMEOUT:
-        return DialogState(codes_sent=state.codes_sent, lang=state.lang)
+        return _idle(state)
     return state
 
 
@@ -161,7 +155,13 @@ def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
 
 
 def _idle(state: DialogState) -> DialogState:
-    return DialogState(codes_sent=state.codes_sent, lang=state.lang)
+    """Out of any flow. Wrong code tries stay counted: starting over must not be a way round the 5-try lock."""
+    return DialogState(codes_sent=state.codes_sent, lang=state.lang, attempts=state.attempts)
+
+
+def _done(state: DialogState) -> DialogState:
+    """Out of a flow that succeeded: a right code clears the wrong tries."""
+    return replace(_idle(state), attempts=0)
 
 
 # --- choosing -------------------------------------------------------------------------------
@@ -220,8 +220,14 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
         for s, q in zip(subs, quotes, strict=True)
     )
     total = money(turn.lang, sum(q.amount_fen for q in quotes))
-    state = replace(_idle(turn.state), stage=CONFIRMING, selected=selected)
+    # The quote is kept so that the code, even past midnight, settles exactly what was shown here.
+    state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
+                    amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes))
     return state, [turn.reply("confirm", lines=lines, amount=total)]
+
+
+def _epoch(moment: datetime) -> int:
+    return math.ceil(moment.timestamp())  # rounded up: a deadline kept must never come earlier than the one shown
 
 
 def _selected(turn: Turn, ids: tuple[str, ...]) -> list[Subscription]:
@@ -246,8 +252,10 @@ def _send_code(turn: Turn) -> Outcome:
     if wait:
         return replace(turn.state, codes_sent=sent), [turn.reply("rate_limited", wait=_duration(turn.lang, wait))]
     msisdn, code = turn.facts.subscriber.msisdn, turn.facts.fresh_code
+    # Wrong tries count across codes; they are forgotten only with a right code, the lock, or a day without codes.
+    attempts = turn.state.attempts if sent else 0
     state = replace(
-        turn.state, stage=VERIFYING, attempts=0, codes_sent=sent + (turn.clock,),
+        turn.state, stage=VERIFYING, attempts=attempts, codes_sent=sent + (turn.clock,),
         code_hash=codes.hash_code(turn.facts.secret, msisdn, code), code_expires_at=turn.clock + codes.CODE_TTL,
     )
     text = turn.say(_flow(turn, "code_sms"), code=code)
@@ -285,13 +293,13 @@ def _complete(turn: Turn) -> Outcome:
     for sub in _selected(turn, turn.state.selected):
         lines.append(_cancel_line(turn, sub, effects))
     text = turn.say("done", lines="\n".join(lines))
-    return _idle(turn.state), effects + [SendMessage(text, CONFIRMATION)]
+    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION)]
 
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
     if not sub.active:
         return render(turn.lang, "done_line_already", name=short_name(sub.name))
-    statement = statement_for(turn.facts, sub, turn.now)
+    statement = _as_quoted(turn, statement_for(turn.facts, sub, turn.now))
     effects += [CancelSubscription(sub.id), IssueStatement(statement)]
     if statement.status == PAID:
         return render(turn.lang, "done_line_free", name=short_name(sub.name))
@@ -303,7 +311,7 @@ def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
     """The settlement statement cancelling `sub` at `now` would issue, per the carrier's rules."""
     policy = facts.policy
-    local_day = now.astimezone(_zone(policy)).date()
+    local_day = now.astimezone(policy.tz).date()
     amount = amount_due_fen(policy, sub.fee_fen, sub.paid_fen, sub.renews_on, local_day)
     period_start, _ = period_bounds(sub.renews_on)
     return Statement(
@@ -313,8 +321,15 @@ def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
     )
 
 
-def _zone(policy: CarrierPolicy) -> ZoneInfo:
-    return ZoneInfo(policy.timezone)
+def _as_quoted(turn: Turn, statement: Statement) -> Statement:
+    """`statement` with the amount and deadline the subscriber confirmed, when the flow kept them."""
+    state = turn.state
+    quotes = dict(zip(state.selected, zip(state.amounts, state.due_ats, strict=False), strict=False))
+    if statement.subscription_id not in quotes:
+        return statement  # a flow confirmed before quotes were kept: what the rules say now
+    amount, due = quotes[statement.subscription_id]
+    due_at = datetime.fromtimestamp(due, UTC)
+    return replace(statement, amount_fen=amount, due_at=due_at, status=OPEN if amount else PAID)
 
 
 # --- read-only commands ---------------------------------------------------------------------
@@ -391,9 +406,9 @@ def _complete_payment(turn: Turn) -> Outcome:
         if amount:
             effects.append(Pay(statement_id, amount, payments.charge_reference(statement_id, turn.clock)))
     if not effects:
-        return _idle(turn.state), [turn.reply("pay_nothing")]
+        return _done(turn.state), [turn.reply("pay_nothing")]
     total = money(turn.lang, sum(e.amount_fen for e in effects))
-    return _idle(turn.state), [*effects, turn.reply("pay_started", amount=total)]
+    return _done(turn.state), [*effects, turn.reply("pay_started", amount=total)]
 
 
 # --- next plan (BG) -------------------------------------------------------------------------
@@ -436,7 +451,7 @@ def _order(turn: Turn) -> Outcome:
     plan = next((p for p in plans.available(facts.policy, facts.subscriber) if p.code == turn.state.plan_offer), None)
     if plan is None:
         return _idle(turn.state), [turn.reply("plan_unavailable")]
-    today = turn.now.astimezone(_zone(facts.policy)).date()
+    today = turn.now.astimezone(facts.policy.tz).date()
     sub = plans.subscription_for(facts.subscriber, plan, lang, today)
     text = turn.say("plan_ordered", name=short_name(sub.name), fee=money(lang, sub.fee_fen),
                     renews=day(lang, sub.renews_on))

@@ -124,7 +124,10 @@ class DialogState:
     intent: str = CANCEL
     options: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
-    amounts: tuple[int, ...] = ()  # pay flow: fen confirmed per selected statement
+    # What the subscriber confirmed, per selected item: fen (pay: per statement; cancel: per package, the amount
+    # quoted) and, for a cancel, the quoted deadline in epoch seconds. Completion bills exactly what was quoted.
+    amounts: tuple[int, ...] = ()
+    due_ats: tuple[int, ...] = ()
     code_hash: str = ""
     code_expires_at: int = 0
     attempts: int = 0

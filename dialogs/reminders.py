@@ -48,7 +48,7 @@ def renewal_moment(policy: CarrierPolicy, renews_on: date) -> datetime:
 
 
 def for_statement(policy: CarrierPolicy, msisdn: str, statement: Statement, now: datetime) -> list[Due]:
-    """Reminders before the deadline (quiet hours shifted to their end), then the deadline itself."""
+    """Reminders before the deadline (out of quiet hours, never after it), then the deadline itself."""
     if statement.status != OPEN or statement.owed_fen == 0:
         return []
     times = reminder_times(policy, statement.due_at, policy.settlement_reminders, now)

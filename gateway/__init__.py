@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, abort, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import config, db, limits
+from gateway import codec, config, db, limits, logs
+
+
+class _JSON(DefaultJSONProvider):
+    """jsonify() writes dates and dataclasses as the store does (ISO 8601, objects of their fields)."""
+
+    default = staticmethod(codec.json_default)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -15,11 +21,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config.check_secret(app.config)
+    logs.setup()
+    app.json = _JSON(app)
+    _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))
     db.init_app(app)
     _register(app)
     limits.init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` proxies, take the client IP (for per-IP limits) and URL from their X-Forwarded-* headers.
+
+    Off by default: without a proxy that overwrites them, those headers are whatever the client chose to send.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
 
 def _register(app: Flask) -> None:

@@ -12,10 +12,10 @@ from werkzeug.exceptions import HTTPException
 
 from carriers import to_e164
 from dialogs import payments
-from dialogs.imports import merge
 from dialogs.model import Subscriber
-from gateway import charges, reminders, validation
-from gateway.bootstrap import Runtime
+from gateway import charges, subscribers, validation
+from gateway.db import runtime
+from gateway.store import Contention
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
-
-
-def runtime() -> Runtime:
-    return current_app.extensions["tdbot"]
 
 
 @bp.before_request
@@ -45,6 +41,12 @@ def require_token() -> tuple[Response, int] | None:
 @bp.errorhandler(validation.Invalid)
 def invalid(exc: validation.Invalid) -> tuple[Response, int]:
     return error(400, str(exc))
+
+
+@bp.errorhandler(Contention)
+def contended(exc: Contention) -> tuple[Response, int]:
+    log.warning("%s", exc)
+    return error(503, "too many concurrent changes to this subscriber, try again shortly")
 
 
 @bp.errorhandler(RedisError)
@@ -70,11 +72,7 @@ def json_body() -> object:
 @bp.put("/subscribers/<number>")
 def put_subscriber(number: str) -> tuple[Response, int]:
     msisdn = validation.msisdn(number)
-    incoming = validation.subscriber(msisdn, json_body())
-    store = runtime().store
-    saved = store.update_subscriber(msisdn, lambda existing: merge(existing, incoming))
-    store.index_subscriber(msisdn)
-    reminders.schedule_renewals(runtime(), saved)
+    saved = subscribers.upsert(runtime(), validation.subscriber(msisdn, json_body()))
     return jsonify(view(saved)), 200
 
 
@@ -103,22 +101,11 @@ def post_payment(statement_id: str) -> tuple[Response, int]:
     if settled.outcome == payments.CONFLICT:
         return error(409, f"reference {payment.reference} was already used for {payment.amount_fen} fen "
                           f"on statement {statement.id}")
-    body = {**_jsonable(asdict(statement)), "owed_fen": statement.owed_fen}
-    return jsonify(statement=body, payment=_jsonable(asdict(payment))), 200
+    return jsonify(statement={**asdict(statement), "owed_fen": statement.owed_fen}, payment=payment), 200
 
 
 def view(subscriber: Subscriber | None) -> dict:
     data = asdict(subscriber) if subscriber else {}
-    for statement in data.get("statements", []):
-        statement["owed_fen"] = max(0, statement["amount_fen"] + statement["late_fee_fen"] - statement["paid_fen"])
-    return _jsonable(data)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+    for statement, record in zip(data.get("statements", []), subscriber.statements if subscriber else (), strict=True):
+        statement["owed_fen"] = record.owed_fen
+    return data  # dates become ISO 8601 in jsonify (gateway/__init__.py's JSON provider)

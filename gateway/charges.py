@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from rq import Retry, get_current_job
 
-from carriers import carrier_for, policy_for
+from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
 from dialogs.messages import money, render
 from dialogs.model import Payment, Statement, Subscriber
@@ -46,6 +46,8 @@ def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> s
     statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
     if statement is None or statement.pending_reference != reference:
         return "skipped"  # settled already (this job ran before, or it was paid elsewhere) or given up
+    # What was confirmed, but no more than is still owed: part may have been paid elsewhere since.
+    amount_fen = min(amount_fen, statement.owed_fen)
     try:
         receipt = runtime.billing.charge(msisdn, statement_id, amount_fen, reference)
     except PaymentFailed as exc:
@@ -107,7 +109,7 @@ def _failed(runtime: Runtime, msisdn: str, statement_id: str, reference: str, ex
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
-    policy = policy_for(carrier_for(subscriber.msisdn, subscriber.carrier))
+    policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = policy.sender_id + render(lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()))

@@ -19,13 +19,17 @@ import requests
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
-from dialogs.imports import merge
 from gateway import config as settings
-from gateway import create_app, db, demo, importer, reminders, validation
+from gateway import create_app, db, demo, importer, validation
 from gateway.bootstrap import bootstrap
 from gateway.keys import OUTBOX
+from gateway.subscribers import upsert
 
 RUNTIME_FILE = "runtime.json"
+SMS_PATH = "/webhooks/twilio/sms"
+# What `tdbot run` leaves for the other commands (chat, import, outbox, worker), unless their environment says
+# otherwise: the same Redis, the same webhook token and URL, the same code secret.
+SHARED = ("REDIS_URL", "TWILIO_AUTH_TOKEN", "TDBOT_API_TOKEN", "TDBOT_SECRET_KEY", "PUBLIC_BASE_URL")
 
 
 @click.group()
@@ -43,12 +47,25 @@ def _runtime_info() -> dict:
 
 
 def _config() -> dict:
-    """Environment first; else what a running `tdbot run` left behind, so other commands reach the same Redis."""
+    """Environment first; else what a running `tdbot run` left behind, so other commands reach the same system."""
     config = settings.from_env()
     info = _runtime_info()
-    for name in ("REDIS_URL", "TWILIO_AUTH_TOKEN"):
-        if not config.get(name) and info.get(name):
+    for name in SHARED:
+        if not os.environ.get(name) and info.get(name):
             config[name] = info[name]
+    return config
+
+
+def _run_config() -> dict:
+    """`tdbot run`'s settings: the environment, with a Redis (embedded if need be) and fresh secrets where unset."""
+    config = settings.from_env()
+    config["REDIS_URL"] = db.url_of(db.connect(config.get("REDIS_URL"), str(_data_dir())))
+    config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
+    config["TDBOT_API_TOKEN"] = config.get("TDBOT_API_TOKEN") or secrets.token_hex(16)
+    # The last run's secret if there was one: a code sent just before a restart must still match after it.
+    config["TDBOT_SECRET_KEY"] = (
+        os.environ.get("TDBOT_SECRET_KEY") or _runtime_info().get("TDBOT_SECRET_KEY") or secrets.token_hex(32)
+    )
     return config
 
 
@@ -59,17 +76,13 @@ def _config() -> dict:
 @click.option("--demo/--no-demo", "with_demo", default=True, show_default=True, help="seed demo subscribers")
 def run(host: str, port: int, workers: int, with_demo: bool) -> None:
     """Start web, worker(s) and scheduler; embedded Redis when REDIS_URL is unset."""
-    config = settings.from_env()
-    embedded = not config.get("REDIS_URL")
-    redis = db.connect(config.get("REDIS_URL"), str(_data_dir()))
-    config["REDIS_URL"] = db.url_of(redis)
-    config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
-    config["TDBOT_API_TOKEN"] = config.get("TDBOT_API_TOKEN") or secrets.token_hex(16)
-    os.environ.update({k: str(v) for k, v in config.items() if v is not None})
+    embedded = not os.environ.get("REDIS_URL")
+    config = _run_config()
+    os.environ.update({k: str(v) for k, v in config.items() if v is not None})  # the workers we start share them
     app = create_app(config)
+    runtime = app.extensions[db.EXTENSION]
     if with_demo:
-        runtime = app.extensions["tdbot"]
-        reminders.schedule_known(runtime, demo.seed(runtime.store, date.today()))
+        demo.seed(runtime, date.today())
     base = f"http://{host}:{port}"
     _write_runtime({**config, "BASE_URL": base})
     # One worker runs rq cron (the reminder sweeper); more would only sweep more often.
@@ -86,7 +99,7 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
         for child in children:
             child.wait(timeout=10)
         if embedded:
-            _stop_embedded(redis)
+            _stop_embedded(runtime.redis)
 
 
 def _stop_embedded(redis) -> None:
@@ -101,11 +114,12 @@ def _stop_embedded(redis) -> None:
 
 
 def _write_runtime(info: dict) -> None:
+    """Secrets inside: the file is the owner's alone from its first byte (and made so if an older one was not)."""
     _data_dir().mkdir(parents=True, exist_ok=True)
-    keep = ("REDIS_URL", "TWILIO_AUTH_TOKEN", "TDBOT_API_TOKEN", "BASE_URL", "PUBLIC_BASE_URL")
-    path = _data_dir() / RUNTIME_FILE
-    path.write_text(json.dumps({k: info.get(k) for k in keep}))
-    path.chmod(0o600)
+    fd = os.open(_data_dir() / RUNTIME_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump({k: info.get(k) for k in (*SHARED, "BASE_URL")}, file)
 
 
 def _banner(config: dict, base: str, with_demo: bool) -> None:
@@ -131,13 +145,15 @@ def chat(msisdn: str, url: str | None, linger: float) -> None:
     config = _config()
     base = url or _runtime_info().get("BASE_URL") or "http://127.0.0.1:5000"
     token = str(config.get("TWILIO_AUTH_TOKEN") or "")
+    # The app checks signatures against its public URL when it has one, whichever address we reach it at.
+    signed = str(config.get("PUBLIC_BASE_URL") or base)
     outbox = _Outbox(bootstrap(config), number)
     click.echo(f"Texting {base} as {number}. Ctrl-D to hang up.")
     outbox.start()
     for count, line in enumerate(_lines(), 1):
         # Hold the screen while the reply comes back, so a message it triggers is shown after it.
         with outbox.screen:
-            reply = _post(base, token, number, line, f"SMchat{time.time_ns()}{count}")
+            reply = _post(base, signed, token, number, line, f"SMchat{time.time_ns()}{count}")
             if reply:
                 click.echo(f"< {reply}")
     outbox.hang_up(linger)
@@ -154,12 +170,13 @@ def _lines() -> Iterator[str]:
             yield line
 
 
-def _post(base: str, token: str, number: str, text: str, sid: str) -> str:
+def _post(base: str, signed: str, token: str, number: str, text: str, sid: str) -> str:
+    """POST `text` to the app at `base`, signed as Twilio would sign it for the app's URL `signed`."""
     from xml.etree import ElementTree
 
-    url = f"{base.rstrip('/')}/webhooks/twilio/sms"
+    url = f"{base.rstrip('/')}{SMS_PATH}"
     form = {"From": number, "To": "10086", "Body": text, "MessageSid": sid}
-    headers = {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
+    headers = {"X-Twilio-Signature": RequestValidator(token).compute_signature(signed.rstrip("/") + SMS_PATH, form)}
     try:
         response = requests.post(url, data=form, headers=headers, timeout=15)
     except requests.RequestException as exc:
@@ -215,12 +232,11 @@ def import_(path: Path) -> None:
     except (validation.Invalid, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path}: {exc}; nothing imported") from None
     runtime = bootstrap(_config())
-    store = runtime.store
-    with click.progressbar(incoming, label=f"importing {len(incoming)} subscribers") as bar:
+    label = f"importing {len(incoming)} subscribers"
+    with runtime.redis.pipeline(transaction=False) as batch, click.progressbar(incoming, label=label) as bar:
         for subscriber in bar:
-            store.update_subscriber(subscriber.msisdn, lambda existing, new=subscriber: merge(existing, new))
-            store.index_subscriber(subscriber.msisdn)
-    reminders.schedule_known(runtime, [s.msisdn for s in incoming])
+            upsert(runtime, subscriber, pipeline=batch)
+        batch.execute()  # the renewal reminders in one round trip, once every record is in
     click.echo(f"imported {len(incoming)} subscribers")
 
 
@@ -244,4 +260,4 @@ def worker(cron: bool) -> None:
     """Run an RQ worker (same as `python worker.py`)."""
     from worker import main as work
 
-    work(cron=cron)
+    work(cron=cron, config=_config())

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from dialogs.model import Charge, DialogState, Payment, Statement, Subscriber, Subscription
 
 
-def _default(value: object) -> object:
+def json_default(value: object) -> object:
+    """json's `default`: dates as ISO 8601, dataclasses as objects of their fields (API and store alike)."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if is_dataclass(value):
@@ -18,7 +19,7 @@ def _default(value: object) -> object:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(value: object) -> str:
@@ -80,6 +81,6 @@ def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
     data = json.loads(raw)
-    for name in ("options", "selected", "amounts", "codes_sent"):
+    for name in ("options", "selected", "amounts", "due_ats", "codes_sent"):
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)

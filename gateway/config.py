@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+# Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
+DEFAULT_SECRET = "dev-secret-change-me"
+
 DEFAULTS: dict[str, object] = {
     "REDIS_URL": None,
     "RQ_REDIS_URL": None,
     "TDBOT_KEY_PREFIX": "tdbot",
-    "TDBOT_SECRET_KEY": "dev-secret-change-me",
+    "TDBOT_SECRET_KEY": DEFAULT_SECRET,
     "TDBOT_API_TOKEN": None,
     "TWILIO_ACCOUNT_SID": None,
     "TWILIO_AUTH_TOKEN": None,
@@ -22,6 +25,8 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_BILLING": "ledger",
     "TDBOT_BILLING_FAILURES": None,
     "TDBOT_SENDER_MPS": None,
+    "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
+    "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
 }
 # Per-sender pacing overrides, e.g. TDBOT_MPS_TWILIO=10 (see gateway/pacing.py).
 PER_SENDER_MPS = "TDBOT_MPS_"
@@ -32,3 +37,20 @@ def from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[s
     config = {name: environ.get(name, default) for name, default in DEFAULTS.items()}
     config.update({name: value for name, value in environ.items() if name.startswith(PER_SENDER_MPS)})
     return config
+
+
+class InsecureConfig(RuntimeError):
+    """Settings the app refuses to serve real traffic with."""
+
+
+def check_secret(config: dict) -> None:
+    """Refuse the public default secret once real traffic can arrive: a Twilio account or a public URL is set."""
+    if config.get("TESTING") or config.get("TDBOT_SECRET_KEY") != DEFAULT_SECRET:
+        return
+    exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL") if config.get(name)]
+    if exposed:
+        raise InsecureConfig(
+            f"TDBOT_SECRET_KEY is the built-in default while {' and '.join(exposed)} is set: anyone could forge "
+            "verification codes. Set TDBOT_SECRET_KEY to a long random value, e.g. `python -c "
+            "'import secrets; print(secrets.token_hex(32))'`."
+        )

@@ -7,22 +7,29 @@ RQ 3's cron takes an interval in seconds, so no loop of our own is needed. A swe
 
 from __future__ import annotations
 
-import logging
-import os
-
 from redis import Redis
 from rq import cron
 from rq.cron import CronScheduler
 
-from gateway.bootstrap import REMINDER_QUEUE, Runtime, bootstrap
+from gateway import logs, outbox
+from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, Runtime, bootstrap
 from gateway.config import from_env
 from gateway.db import url_of
+from gateway.outbox import recover_job
 from gateway.sweeper import sweep_job
 
-SWEEP_INTERVAL = int(os.environ.get("TDBOT_SWEEP_INTERVAL", "5"))
 SWEEP_TTL = 60
 
-cron.register(sweep_job, REMINDER_QUEUE, interval=SWEEP_INTERVAL, ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
+
+def sweep_interval(config: dict) -> int:
+    """Seconds between sweeps, `TDBOT_SWEEP_INTERVAL`."""
+    return int(config.get("TDBOT_SWEEP_INTERVAL") or 5)
+
+
+# rq cron reads its jobs by importing this module (`load_config_from_file`), so they are registered on import.
+cron.register(sweep_job, REMINDER_QUEUE, interval=sweep_interval(from_env()), ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
+# After-commit work a crashed request left in its outbox (gateway/outbox.py), once entries are a minute old.
+cron.register(recover_job, DEFAULT_QUEUE, interval=outbox.RECOVER_AFTER, ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
 
 
 def run(url: str) -> None:
@@ -39,7 +46,7 @@ def queue_url(runtime: Runtime) -> str:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup()
     run(queue_url(bootstrap(from_env())))
 
 

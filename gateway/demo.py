@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from dialogs.imports import merge
 from dialogs.model import Subscriber, Subscription
-from gateway.store import Store
+from gateway.bootstrap import Runtime
+from gateway.subscribers import upsert
 
 DEMO_NUMBERS = ("+8613800138000", "+8618600000000", "+8618900000000")
 
@@ -30,8 +30,7 @@ def demo_subscribers(today: date) -> list[Subscriber]:
     ]
 
 
-def seed(store: Store, today: date) -> list[str]:
+def seed(runtime: Runtime, today: date) -> None:
+    """Store the demo subscribers (merged, as any import is) with their renewal reminders."""
     for incoming in demo_subscribers(today):
-        store.update_subscriber(incoming.msisdn, lambda existing, new=incoming: merge(existing, new))
-        store.index_subscriber(incoming.msisdn)
-    return list(DEMO_NUMBERS)
+        upsert(runtime, incoming)

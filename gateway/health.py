@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+
+from gateway.db import get_redis
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +19,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     try:
-        current_app.extensions["tdbot"].redis.ping()
+        get_redis().ping()
     except RedisError as exc:
         return jsonify(status="unavailable", redis=str(exc)), 503
     return jsonify(status="ready"), 200

@@ -11,9 +11,9 @@ MESSAGE = "msg"
 LOG = "log"
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
 
-SUBSCRIBERS = "subscribers"
 ESCALATIONS = "escalations"
 OUTBOX = "outbox"
+PENDING = "pending"  # a step's after-commit work, until done (gateway/outbox.py); also the global index of it
 PROVIDER_SID = "sid"
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"

@@ -1,14 +1,17 @@
 """Flood control with flask-limiter on the app's Redis: a cap per client IP, and a cap per sending number on
 inbound SMS, with one polite notice per window and silence after it.
 
-Every route but the health probes is capped per IP by flask-limiter's application limit. The inbound SMS webhook
-is different: it is counted only once its Twilio signature has been checked (forged requests are cheaper to
-reject than to count, and must not use up a real subscriber's allowance), and its two counters, per IP and per
-number, are bumped in the same Redis round trip that reads the subscriber (`Service.handle(..., quotas)`), as
-flask-limiter's fixed windows in its own storage.
+Every route but the health probes and the Twilio webhooks is capped per IP by flask-limiter's application limit.
+Signed provider webhooks are not: Twilio posts every customer's traffic from a few shared addresses, so a cap per
+IP would cap real subscribers. A webhook request whose signature fails is counted per IP instead (after the cheap
+HMAC check, so the counting is only ever paid for refused requests). Inbound SMS is also capped per sending number,
+counted only once its signature has been checked (a forgery must not use up a real subscriber's allowance), in the
+same Redis round trip that reads the subscriber (`Service.handle(..., quotas)`), as flask-limiter's fixed windows
+in its own storage.
 
 Settings: `TDBOT_RATE_LIMIT_IP` and `TDBOT_RATE_LIMIT_SMS` (limits notation: "300/second", "20/minute");
-`RATELIMIT_ENABLED=False` turns both off (the test suite does, except where it tests them).
+`RATELIMIT_ENABLED=False` turns both off (the test suite does, except where it tests them). Behind a proxy, set
+`TDBOT_PROXY_HOPS` so the client IP is read from X-Forwarded-For (gateway/__init__.py).
 """
 
 from __future__ import annotations
@@ -27,16 +30,13 @@ log = logging.getLogger(__name__)
 EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
-PER_IP = "ip"
-PER_NUMBER = "number"
-SMS_ENDPOINT = "twilio_sms.inbound"
+WEBHOOKS = "twilio_sms"  # the blueprint whose routes are counted per IP only when their signature fails
 
 
 @dataclass(frozen=True)
 class Quota:
     """A fixed-window counter: `key` lives `seconds` from its first hit and allows `allowed` hits."""
 
-    scope: str
     key: str
     seconds: int
     allowed: int
@@ -44,7 +44,7 @@ class Quota:
 
 class OverQuota(Exception):
     def __init__(self, quota: Quota) -> None:
-        super().__init__(f"over the {quota.scope} limit")
+        super().__init__(f"over the limit of {quota.allowed} in {quota.seconds}s")
         self.quota = quota
 
 
@@ -54,15 +54,21 @@ class Limits:
         self.per_ip, self.per_number = per_ip, per_number
         self.notice = type(per_number)(1, per_number.multiples, namespace="NOTICE")
 
-    def sms_quotas(self, ip: str, msisdn: str) -> tuple[Quota, ...]:
-        """What one inbound SMS counts against; nothing when limits are off."""
+    def sms_quotas(self, msisdn: str) -> tuple[Quota, ...]:
+        """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
         if not self.limiter.enabled:
             return ()
-        return self._quota(PER_IP, self.per_ip, "sms-ip", ip), self._quota(PER_NUMBER, self.per_number, "sms", msisdn)
+        key = self.limiter.storage.prefixed_key(self.per_number.key_for(self.prefix, "sms", msisdn))
+        return (Quota(key, self.per_number.get_expiry(), self.per_number.amount),)
 
-    def _quota(self, scope: str, item: RateLimitItem, *identifiers: str) -> Quota:
-        key = self.limiter.storage.prefixed_key(item.key_for(self.prefix, *identifiers))
-        return Quota(scope, key, item.get_expiry(), item.amount)
+    def unsigned_over_limit(self, ip: str) -> bool:
+        """Count one webhook request that failed its signature check against `ip`; True once over the IP limit."""
+        if not self.limiter.enabled:
+            return False
+        try:
+            return not self.limiter.limiter.hit(self.per_ip, self.prefix, "unsigned", ip)
+        except RedisError:
+            return False  # the request is refused (403) anyway; no reason to turn that into an error
 
     def first_notice(self, msisdn: str) -> bool:
         """True for the first message over `msisdn`'s limit in a window: only that one is answered."""
@@ -74,9 +80,9 @@ class Limits:
 
 def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
-    from gateway import health
+    from gateway import db, health
 
-    runtime = app.extensions["tdbot"]
+    runtime = app.extensions[db.EXTENSION]
     per_ip = str(app.config.get("TDBOT_RATE_LIMIT_IP") or DEFAULT_IP_LIMIT)
     prefix = f"{runtime.keys.prefix}:limits"
     limiter = Limiter(
@@ -85,10 +91,10 @@ def init_app(app: Flask) -> Limits:
         # Redis down must not turn every request into a 500: the routes answer "busy" / 503 themselves.
         swallow_errors=True,
     )
-    # Platform probes see the app as it is, never throttled; inbound SMS is counted after its signature check.
-    # (A request filter is flask-limiter's cheapest way out: checked before any limit is resolved.)
-    uncounted = {health.bp.name}
-    limiter.request_filter(lambda: request.blueprint in uncounted or request.endpoint == SMS_ENDPOINT)
+    # Platform probes see the app as it is, never throttled; provider webhooks are counted after their signature
+    # check. (A request filter is flask-limiter's cheapest way out: checked before any limit is resolved.)
+    uncounted = {health.bp.name, WEBHOOKS}
+    limiter.request_filter(lambda: request.blueprint in uncounted)
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
     limits = Limits(limiter, prefix, parse(per_ip), per_number)
     app.extensions[EXTENSION] = limits

@@ -10,6 +10,7 @@ SENT = "sent"
 DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
 FAILED = "failed"
+SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when its turn came
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class OutboundMessage:
     attempts: int = 0
     error: str = ""
     resends: int = 0  # how many times an undelivered message was sent again before this one
+    ref: str = ""  # a reminder's due-index member, re-checked right before sending
 
     def to_hash(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

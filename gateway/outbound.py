@@ -1,7 +1,10 @@
 """Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender.
 
-A message's status only moves forward (queued → sent → delivered | undelivered | failed) and the first
-final status sticks, whoever reports it: the worker, or receipts arriving late, twice or out of order.
+A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
+skipped) and the first final status sticks, whoever reports it: the worker, or receipts arriving late, twice or
+out of order. A worker claims a message (queued → sending) before handing it over, so a job run twice — RQ
+retrying after a worker was killed — never sends it twice; one left in "sending" is settled by asking the
+sender whether it went (`Sender.find`) or, when it cannot tell, by a person.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dialogs.segments import segments
 from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.keys import PROVIDER_SID
-from gateway.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
+from gateway.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,19 @@ RETRY_INTERVALS = [5, 15, 60, 300, 900]
 RESEND_DELAYS = [60, 300]
 CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
-RANK = {QUEUED: 0, SENT: 1, DELIVERED: 2, UNDELIVERED: 2, FAILED: 2}
+SEND_UNCERTAIN = "send_uncertain"
+RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
 
 
 def enqueue(runtime: Runtime, messages: Iterable[OutboundMessage], queue: str = OUTBOUND_QUEUE) -> None:
-    q = runtime.queue(queue)
     for message in messages:
-        q.enqueue(deliver, message.msisdn, message.id, job_id=f"msg-{message.id}", retry=_retry())
+        enqueue_ids(runtime, message.msisdn, [message.id], queue)
+
+
+def enqueue_ids(runtime: Runtime, msisdn: str, message_ids: Iterable[str], queue: str = OUTBOUND_QUEUE) -> None:
+    q = runtime.queue(queue)
+    for message_id in message_ids:
+        q.enqueue(deliver, msisdn, message_id, job_id=f"msg-{message_id}", retry=_retry())
 
 
 def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:
@@ -61,19 +70,52 @@ def deliver(msisdn: str, message_id: str) -> str:
     retries it."""
     runtime = bootstrap.current()
     message = runtime.store.load_message(msisdn, message_id)
+    if message is not None and message.status == SENDING:
+        return _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
     later = runtime.pacer.acquire(segments(message.text))
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return "paced"
+    if not _still_wanted(runtime, message):
+        advance(runtime, message, SKIPPED)
+        return "skipped"
+    if not runtime.store.claim_message(msisdn, message_id):
+        return "skipped"  # another run of this job got there first
     try:
-        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message))
+        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
     except SendError as exc:
         return _failed(runtime, message, exc)
-    advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
-    runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{msisdn}|{message_id}", ex=SID_TTL)
+    _sent(runtime, message, sid)
     return sid
+
+
+def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
+    advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
+    runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
+
+
+def _still_wanted(runtime: Runtime, message: OutboundMessage) -> bool:
+    """A reminder waited in the queue since it was written: paid, cancelled or opted out since, it stays unsent."""
+    from gateway import reminders  # gateway.reminders queues through this module
+
+    return reminders.still_wanted(runtime, message)
+
+
+def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
+    """A run died between claiming and recording the send. Ask the sender; never send blindly a second time."""
+    find = getattr(runtime.sender, "find", None)
+    if find is None:
+        log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
+        runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
+        return "uncertain"
+    sid = find(message.id)
+    if sid:
+        _sent(runtime, message, sid)
+        return sid
+    _record(runtime, message, status=QUEUED)  # it never left: send it now
+    return deliver(message.msisdn, message.id)
 
 
 def _forget_code(message: OutboundMessage) -> dict[str, str]:
@@ -90,7 +132,7 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     attempts = message.attempts + 1
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
-        _record(runtime, message, attempts=attempts, error=str(exc))
+        _record(runtime, message, status=QUEUED, attempts=attempts, error=str(exc))  # it did not leave: claimable
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)

@@ -16,14 +16,15 @@ from collections.abc import Iterable
 from redis import Redis, WatchError
 from redis.client import Pipeline
 
-from carriers import CarrierPolicy, carrier_for, in_quiet_hours, policy_for, shift_out_of_quiet_hours
+from carriers import CarrierPolicy, in_quiet_hours, shift_out_of_quiet_hours
+from carriers import policy_of as carrier_policy
 from dialogs import reminders
-from dialogs.model import Statement, Subscriber
+from dialogs.model import Subscriber
 from dialogs.reminders import Due, Reminder
 from gateway import outbound
 from gateway.bootstrap import Runtime
 from gateway.keys import DUE, Keys
-from gateway.messages import OutboundMessage
+from gateway.messages import QUEUED, SENDING, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def parse(raw: str | bytes) -> Reminder:
 
 
 def policy_of(subscriber: Subscriber) -> CarrierPolicy:
-    return policy_for(carrier_for(subscriber.msisdn, subscriber.carrier))
+    return carrier_policy(subscriber.msisdn, subscriber.carrier)
 
 
 # --- scheduling -----------------------------------------------------------------------------
@@ -98,13 +99,15 @@ def schedule(redis: Redis, keys: Keys, entries: Iterable[Due], pipeline: Pipelin
     return len(mapping)
 
 
-def schedule_statements(runtime: Runtime, msisdn: str, statements: Iterable[Statement]) -> None:
-    """Reminders before each newly issued statement's deadline, and the deadline itself."""
-    statements = list(statements)
-    subscriber = runtime.store.load_subscriber(msisdn) if statements else None
+def schedule_statements(runtime: Runtime, msisdn: str, statement_ids: Iterable[str]) -> None:
+    """Reminders before each newly issued statement's deadline, and the deadline itself (as the statement is now:
+    one paid meanwhile needs none)."""
+    statement_ids = list(statement_ids)
+    subscriber = runtime.store.load_subscriber(msisdn) if statement_ids else None
     if subscriber is None:
         return
     policy, now = policy_of(subscriber), runtime.clock()
+    statements = [st for st in map(subscriber.statement, statement_ids) if st is not None]
     entries = [due for st in statements for due in reminders.for_statement(policy, msisdn, st, now)]
     schedule(runtime.redis, runtime.keys, entries)
 
@@ -166,11 +169,30 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", member(reminder))
         return SKIPPED
-    message = OutboundMessage(message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()))
+    message = OutboundMessage(
+        message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=member(reminder)
+    )
     if not _create_once(runtime, message):
+        stored = runtime.store.load_message(message.msisdn, message.id)
+        if stored is not None and stored.status in (QUEUED, SENDING):
+            # Made by a run that died before queuing it (or whose job died): queue it again. Sending is claimed,
+            # so a job that is still queued as well sends it once.
+            outbound.enqueue_reminders(runtime, [stored])
         return DUPLICATE
     outbound.enqueue_reminders(runtime, [message])
     return SENT
+
+
+def still_wanted(runtime: Runtime, message: OutboundMessage) -> bool:
+    """Right before a reminder goes out: does it still have something to say (not paid, cancelled, opted out)?"""
+    if message.kind != REMINDER or not message.ref:
+        return True
+    reminder = parse(message.ref)
+    subscriber = runtime.store.load_subscriber(reminder.msisdn)
+    if subscriber is None or reminders.text(subscriber, policy_of(subscriber), reminder, runtime.clock()) is None:
+        log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
+        return False
+    return True
 
 
 def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:

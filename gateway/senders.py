@@ -14,6 +14,7 @@ from gateway.codec import dumps
 log = logging.getLogger(__name__)
 
 OUTBOX_LENGTH = 1000
+SENT_TTL = 7 * 86400  # how long the console sender can tell whether a message went
 # Twilio errors that no retry can fix: opted out, invalid or unreachable 'To', blocked.
 PERMANENT_TWILIO_ERRORS = {21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006}
 OPTED_OUT = 21610
@@ -29,8 +30,9 @@ class SendError(Exception):
 class Sender(Protocol):
     name: str
 
-    def send(self, to: str, text: str, status_callback: str | None) -> str:
-        """Hand the message to the provider; return its id. Raise SendError on failure."""
+    def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
+        """Hand the message to the provider; return its id. Raise SendError on failure. `reference` is our message
+        id; a sender that can also look a send up by it offers `find(reference) -> provider id | None`."""
 
 
 @dataclass
@@ -39,15 +41,24 @@ class ConsoleSender:
     outbox_key: str
     name: str = "console"
 
-    def send(self, to: str, text: str, status_callback: str | None) -> str:
+    def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
         sid = f"CON{time.time_ns():x}"
         entry = {"sid": sid, "to": to, "text": text, "at": time.time()}
         with self.redis.pipeline() as pipe:
             pipe.rpush(self.outbox_key, dumps(entry))
             pipe.ltrim(self.outbox_key, -OUTBOX_LENGTH, -1)
+            if reference:  # in the same MULTI as the send itself, so `find` is never wrong
+                pipe.set(self._sent_key(reference), sid, ex=SENT_TTL)
             pipe.execute()
         log.info("console SMS to %s: %s", to, text)
         return sid
+
+    def find(self, reference: str) -> str | None:
+        sid = self.redis.get(self._sent_key(reference))
+        return sid.decode() if sid else None
+
+    def _sent_key(self, reference: str) -> str:
+        return f"{self.outbox_key}:sent:{reference}"
 
 
 class TwilioSender:
@@ -64,7 +75,7 @@ class TwilioSender:
             self.client.edge = self.client.region = None
         self.sender = sender
 
-    def send(self, to: str, text: str, status_callback: str | None) -> str:
+    def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
         from twilio.base.exceptions import TwilioRestException
 
         extra = {"status_callback": status_callback} if status_callback else {}

@@ -13,17 +13,19 @@ from datetime import datetime
 
 from redis.client import Pipeline
 
-from carriers import carrier_for, policy_for
+from carriers import policy_of
 from dialogs.apply import apply
+from dialogs.commands import guess_lang
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Statement, Subscriber
-from dialogs.normalize import has_cjk
-from gateway import charges, codec, outbound, reminders
+from gateway import codec, outbox
 from gateway.bootstrap import Runtime
 from gateway.limits import OverQuota, Quota
 from gateway.messages import OutboundMessage
+from gateway.outbox import Pending
+from gateway.store import Contention
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,7 @@ class Service:
         """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
         and changes nothing else."""
         result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
-        if not result.duplicate:
-            self._after_commit(inbound.msisdn, result)
+        self._after_commit(inbound, result)
         return result
 
     def _transact(self, inbound: Inbound, work: Callable[..., Outcome], quotas: Sequence[Quota] = ()) -> Result:
@@ -91,7 +92,7 @@ class Service:
             if not len(writes) or store.write_if_unchanged(dict(zip(keys, values, strict=True)), writes):
                 return outcome.result
             _back_off(attempt)
-        raise RuntimeError(f"too much contention on {msisdn}")
+        raise Contention(msisdn)
 
     def _read(self, keys: Sequence[str], quotas: Sequence[Quota]) -> list[bytes | None]:
         """The values of `keys`, counting this inbound against `quotas` in the same round trip."""
@@ -105,7 +106,7 @@ class Service:
         if subscriber is None:
             return self._stranger(inbound)
         facts = Facts(
-            subscriber=subscriber, policy=policy_for(carrier_for(subscriber.msisdn, subscriber.carrier)),
+            subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
@@ -121,7 +122,7 @@ class Service:
         return Outcome(result, state, updated if updated != subscriber else None)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
-        lang = "zh" if has_cjk(inbound.text) else "en"
+        lang = guess_lang(inbound.text, "en")
         return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
@@ -138,21 +139,33 @@ class Service:
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
         store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
+        pending = _pending(result, now)
+        if not pending.empty:  # in the same commit: the work below cannot be lost once the step has happened
+            outbox.record(self.runtime, msisdn, inbound.inbound_id, pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
         entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
                  "in": inbound.text[:200], "reply": result.reply, "sent": sent}
         store.log(msisdn, entry, pipeline=pipe)
 
-    def _after_commit(self, msisdn: str, result: Result) -> None:
-        """Writes outside the subscriber's slot: global indexes and RQ."""
-        now = self.runtime.clock()
-        for reason in result.escalations:
-            self.runtime.store.escalate(msisdn, reason, now)
-        outbound.enqueue(self.runtime, result.messages)
-        charges.enqueue(self.runtime, msisdn, result.payments)
-        reminders.schedule_statements(self.runtime, msisdn, result.statements)
-        if result.ordered:
-            reminders.schedule_known(self.runtime, [msisdn])
+    def _after_commit(self, inbound: Inbound, result: Result) -> None:
+        """Writes outside the subscriber's slot (global indexes, RQ), from the outbox entry the step committed. If
+        they fail the step still stands and answers: the entry stays for a retry or the cron to finish."""
+        msisdn, inbound_id = inbound.msisdn, inbound.inbound_id
+        try:
+            if result.duplicate:
+                outbox.resume(self.runtime, msisdn, inbound_id)
+            elif not (pending := _pending(result, self.runtime.clock())).empty:
+                outbox.run(self.runtime, msisdn, inbound_id, pending)
+        except Exception:
+            log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
+
+
+def _pending(result: Result, now: datetime) -> Pending:
+    return Pending(
+        at=now.timestamp(), messages=[m.id for m in result.messages], escalations=list(result.escalations),
+        payments=[[p.statement_id, p.amount_fen, p.reference] for p in result.payments],
+        statements=[s.id for s in result.statements], ordered=result.ordered,
+    )
 
 
 def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:

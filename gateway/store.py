@@ -13,12 +13,16 @@ from datetime import datetime
 from redis import Redis, WatchError
 from redis.client import Pipeline
 
+from dialogs.effects import CODE
 from dialogs.model import DialogState, Subscriber
 from gateway import codec
-from gateway.keys import ESCALATIONS, SUBSCRIBERS, Keys
-from gateway.messages import OutboundMessage
+from gateway.keys import ESCALATIONS, Keys
+from gateway.messages import QUEUED, SENDING, OutboundMessage
 
 INBOUND_TTL = 7 * 86400
+# A verification code's message record outlives any delivery (minutes, or RQ's retries) but not by much: even
+# masked, it need not stay, and a code whose delivery never ran must not sit in Redis in plain text.
+CODE_MESSAGE_TTL = 3600
 LOG_LENGTH = 200
 
 # Compare-and-set for a whole step in one round trip: run the queued write commands only if every key the step
@@ -43,6 +47,22 @@ return 1
 """
 
 
+class Contention(RuntimeError):
+    """Too many racing writers on one subscriber: the request may be retried; nothing was written."""
+
+    def __init__(self, msisdn: str) -> None:
+        super().__init__(f"too much contention on {msisdn}")
+        self.msisdn = msisdn
+
+# KEYS: a message. ARGV: the status it must have, the status it takes.
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+  return 1
+end
+return 0
+"""
+
 def digest(value: bytes | None) -> str:
     """What `write_if_unchanged` compares: the SHA1 of a string value, '' for a missing key."""
     return hashlib.sha1(value).hexdigest() if value is not None else ""
@@ -53,6 +73,7 @@ class Store:
         self.redis = redis
         self.keys = keys
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
+        self._claim = redis.register_script(_CLAIM)
 
     def read(
         self, keys: Sequence[str], counters: Sequence[tuple[str, int]] = ()
@@ -109,15 +130,7 @@ class Store:
                     return after
                 except WatchError:
                     continue
-        raise RuntimeError(f"too much contention on {msisdn}")
-
-    def index_subscriber(self, msisdn: str, pipeline: Pipeline | None = None) -> None:
-        """The global roster lives outside any subscriber's slot, so it is never written inside a step."""
-        conn = pipeline if pipeline is not None else self.redis
-        conn.sadd(self.keys.shared(SUBSCRIBERS), msisdn)
-
-    def roster(self) -> list[str]:
-        return sorted(m.decode() for m in self.redis.smembers(self.keys.shared(SUBSCRIBERS)))
+        raise Contention(msisdn)
 
     def load_dialog(self, msisdn: str) -> DialogState:
         return codec.dialog_from_json(self.redis.get(self.keys.dialog(msisdn)))
@@ -132,7 +145,14 @@ class Store:
 
     def save_message(self, message: OutboundMessage, pipeline: Pipeline | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
-        conn.hset(self.keys.message(message.msisdn, message.id), mapping=message.to_hash())
+        key = self.keys.message(message.msisdn, message.id)
+        conn.hset(key, mapping=message.to_hash())
+        if message.kind == CODE:
+            conn.expire(key, CODE_MESSAGE_TTL)
+
+    def claim_message(self, msisdn: str, message_id: str) -> bool:
+        """Move a message from queued to sending, once: only the caller that gets True may send it."""
+        return self._claim(keys=[self.keys.message(msisdn, message_id)], args=[QUEUED, SENDING]) == 1
 
     def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:
         data = self.redis.hgetall(self.keys.message(msisdn, message_id))

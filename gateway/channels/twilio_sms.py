@@ -16,11 +16,13 @@ from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
+from dialogs.commands import guess_lang
 from dialogs.messages import render
-from dialogs.normalize import has_cjk
 from gateway import delivery, limits
+from gateway.db import runtime
 from gateway.limits import OverQuota
 from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.store import Contention
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,10 @@ def require_signature() -> None:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token:
         log.error("TWILIO_AUTH_TOKEN is not set; refusing Twilio webhooks")
-        abort(403)
-    if not signature or not signature_matches(str(token), signed_url(), request.form, signature):
-        abort(403)
+    elif signature and signature_matches(str(token), signed_url(), request.form, signature):
+        return
+    # Only refused requests count against their IP: Twilio's own come from addresses shared by all its customers.
+    abort(429 if current_app.extensions[limits.EXTENSION].unsigned_over_limit(_client_ip()) else 403)
 
 
 def signature_matches(token: str, url: str, form: MultiDict, signature: str) -> bool:
@@ -77,7 +80,7 @@ def twiml(text: str) -> Response:
 def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
-    lang = "zh" if has_cjk(body) else "en"
+    lang = guess_lang(body, "en")
     msisdn = to_e164(form.get("From", ""))
     if msisdn is None:
         return twiml(render(lang, "unknown_sender"))
@@ -89,14 +92,15 @@ def inbound() -> Response:
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:
-        result = Service(current_app.extensions["tdbot"]).handle(message, flood.sms_quotas(_client_ip(), msisdn))
-    except OverQuota as over:
-        if over.quota.scope == limits.PER_IP:
-            abort(429)
+        result = Service(runtime()).handle(message, flood.sms_quotas(msisdn))
+    except OverQuota:
         # One notice per window, then silence: never an SMS war with a flooding phone.
         return twiml(render(lang, "flooded") if flood.first_notice(msisdn) else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
+        return twiml(render(lang, "busy"))
+    except Contention:
+        log.warning("too many racing messages from %s; asking to retry", msisdn)
         return twiml(render(lang, "busy"))
     return twiml(result.reply)
 
@@ -117,7 +121,7 @@ def status() -> tuple[str, int]:
         return "MessageSid and MessageStatus are required", 400
     try:
         delivery.record_status(
-            current_app.extensions["tdbot"], sid, state, form.get("ErrorCode", ""),
+            runtime(), sid, state, form.get("ErrorCode", ""),
             to=form.get("To", ""), message_id=request.args.get("m", ""),
         )
     except RedisError:

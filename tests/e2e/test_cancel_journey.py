@@ -144,6 +144,51 @@ def test_five_wrong_codes_lock_and_escalate(phone_for, seeded) -> None:
     assert statuses(phone)["vid"] == "active"
 
 
+def test_five_wrong_codes_across_several_codes_lock_and_escalate(phone_for, seeded, clock) -> None:
+    """A new code, starting over or waiting out the idle timeout does not give back wrong tries."""
+    phone = phone_for(CMCC)
+
+    def wrong_guess() -> str:
+        return "000000" if phone.last_code() != "000000" else "111111"
+
+    for text in ("TD", "1", "Y"):
+        phone.send(text)
+    phone.send(wrong_guess())
+    phone.send(wrong_guess())
+    clock.advance(minutes=2)
+    assert "已发送" in phone.send("Y")  # a second code
+    assert "还可尝试2次" in phone.send(wrong_guess())
+    for text in ("N", "TD", "1"):  # start over: a third code
+        phone.send(text)
+    clock.advance(minutes=2)
+    assert "已发送" in phone.send("Y")
+    assert "还可尝试1次" in phone.send(wrong_guess())
+    clock.advance(minutes=11)  # the flow times out: a fourth code
+    for text in ("TD", "1", "Y"):
+        phone.send(text)
+    assert "转人工" in phone.send(wrong_guess())
+    assert (CMCC, "code_attempts") in seeded.extensions["tdbot"].store.escalations()
+    assert "暂停" in phone.send(phone.last_code())
+    assert statuses(phone)["vid"] == "active"
+
+
+def test_a_right_code_clears_the_wrong_tries(phone_for, clock) -> None:
+    phone = phone_for(CMCC)
+    for text in ("TD", "1", "Y"):
+        phone.send(text)
+    code = phone.last_code()
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(4):
+        phone.send(wrong)
+    phone.send(code)
+    assert statuses(phone)["vid"] == "cancelled"
+    clock.advance(minutes=2)
+    for text in ("TD", "1", "Y"):
+        phone.send(text)
+    wrong = "000000" if phone.last_code() != "000000" else "111111"
+    assert "还可尝试4次" in phone.send(wrong)
+
+
 def test_a_retried_message_sid_gets_the_same_reply_and_changes_nothing(phone_for, redis) -> None:
     phone = phone_for(CMCC)
     phone.send("TD")

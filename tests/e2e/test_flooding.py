@@ -1,4 +1,5 @@
-"""Flooding: a cap per sending number on inbound SMS (one notice, then silence) and a cap per client IP."""
+"""Flooding: a cap per sending number on inbound SMS (one notice, then silence), a cap per client IP on all but
+signed provider webhooks, and where the client IP comes from."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway import create_app
 from tests.support.phone import SMS_PATH, api_headers, seed_demo, sign, twiml_messages
 
 NUMBER, OTHER = "+8613800138000", "+8618600000000"  # demo subscribers
+STATUS = "/webhooks/twilio/status"
 _sids = itertools.count(1)
 
 
@@ -83,14 +85,40 @@ def test_one_ip_over_its_limit_gets_429_on_the_api_and_other_ips_do_not(test_con
     assert client.get(path, headers=api_headers(), environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
 
 
-def test_one_ip_over_its_limit_gets_429_on_the_sms_webhook(test_config, redis) -> None:
+def test_signed_webhooks_are_never_capped_per_ip_since_twilio_shares_its_addresses(test_config) -> None:
     client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="3/minute").test_client()
-    numbers = [NUMBER, OTHER, "+8618900000000"]
-    assert all(answers(texting(client, n)) for n in numbers)
+    numbers = [NUMBER, OTHER, "+8618900000000"] * 3
+    assert all(answers(texting(client, n)) for n in numbers), "9 subscribers' messages from one IP over 3/minute"
+    receipt = {"MessageSid": "SMunknown", "MessageStatus": "delivered"}
+    status = client.post("/webhooks/twilio/status", data=receipt, headers={"X-Twilio-Signature": sign(STATUS, receipt)})
+    assert status.status_code == 204
+
+
+def test_requests_failing_their_signature_are_capped_per_ip_and_stop_no_signed_ones(test_config, redis) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="3/minute").test_client()
+    forged = {"From": NUMBER, "To": "10086", "Body": "HELP", "MessageSid": "SMforged"}
     before = stored(redis)
-    assert texting(client, NUMBER).status_code == 429
+    codes = [client.post(path, data=forged, headers={"X-Twilio-Signature": "Zm9yZ2Vk"}).status_code
+             for path in (SMS_PATH, STATUS, SMS_PATH, STATUS)]
+    assert codes == [403, 403, 403, 429]
     assert stored(redis) == before
-    assert answers(texting(client, NUMBER, ip="10.1.2.3"))
+    assert client.post(SMS_PATH, data=forged, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 403
+    assert helped(texting(client, NUMBER)), "a forger sharing Twilio's address does not lock Twilio out"
+
+
+@pytest.mark.parametrize(("hops", "counted_apart"), [(0, False), (1, True)])
+def test_the_client_ip_comes_from_x_forwarded_for_only_behind_the_configured_proxies(
+    test_config, hops: int, counted_apart: bool
+) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_IP="2/minute", TDBOT_PROXY_HOPS=str(hops)).test_client()
+    path = f"/api/v1/subscribers/{NUMBER}"
+
+    def get(client_ip: str) -> int:
+        return client.get(path, headers={**api_headers(), "X-Forwarded-For": client_ip}).status_code
+
+    assert [get("203.0.113.1"), get("203.0.113.1")] == [200, 200]
+    # Without a proxy in front the header is the client's own word: it must not buy a fresh allowance.
+    assert get("203.0.113.2") == (200 if counted_apart else 429)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])

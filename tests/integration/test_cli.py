@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from werkzeug.serving import make_server
 
+from gateway import cli
 from gateway.cli import main
-from tests.support.phone import Phone, api_headers, seed_demo
+from gateway.config import DEFAULT_SECRET
+from tests.support.phone import AUTH_TOKEN, BASE_URL, Phone, api_headers, seed_demo
 
 CSV_HEADER = "msisdn,carrier,locale,id,name,service_code,fee_fen,renews_on\n"
 CSV_ROWS = [
@@ -143,3 +149,71 @@ def test_outbox_prints_what_the_console_sender_sent(tdbot, app, client) -> None:
 def test_outbox_when_nothing_was_sent(tdbot) -> None:
     result = tdbot("outbox")
     assert result.exit_code == 0 and result.output == ""
+
+
+@pytest.fixture
+def run_env(redis_url: str, redis, tmp_path: Path, monkeypatch):
+    """The environment `tdbot run` starts from: a Redis, a data directory, no secrets of its own."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("TDBOT_DATA_DIR", str(tmp_path / "data"))
+    for name in cli.SHARED[1:]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_run_makes_a_random_code_secret_that_the_other_commands_and_restarts_share(run_env) -> None:
+    first = cli._run_config()
+    cli._write_runtime({**first, "BASE_URL": "http://127.0.0.1:5000"})
+    secret = first["TDBOT_SECRET_KEY"]
+    assert secret != DEFAULT_SECRET and len(bytes.fromhex(secret)) == 32
+    assert cli._config()["TDBOT_SECRET_KEY"] == secret, "tdbot chat / import / worker hash codes alike"
+    assert cli._run_config()["TDBOT_SECRET_KEY"] == secret, "a code sent before a restart still matches"
+
+
+def test_a_secret_in_the_environment_wins_over_the_runtime_file(run_env) -> None:
+    cli._write_runtime(cli._run_config())
+    run_env.setenv("TDBOT_SECRET_KEY", "ours")
+    assert cli._run_config()["TDBOT_SECRET_KEY"] == cli._config()["TDBOT_SECRET_KEY"] == "ours"
+
+
+def test_the_runtime_file_is_the_owners_alone_even_over_an_older_open_one(run_env, tmp_path) -> None:
+    path = tmp_path / "data" / cli.RUNTIME_FILE
+    path.parent.mkdir()
+    path.write_text("{}")
+    path.chmod(0o644)
+    old_umask = os.umask(0)  # a permissive umask must not widen it either
+    try:
+        cli._write_runtime({"TWILIO_AUTH_TOKEN": "t0ken"})
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["TWILIO_AUTH_TOKEN"] == "t0ken"
+
+
+@pytest.fixture
+def served(app):
+    """The test app on a real local port, as `tdbot run` serves it (PUBLIC_BASE_URL is a public https URL)."""
+    seed_demo(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("where", ["environment", "runtime file"])
+def test_chat_signs_for_the_public_url_the_app_checks_signatures_against(
+    served, redis_url, tmp_path, where
+) -> None:
+    env = {"REDIS_URL": redis_url, "TDBOT_DATA_DIR": str(tmp_path / "data"), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    if where == "environment":
+        env["PUBLIC_BASE_URL"] = BASE_URL
+    else:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / cli.RUNTIME_FILE).write_text(json.dumps({"PUBLIC_BASE_URL": BASE_URL, "BASE_URL": served}))
+        env["PUBLIC_BASE_URL"] = ""
+    args = ["chat", "--linger", "0", *(["--url", served] if where == "environment" else []), "+8613800138000"]
+    result = CliRunner().invoke(main, args, input="0000\n", env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "(HTTP" not in result.output and "视频会员" in result.output

@@ -157,3 +157,14 @@ def test_a_statement_paid_elsewhere_is_not_charged_again_by_a_pending_jf(pay, ru
     assert RedisLedger(runtime.redis, runtime.keys, runtime.clock).receipts(MSISDN) == []
     after = stored(runtime).statement(VID)
     assert (after.status, after.paid_fen, after.pending_reference) == ("paid", 950, "")
+
+
+def test_a_pending_jf_charges_only_what_is_left_after_a_partial_payment_elsewhere(pay, runtime) -> None:
+    runtime.store.update_subscriber(MSISDN, lambda s: apply(s, [Pay(VID, 950, "JF-1")], NOW))
+    assert pay({"amount_fen": 300, "reference": "bank-1"}).status_code == 200
+    charges.enqueue(runtime, MSISDN, [Pay(VID, 950, "JF-1")])
+    SimpleWorker([runtime.queue("default")], connection=runtime.queue_redis).work(burst=True)
+    receipts = RedisLedger(runtime.redis, runtime.keys, runtime.clock).receipts(MSISDN)
+    assert [(r.reference, r.amount_fen) for r in receipts] == [("JF-1", 650)]
+    after = stored(runtime).statement(VID)
+    assert (after.status, after.paid_fen, after.owed_fen, after.pending_reference) == ("paid", 950, 0, "")

@@ -47,6 +47,30 @@ def test_an_active_package_renews_on_its_day_with_a_charge_line(phone, app, cloc
     assert sorted(next_period) == [local(2027, 1, 4, 8), local(2027, 1, 6, 8)]
 
 
+@pytest.mark.parametrize(("renews_on", "rolled_to"), [
+    ("2026-08-07", "2026-12-07"),  # months gone by
+    ("2026-11-24", "2026-12-24"),  # yesterday
+    ("2026-01-31", "2026-11-30"),  # a month-end cycle, clamped to November's last day
+])
+def test_an_import_with_a_renewal_date_gone_by_moves_to_the_next_one_without_charges(
+    client, app, clock, renews_on: str, rolled_to: str
+) -> None:
+    saved = put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, renews_on))
+    assert saved["subscriptions"][0]["renews_on"] == rolled_to
+    run_due(app)
+    record = Phone(client, app, CMCC).subscriber()
+    assert (record["charges"], record["subscriptions"][0]["renews_on"]) == ([], rolled_to)
+    assert date.fromisoformat(rolled_to) > clock.now.astimezone(SHANGHAI).date()
+
+
+def test_an_import_dated_today_renews_today(client, app) -> None:
+    saved = put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-11-25"))
+    assert saved["subscriptions"][0]["renews_on"] == "2026-11-25"
+    run_due(app)
+    record = Phone(client, app, CMCC).subscriber()
+    assert [(c["period_start"], c["amount_fen"]) for c in record["charges"]] == [("2026-11-25", 1500)]
+
+
 def test_a_replayed_renewal_changes_nothing(phone, app, clock) -> None:
     clock.now = local(2026, 12, 7, 0, 0)
     run_due(app)

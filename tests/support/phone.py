@@ -71,4 +71,4 @@ def api_headers() -> dict[str, str]:
 def seed_demo(app, today: date = date(2026, 11, 25)) -> None:
     from gateway.demo import seed
 
-    seed(app.extensions["tdbot"].store, today)
+    seed(app.extensions["tdbot"], today)

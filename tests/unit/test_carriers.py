@@ -114,7 +114,7 @@ def test_policy_budgets_and_reminders(
 
 def test_policy_is_frozen_and_validated() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        CMCC.mps = 5.0  # type: ignore[misc]
+        CMCC.locale = "en"  # type: ignore[misc]
     with pytest.raises(ValueError, match="proration"):
         dataclasses.replace(CMCC, proration="weekly")
     with pytest.raises(ValueError, match="late fee"):
@@ -354,6 +354,25 @@ HOURS_12_2 = (timedelta(hours=12), timedelta(hours=2))
             [cst(2024, 3, 2, 8, 0), cst(2024, 3, 2, 18, 0)],
         ),
         (CUCC, cst(2024, 3, 2, 20, 0), HOURS_12_2, cst(2024, 3, 2, 19, 0), []),
+        # Unicom, cancelled 03:00, due 03:00 next day: 2 h before is 01:00; 08:00 would miss the deadline, so it
+        # goes the evening before at 21:59, the last minute before quiet hours.
+        (
+            CUCC,
+            cst(2024, 3, 2, 3, 0),
+            HOURS_12_2,
+            cst(2024, 3, 1, 3, 0),
+            [cst(2024, 3, 1, 15, 0), cst(2024, 3, 1, 21, 59)],
+        ),
+        # Due 22:30: 2 h before is 20:30, outside quiet hours, left alone.
+        (
+            CUCC,
+            cst(2024, 3, 2, 22, 30),
+            HOURS_12_2,
+            cst(2024, 3, 1, 22, 30),
+            [cst(2024, 3, 2, 10, 30), cst(2024, 3, 2, 20, 30)],
+        ),
+        # Quiet hours cover all the time left: no slot before the deadline remains, nothing is sent late.
+        (CUCC, cst(2024, 3, 2, 3, 0), HOURS_12_2, cst(2024, 3, 1, 23, 0), []),
         (CMCC, cst(2024, 3, 8, 23, 59, 59), (), cst(2024, 3, 1, 10, 0), []),
         # Renewal reminders use the same function.
         (

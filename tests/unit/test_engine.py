@@ -25,7 +25,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
-from dialogs.engine import IDLE_TIMEOUT, LOCK_SECONDS, Facts, Message, step
+from dialogs.engine import IDLE_TIMEOUT, LOCK_SECONDS, Facts, Message, statement_for, step
 from dialogs.messages import CATALOGUES
 from dialogs.model import (
     CANCELLED,
@@ -349,6 +349,38 @@ def test_the_deadline_promised_is_the_deadline_issued() -> None:
     assert "11月26日10:00" in texts(confirm)
     _, done = step(verifying(), Message(FRESH), facts(policy=policy), NOW)
     assert "11月26日10:00" in texts(done)
+
+
+def test_crossing_midnight_between_confirm_and_code_settles_what_was_quoted() -> None:
+    """China Mobile prorates by day: the code entered after midnight must not add a day nor move the deadline."""
+    before_midnight = datetime(2026, 11, 25, 15, 58, tzinfo=UTC)  # 23:58 in Shanghai
+    state, confirm = step(IDLE_STATE, Message("TD 1"), facts(), before_midnight)
+    assert "9.50元" in texts(confirm) and "12月2日" in texts(confirm)
+    state, _ = step(state, Message("Y"), facts(), before_midnight)
+    after_midnight = before_midnight + timedelta(minutes=3)
+    assert statement_for(facts(), PACKAGES[0], after_midnight).amount_fen == 1000  # what a fresh quote would say
+    _, done = step(state, Message(FRESH), facts(), after_midnight)
+    statement = next(e.statement for e in done if isinstance(e, IssueStatement))
+    assert (statement.amount_fen, statement.due_at) == (950, datetime(2026, 12, 2, 15, 59, 59, tzinfo=UTC))
+    assert "9.50元" in texts(done) and "12月2日" in texts(done)
+
+
+def test_a_flow_confirmed_before_quotes_were_kept_settles_by_the_rules() -> None:
+    _, effects = step(verifying(amounts=(), due_ats=()), Message(FRESH), facts(), NOW)
+    statement = next(e.statement for e in effects if isinstance(e, IssueStatement))
+    assert statement == statement_for(facts(), PACKAGES[0], NOW)
+
+
+def test_wrong_tries_add_up_across_new_codes_until_the_lock() -> None:
+    state, now = verifying(attempts=0), NOW
+    for _ in range(4):  # one wrong try per code, each code a fresh one
+        state, effects = step(state, Message(WRONG), facts(), now)
+        now += timedelta(minutes=1)
+        state, _ = step(state, Message("Y"), facts(), now)
+    assert describe(effects, POLICIES["cmcc"]) == ["reply:code_wrong"]
+    state, effects = step(state, Message(WRONG), facts(), now)
+    assert state.stage == LOCKED
+    assert describe(effects, POLICIES["cmcc"]) == ["escalate:code_attempts", "reply:locked"]
 
 
 # --- language ---------------------------------------------------------------------------------------------

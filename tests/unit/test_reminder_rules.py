@@ -56,6 +56,18 @@ def test_a_statement_is_reminded_at_each_offset_shifted_out_of_quiet_hours_then_
     ]
 
 
+def test_a_unicom_reminder_that_quiet_hours_would_push_past_its_deadline_goes_the_evening_before() -> None:
+    cancelled = local(2026, 11, 25, 3)
+    st = statement(issued_at=cancelled, due_at=local(2026, 11, 26, 3), amount_fen=1500)
+    due = for_statement(POLICIES["cucc"], MSISDN, st, cancelled)
+    assert due == [
+        (Reminder(SETTLE, MSISDN, "st1", index=0), local(2026, 11, 25, 15)),
+        (Reminder(SETTLE, MSISDN, "st1", index=1), local(2026, 11, 25, 21, 59)),
+        (Reminder(DEADLINE, MSISDN, "st1"), local(2026, 11, 26, 3)),
+    ]
+    assert text(subscriber(statements=(st,)), POLICIES["cucc"], due[1][0], local(2026, 11, 25, 21, 59))
+
+
 def test_offsets_already_past_are_left_out_but_the_deadline_stays() -> None:
     due = for_statement(CMCC, MSISDN, statement(), local(2026, 12, 1, 12))
     assert [r.kind for r, _ in due] == [SETTLE, DEADLINE]

@@ -1,0 +1,122 @@
+"""Transactional outbox: a step's after-commit work (queue messages, charges, reminders, escalations) is written in
+the step's own commit, done after it, then cleared. Nothing a committed step asked for is lost to a crash between
+the commit and the work: a retried inbound id resumes it, and `recover` (rq cron) resumes whatever is left stale.
+
+Doing an entry twice is harmless: jobs have fixed ids or check state, escalations and reminders are set members.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from redis.client import Pipeline
+
+from dialogs.effects import Pay
+from gateway import bootstrap, charges, outbound, reminders
+from gateway.bootstrap import Runtime
+from gateway.keys import PENDING
+
+log = logging.getLogger(__name__)
+
+RESUME_AFTER = 10  # seconds: a retry sooner than this leaves the work to the request still doing it
+RECOVER_AFTER = 60  # seconds: the cron resumes entries older than this
+RECOVER_BATCH = 100
+
+# KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
+_FORGET = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Pending:
+    at: float
+    messages: list[str] = field(default_factory=list)  # ids of stored messages to queue
+    escalations: list[str] = field(default_factory=list)
+    payments: list[list] = field(default_factory=list)  # [statement_id, amount_fen, reference]
+    statements: list[str] = field(default_factory=list)  # ids of statements issued: their reminders
+    ordered: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.messages or self.escalations or self.payments or self.statements or self.ordered)
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Pending:
+        return cls(**json.loads(raw))
+
+
+def key(runtime: Runtime, msisdn: str) -> str:
+    return runtime.keys.of(msisdn, PENDING)
+
+
+def index_key(runtime: Runtime) -> str:
+    return runtime.keys.shared(PENDING)
+
+
+def record(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, pipeline: Pipeline) -> None:
+    """Queue the entry's write on the step's commit (same hash-tagged slot as the subscriber)."""
+    pipeline.hset(key(runtime, msisdn), inbound_id, pending.to_json())
+
+
+def run(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, index: bool = True) -> None:
+    """Do `pending`, then clear it. Indexed first, so the cron finds it if this process dies half way."""
+    now = runtime.clock()
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        if index:
+            pipe.zadd(index_key(runtime), {msisdn: now.timestamp()})
+        for reason in pending.escalations:
+            runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
+        pipe.execute()
+    outbound.enqueue_ids(runtime, msisdn, pending.messages)
+    charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments])
+    reminders.schedule_statements(runtime, msisdn, pending.statements)
+    if pending.ordered:
+        reminders.schedule_known(runtime, [msisdn])
+    runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+
+
+def resume(runtime: Runtime, msisdn: str, inbound_id: str) -> bool:
+    """A retried inbound id: finish its work if the first try left it (and is not still at it)."""
+    raw = runtime.redis.hget(key(runtime, msisdn), inbound_id)
+    if raw is None:
+        return False
+    pending = Pending.from_json(raw)
+    if pending.at > runtime.clock().timestamp() - RESUME_AFTER:
+        return False
+    log.warning("resuming after-commit work of %s for %s", inbound_id, msisdn)
+    run(runtime, msisdn, inbound_id, pending)
+    return True
+
+
+def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RECOVER_BATCH) -> int:
+    """Resume entries older than `older_than` seconds for up to `batch` subscribers; return how many."""
+    cutoff = runtime.clock().timestamp() - older_than
+    done = 0
+    for raw, seen in runtime.redis.zrangebyscore(index_key(runtime), "-inf", cutoff, 0, batch, withscores=True):
+        msisdn = raw.decode()
+        for inbound_id, entry in runtime.redis.hgetall(key(runtime, msisdn)).items():
+            pending = Pending.from_json(entry)
+            if pending.at <= cutoff:
+                log.warning("recovering after-commit work of %s for %s", inbound_id.decode(), msisdn)
+                run(runtime, msisdn, inbound_id.decode(), pending, index=False)
+                done += 1
+        if runtime.redis.hlen(key(runtime, msisdn)):
+            runtime.redis.zadd(index_key(runtime), {msisdn: runtime.clock().timestamp()}, xx=True)
+        else:
+            runtime.redis.register_script(_FORGET)(keys=[index_key(runtime)], args=[msisdn, seen])
+    return done
+
+
+def recover_job() -> int:
+    """What rq cron runs."""
+    return recover(bootstrap.current())
