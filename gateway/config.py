@@ -25,6 +25,7 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_BILLING": "ledger",
     "TDBOT_BILLING_FAILURES": None,
     "TDBOT_SENDER_MPS": None,
+    "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
     "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from carriers import shift_out_of_quiet_hours
-from dialogs.model import OVERDUE
+from dialogs.model import OVERDUE, Subscriber
 from dialogs.overdue import mark_overdue
 from dialogs.reminders import LATE, Reminder
 from gateway import reminders
@@ -14,16 +14,16 @@ MARKED, SKIPPED = "overdue", "skipped"
 
 def handle(runtime: Runtime, reminder: Reminder) -> str:
     now = runtime.clock()
-    after = runtime.store.update_subscriber(
-        reminder.msisdn,
-        lambda before: mark_overdue(before, reminders.policy_of(before), reminder.ref, now) if before else None,
-    )
+    def change(before: Subscriber | None) -> Subscriber | None:
+        return mark_overdue(before, reminders.policy_of(runtime, before), reminder.ref, now) if before else None
+
+    after = runtime.store.update_subscriber(reminder.msisdn, change)
     statement = after.statement(reminder.ref) if after else None
     if statement is None or statement.status != OVERDUE:
         return SKIPPED
     # The deadline is often 23:59:59: the status changes on time, the notice waits for the end of quiet hours.
     notice = Reminder(LATE, reminder.msisdn, reminder.ref)
-    send_at = shift_out_of_quiet_hours(reminders.policy_of(after), now)
+    send_at = shift_out_of_quiet_hours(reminders.policy_of(runtime, after), now)
     if send_at > now:
         reminders.schedule(runtime.redis, runtime.keys, [(notice, send_at)])
     else:

@@ -8,10 +8,13 @@ killed worker leaves claimed falls due again when its lease ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import time
 
 from redis import Redis, WatchError
 from redis.client import Pipeline
@@ -82,8 +85,22 @@ def parse(raw: str | bytes) -> Reminder:
     return Reminder(kind, msisdn, ref, period, int(index))
 
 
-def policy_of(subscriber: Subscriber) -> CarrierPolicy:
-    return carrier_policy(subscriber.msisdn, subscriber.carrier)
+def policy_of(runtime: Runtime, subscriber: Subscriber) -> CarrierPolicy:
+    """The subscriber's carrier policy, with the deployment's quiet hours when TDBOT_QUIET_HOURS sets them."""
+    policy = carrier_policy(subscriber.msisdn, subscriber.carrier)
+    quiet = quiet_hours(str(runtime.config.get("TDBOT_QUIET_HOURS") or ""))
+    return replace(policy, quiet_start=quiet[0], quiet_end=quiet[1]) if quiet else policy
+
+
+@functools.cache
+def quiet_hours(setting: str) -> tuple[time, time] | None:
+    """'22:00-08:00' → (22:00, 08:00); 'off' → none (start == end); '' → the carrier's own."""
+    if not setting:
+        return None
+    if setting.lower() == "off":
+        return time(0), time(0)
+    start, end = setting.split("-", 1)
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
 
 
 # --- scheduling -----------------------------------------------------------------------------
@@ -106,7 +123,7 @@ def schedule_statements(runtime: Runtime, msisdn: str, statement_ids: Iterable[s
     subscriber = runtime.store.load_subscriber(msisdn) if statement_ids else None
     if subscriber is None:
         return
-    policy, now = policy_of(subscriber), runtime.clock()
+    policy, now = policy_of(runtime, subscriber), runtime.clock()
     statements = [st for st in map(subscriber.statement, statement_ids) if st is not None]
     entries = [due for st in statements for due in reminders.for_statement(policy, msisdn, st, now)]
     schedule(runtime.redis, runtime.keys, entries)
@@ -114,7 +131,7 @@ def schedule_statements(runtime: Runtime, msisdn: str, statement_ids: Iterable[s
 
 def schedule_renewals(runtime: Runtime, subscriber: Subscriber, pipeline: Pipeline | None = None) -> None:
     """Reminders before each active package's renewal, and the renewal itself."""
-    policy, now = policy_of(subscriber), runtime.clock()
+    policy, now = policy_of(runtime, subscriber), runtime.clock()
     entries = [due for sub in subscriber.active() for due in reminders.for_renewal(policy, subscriber.msisdn, sub, now)]
     schedule(runtime.redis, runtime.keys, entries, pipeline=pipeline)
 
@@ -161,11 +178,11 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     """Send `reminder` if, as things are now, it still has something to say."""
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
-    if subscriber is not None and in_quiet_hours(policy := policy_of(subscriber), now):
+    if subscriber is not None and in_quiet_hours(policy := policy_of(runtime, subscriber), now):
         # A backlog may carry a reminder into the night: shift it again rather than wake anyone.
         schedule(runtime.redis, runtime.keys, [(reminder, shift_out_of_quiet_hours(policy, now))])
         return DEFERRED
-    text = reminders.text(subscriber, policy_of(subscriber), reminder, now) if subscriber else None
+    text = reminders.text(subscriber, policy_of(runtime, subscriber), reminder, now) if subscriber else None
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", member(reminder))
         return SKIPPED
@@ -189,7 +206,8 @@ def still_wanted(runtime: Runtime, message: OutboundMessage) -> bool:
         return True
     reminder = parse(message.ref)
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
-    if subscriber is None or reminders.text(subscriber, policy_of(subscriber), reminder, runtime.clock()) is None:
+    policy = policy_of(runtime, subscriber) if subscriber else None
+    if policy is None or reminders.text(subscriber, policy, reminder, runtime.clock()) is None:
         log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
         return False
     return True

@@ -26,6 +26,6 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
         log.info("no renewal of %s %s for %s: cancelled, gone or moved on", reminder.msisdn, reminder.ref, period)
         return SKIPPED
     # Decided by the state, not by whether this run made the change, so a retry after a crash still schedules.
-    entries = due.for_renewal(reminders.policy_of(after), reminder.msisdn, sub, now)
+    entries = due.for_renewal(reminders.policy_of(runtime, after), reminder.msisdn, sub, now)
     reminders.schedule(runtime.redis, runtime.keys, entries)
     return RENEWED

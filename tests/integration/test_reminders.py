@@ -75,6 +75,18 @@ def test_a_reminder_swept_late_into_quiet_hours_waits_for_morning(phone, app, cl
     assert len(reminders_in(outbox(app, CMCC))) == 1
 
 
+@pytest.mark.parametrize(
+    ("setting", "at", "waits"),
+    [("", (23, 0), True), ("off", (23, 0), False), ("21:00-09:00", (8, 30), True), ("21:00-09:00", (9, 0), False)],
+)
+def test_quiet_hours_follow_the_deployment_setting(phone, app, clock, setting, at, waits) -> None:
+    app.extensions["tdbot"].config["TDBOT_QUIET_HOURS"] = setting
+    cancel(phone)
+    clock.now = local(2026, 11, 30, *at)
+    run_due(app)
+    assert (reminders_in(outbox(app, CMCC)) == []) is waits
+
+
 def test_an_english_reminder_says_reply_stop(client, app, clock) -> None:
     put(client, CTCC, "ctcc", "en", ("vid", "Video VIP", 1500, "2026-12-07"))
     cancel(Phone(client, app, CTCC))
@@ -199,7 +211,9 @@ def test_worker_py_runs_the_sweeper_and_delivers_a_reminder(phone, app, clock, r
     cancel(phone)
     statement_reminders(phone, 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1000", TDBOT_DATA_DIR=str(tmp_path))
+    # Real time in the worker: without TDBOT_QUIET_HOURS=off, a run in Shanghai's night would wait for 08:00.
+    env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1000", TDBOT_DATA_DIR=str(tmp_path),
+               TDBOT_QUIET_HOURS="off")
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
