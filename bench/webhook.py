@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -113,7 +114,7 @@ def _run(args: argparse.Namespace, redis_url: str, redis: Redis, tmp: Path) -> l
     _write_requests(load, numbers, "SMbench", journeys=math.ceil(args.duration * MAX_RATE / len(numbers) / len(MIX)))
     _write_requests(warm, warm_numbers, "SMwarm")
     env = {**os.environ, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-           "TDBOT_API_TOKEN": "bench-api-token",
+           "TDBOT_API_TOKEN": "bench-api-token", "TDBOT_SECRET_KEY": secrets.token_hex(32),
            # Flood limits are counted as in production, but set where this load never reaches them.
            "TDBOT_RATE_LIMIT_IP": "1000000/second", "TDBOT_RATE_LIMIT_SMS": "1000000/minute"}
     endpoints = [("ceiling", "bench.ceiling:app"), ("full step", "wsgi:app")]
