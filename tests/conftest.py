@@ -91,3 +91,14 @@ def runner(app):
 def phone(client, app):
     """The China Mobile demo subscriber's phone."""
     return Phone(client, app, "+8613800138000")
+
+
+@pytest.fixture
+def confirming(app, phone):
+    """The demo subscriber asked to cancel package 1 and is about to say Y."""
+    from tests.support.phone import seed_demo
+
+    seed_demo(app)
+    phone.send("TD")
+    phone.send("1")
+    return phone

@@ -52,15 +52,6 @@ def only_reply(body: bytes) -> str:
     return reply
 
 
-@pytest.fixture
-def confirming(app, phone) -> Phone:
-    """The demo subscriber asked to cancel package 1 and is about to say Y."""
-    seed_demo(app)
-    phone.send("TD")
-    phone.send("1")
-    return phone
-
-
 def test_one_message_posted_1000_times_at_once_has_one_effect_and_one_reply(app, confirming) -> None:
     responses = post_all_at_once(app, [signed_form("Y", sid="SMretriedretriedretriedretried01")] * 1000)
 

@@ -20,14 +20,6 @@ CODE_SENT = "验证码"
 
 
 @pytest.fixture
-def confirming(app, phone) -> Phone:
-    seed_demo(app)
-    phone.send("TD")
-    phone.send("1")
-    return phone
-
-
-@pytest.fixture
 def queue_down(monkeypatch):
     """RQ's Redis refusing the enqueue that follows a step's commit."""
 
