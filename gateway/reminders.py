@@ -178,11 +178,12 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     """Send `reminder` if, as things are now, it still has something to say."""
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
-    if subscriber is not None and in_quiet_hours(policy := policy_of(runtime, subscriber), now):
+    policy = policy_of(runtime, subscriber) if subscriber else None
+    if policy is not None and in_quiet_hours(policy, now):
         # A backlog may carry a reminder into the night: shift it again rather than wake anyone.
         schedule(runtime.redis, runtime.keys, [(reminder, shift_out_of_quiet_hours(policy, now))])
         return DEFERRED
-    text = reminders.text(subscriber, policy_of(runtime, subscriber), reminder, now) if subscriber else None
+    text = reminders.text(subscriber, policy, reminder, now) if policy else None
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", member(reminder))
         return SKIPPED

@@ -19,7 +19,7 @@ from dialogs.commands import guess_lang
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
-from dialogs.model import DialogState, Statement, Subscriber
+from dialogs.model import DialogState, Subscriber
 from gateway import codec, outbox
 from gateway.bootstrap import Runtime
 from gateway.limits import OverQuota, Quota
@@ -47,10 +47,7 @@ class Inbound:
 class Result:
     reply: str
     messages: list[OutboundMessage] = field(default_factory=list)
-    escalations: list[str] = field(default_factory=list)
-    payments: list[Pay] = field(default_factory=list)
-    statements: list[Statement] = field(default_factory=list)
-    ordered: bool = False  # a new package started: its renewal needs reminders
+    pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
 
 
@@ -111,13 +108,10 @@ class Service:
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
         updated = apply(subscriber, effects, now)
+        messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
         result = Result(
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
-            messages=[self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)],
-            escalations=[e.reason for e in effects if isinstance(e, Escalate)],
-            payments=_new_charges(updated, effects),
-            statements=[e.statement for e in effects if isinstance(e, IssueStatement)],
-            ordered=any(isinstance(e, OrderPlan) for e in effects),
+            messages=messages, pending=_pending(messages, effects, updated, now),
         )
         return Outcome(result, state, updated if updated != subscriber else None)
 
@@ -139,9 +133,8 @@ class Service:
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
         store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
-        pending = _pending(result, now)
-        if not pending.empty:  # in the same commit: the work below cannot be lost once the step has happened
-            outbox.record(self.runtime, msisdn, inbound.inbound_id, pending, pipe)
+        if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
+            outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
         entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
                  "in": inbound.text[:200], "reply": result.reply, "sent": sent}
@@ -154,18 +147,24 @@ class Service:
         try:
             if result.duplicate:
                 outbox.resume(self.runtime, msisdn, inbound_id)
-            elif not (pending := _pending(result, self.runtime.clock())).empty:
-                outbox.run(self.runtime, msisdn, inbound_id, pending)
+            elif result.pending is not None:
+                outbox.run(self.runtime, msisdn, inbound_id, result.pending)
         except Exception:
             log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
 
 
-def _pending(result: Result, now: datetime) -> Pending:
-    return Pending(
-        at=now.timestamp(), messages=[m.id for m in result.messages], escalations=list(result.escalations),
-        payments=[[p.statement_id, p.amount_fen, p.reference] for p in result.payments],
-        statements=[s.id for s in result.statements], ordered=result.ordered,
+def _pending(
+    messages: list[OutboundMessage], effects: list[Effect], updated: Subscriber, now: datetime
+) -> Pending | None:
+    """What must happen outside the subscriber's slot once the step commits; None when nothing."""
+    pending = Pending(
+        at=now.timestamp(), messages=[m.id for m in messages],
+        escalations=[e.reason for e in effects if isinstance(e, Escalate)],
+        payments=[[p.statement_id, p.amount_fen, p.reference] for p in _new_charges(updated, effects)],
+        statements=[e.statement.id for e in effects if isinstance(e, IssueStatement)],
+        ordered=any(isinstance(e, OrderPlan) for e in effects),  # a new package: its renewal needs reminders
     )
+    return None if pending.empty else pending
 
 
 def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:
