@@ -8,6 +8,7 @@ import pytest
 
 from gateway import create_app
 from tests.support.phone import API_TOKEN, Phone
+from tests.support.reminders import cancel
 
 NUMBER = "+8613800138000"
 PATH = f"/api/v1/subscribers/{NUMBER}"
@@ -174,9 +175,7 @@ def test_upsert_adds_updates_and_keeps_what_it_does_not_mention(client) -> None:
 def test_upsert_keeps_a_cancelled_package_cancelled(client, app) -> None:
     put(client)
     phone = Phone(client, app, NUMBER)
-    for text in ("TD", "1", "Y"):
-        phone.send(text)
-    phone.send(phone.last_code())
+    cancel(phone)
     cancelled = client.get(PATH, headers=AUTH).get_json()
     assert cancelled["subscriptions"][0]["status"] == "cancelled"
 
@@ -191,9 +190,7 @@ def test_upsert_keeps_a_cancelled_package_cancelled(client, app) -> None:
 def test_get_shows_statements_in_fen_with_due_date(client, app) -> None:
     put(client)
     phone = Phone(client, app, NUMBER)
-    for text in ("TD", "1", "Y"):
-        phone.send(text)
-    phone.send(phone.last_code())
+    cancel(phone)
     [statement] = client.get(PATH, headers=AUTH).get_json()["statements"]
     assert statement["amount_fen"] == 950 and statement["owed_fen"] == 950
     assert statement["due_at"] == "2026-12-02T15:59:59+00:00"
