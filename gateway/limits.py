@@ -6,8 +6,8 @@ Signed provider webhooks are not: Twilio posts every customer's traffic from a f
 IP would cap real subscribers. A webhook request whose signature fails is counted per IP instead (after the cheap
 HMAC check, so the counting is only ever paid for refused requests). Inbound SMS is also capped per sending number,
 counted only once its signature has been checked (a forgery must not use up a real subscriber's allowance), in the
-same Redis round trip that reads the subscriber (`Service.handle(..., quotas)`), as flask-limiter's fixed windows
-in its own storage.
+same Redis call that reads the subscriber (`Service.handle(..., quotas)`): a fixed window kept in the subscriber's
+own Cluster slot, with flask-limiter's limit notation.
 
 Settings: `TDBOT_RATE_LIMIT_IP` and `TDBOT_RATE_LIMIT_SMS` (limits notation: "300/second", "20/minute");
 `RATELIMIT_ENABLED=False` turns both off (the test suite does, except where it tests them). Behind a proxy, set
@@ -17,7 +17,10 @@ Settings: `TDBOT_RATE_LIMIT_IP` and `TDBOT_RATE_LIMIT_SMS` (limits notation: "30
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -58,7 +61,9 @@ class Limits:
         """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
         if not self.limiter.enabled:
             return ()
-        key = self.limiter.storage.prefixed_key(self.per_number.key_for(self.prefix, "sms", msisdn))
+        # Hash-tagged like the subscriber's own keys: counted in the same script that reads them (Cluster slot).
+        n = self.per_number
+        key = f"{self.prefix}:{{{msisdn}}}:sms:{n.amount}/{n.get_expiry()}s"
         return (Quota(key, self.per_number.get_expiry(), self.per_number.amount),)
 
     def unsigned_over_limit(self, ip: str) -> bool:
@@ -78,6 +83,30 @@ class Limits:
             return False  # when in doubt, stay quiet: a flooding phone gets no reply rather than many
 
 
+def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
+    """Guard the before/after/teardown hooks flask-limiter adds to every request so `blueprints` skip them.
+
+    Its own request filter runs only after the hook has identified the endpoint and set up its request context:
+    about a fifth of a webhook step's CPU (bench/webhook.py), for a blueprint that is never counted here.
+    """
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        hooks[None] = [_unless(blueprints, f) if _belongs_to(limiter, f) else f for f in hooks.get(None, [])]
+
+
+def _belongs_to(limiter: Limiter, hook: Callable) -> bool:
+    owner = hook.args[0] if isinstance(hook, partial) and hook.args else getattr(hook, "__self__", None)
+    return owner is limiter
+
+
+def _unless(blueprints: set[str], hook: Callable) -> Callable:
+    def guarded(*args: Any) -> Any:
+        if request.blueprint in blueprints:
+            return args[0] if args else None  # an after-request hook hands its response back; others ignore it
+        return hook(*args)
+
+    return guarded
+
+
 def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
     from gateway import db, health
@@ -92,9 +121,8 @@ def init_app(app: Flask) -> Limits:
         swallow_errors=True,
     )
     # Platform probes see the app as it is, never throttled; provider webhooks are counted after their signature
-    # check. (A request filter is flask-limiter's cheapest way out: checked before any limit is resolved.)
-    uncounted = {health.bp.name, WEBHOOKS}
-    limiter.request_filter(lambda: request.blueprint in uncounted)
+    # check, so neither pays for flask-limiter's per-request hooks.
+    _skip_hooks(app, limiter, {health.bp.name, WEBHOOKS})
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
     limits = Limits(limiter, prefix, parse(per_ip), per_number)
     app.extensions[EXTENSION] = limits

@@ -54,6 +54,17 @@ class Contention(RuntimeError):
         super().__init__(f"too much contention on {msisdn}")
         self.msisdn = msisdn
 
+# A step's first round trip: count this hit on each fixed-window counter (a window starts at its first hit), then
+# read the step's keys. KEYS: the counters, then the keys to read. ARGV: each counter's window in seconds.
+_READ = """
+local counts = {}
+for i = 1, #ARGV do
+  redis.call('SET', KEYS[i], 0, 'EX', ARGV[i], 'NX')
+  counts[i] = redis.call('INCR', KEYS[i])
+end
+return {counts, redis.call('MGET', unpack(KEYS, #ARGV + 1))}
+"""
+
 # KEYS: a message. ARGV: the status it must have, the status it takes.
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
@@ -72,22 +83,20 @@ class Store:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._read = redis.register_script(_READ)
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
         self._claim = redis.register_script(_CLAIM)
 
     def read(
         self, keys: Sequence[str], counters: Sequence[tuple[str, int]] = ()
     ) -> tuple[list[int], list[bytes | None]]:
-        """The values of `keys`, after bumping each (key, seconds) fixed-window counter: one round trip for both."""
+        """The values of `keys`, after bumping each (key, seconds) fixed-window counter: one call for both.
+
+        The counters must share the keys' Cluster slot (a script may touch only one)."""
         if not counters:
             return [], self.redis.mget(keys)
-        with self.redis.pipeline(transaction=False) as pipe:
-            for key, seconds in counters:
-                pipe.set(key, 0, ex=seconds, nx=True)  # a window starts at its first hit
-                pipe.incr(key)
-            pipe.mget(keys)
-            *counts, values = pipe.execute()
-        return counts[1::2], values
+        counts, values = self._read(keys=[*(key for key, _ in counters), *keys], args=[s for _, s in counters])
+        return counts, values
 
     def write_if_unchanged(self, read: dict[str, bytes | None], writes: Pipeline) -> bool:
         """Run the commands queued on `writes` atomically, only if the keys in `read` still hold those values.
