@@ -11,7 +11,8 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from rq import Retry, get_current_job
+from redis.client import Pipeline
+from rq import Queue, Retry, get_current_job
 
 from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
@@ -32,12 +33,16 @@ PAYMENT_UNRECORDED = "payment_unrecorded"  # money taken that no statement could
 OVERPAID = "overpaid"
 
 
-def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay]) -> None:
-    queue = runtime.queue(DEFAULT_QUEUE)
-    for pay in charges:
-        queue.enqueue(charge, msisdn, pay.statement_id, pay.amount_fen, pay.reference,
-                      job_id=f"pay-{_digest(pay.reference)}",
-                      retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS))
+def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pipeline | None = None) -> None:
+    """One charge job per pending charge, on `pipeline` (a pipeline of the queue's Redis) when given."""
+    retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+    jobs = [
+        Queue.prepare_data(charge, (msisdn, pay.statement_id, pay.amount_fen, pay.reference),
+                           job_id=f"pay-{_digest(pay.reference)}", retry=retry)
+        for pay in charges
+    ]
+    if jobs:
+        runtime.queue(DEFAULT_QUEUE).enqueue_many(jobs, pipeline=pipeline)
 
 
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from redis.client import Pipeline
-from rq import Retry, get_current_job
+from rq import Queue, Retry, get_current_job
 
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
@@ -45,10 +45,14 @@ def enqueue(runtime: Runtime, messages: Iterable[OutboundMessage], queue: str = 
         enqueue_ids(runtime, message.msisdn, [message.id], queue)
 
 
-def enqueue_ids(runtime: Runtime, msisdn: str, message_ids: Iterable[str], queue: str = OUTBOUND_QUEUE) -> None:
-    q = runtime.queue(queue)
-    for message_id in message_ids:
-        q.enqueue(deliver, msisdn, message_id, job_id=f"msg-{message_id}", retry=_retry())
+def enqueue_ids(
+    runtime: Runtime, msisdn: str, message_ids: Iterable[str], queue: str = OUTBOUND_QUEUE,
+    pipeline: Pipeline | None = None,
+) -> None:
+    """One delivery job per stored message, on `pipeline` (a pipeline of the queue's Redis) when given."""
+    jobs = [Queue.prepare_data(deliver, (msisdn, m), job_id=f"msg-{m}", retry=_retry()) for m in message_ids]
+    if jobs:
+        runtime.queue(queue).enqueue_many(jobs, pipeline=pipeline)
 
 
 def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:

@@ -1,6 +1,8 @@
 """Transactional outbox: a step's after-commit work (queue messages, charges, reminders, escalations) is written in
-the step's own commit, done after it, then cleared. Nothing a committed step asked for is lost to a crash between
-the commit and the work: a retried inbound id resumes it, and `recover` (rq cron) resumes whatever is left stale.
+the step's own commit, then done and cleared in one pipeline after it. Nothing a committed step asked for is lost
+when that fails: the entry stays and is indexed, a retried inbound id resumes it, and `recover` (rq cron) resumes
+whatever is left stale. (A process killed between the commit and that pipeline leaves the entry unindexed: only a
+retry of its inbound id finds it.)
 
 Doing an entry twice is harmless: jobs have fixed ids or check state, escalations and reminders are set members.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from redis.client import Pipeline
@@ -68,21 +72,38 @@ def record(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, pip
     pipeline.hset(key(runtime, msisdn), inbound_id, pending.to_json())
 
 
-def run(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, index: bool = True) -> None:
-    """Do `pending`, then clear it. Indexed first, so the cron finds it if this process dies half way."""
+def run(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending) -> None:
+    """Do `pending` and clear it, in one pipeline that clears it last; if that fails, index it for the cron."""
     now = runtime.clock()
-    with runtime.redis.pipeline(transaction=False) as pipe:
-        if index:
-            pipe.zadd(index_key(runtime), {msisdn: now.timestamp()})
-        for reason in pending.escalations:
-            runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
-        pipe.execute()
-    outbound.enqueue_ids(runtime, msisdn, pending.messages)
-    charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments])
-    reminders.schedule_statements(runtime, msisdn, pending.statements)
-    if pending.ordered:
-        reminders.schedule_known(runtime, [msisdn])
-    runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+    # Reminders need the subscriber as committed; only steps that issue statements or order a plan have any.
+    subscriber = runtime.store.load_subscriber(msisdn) if pending.statements or pending.ordered else None
+    try:
+        with runtime.redis.pipeline(transaction=False) as pipe:
+            for reason in pending.escalations:
+                runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
+            with _queue_pipeline(runtime, pipe) as jobs:
+                outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
+                charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
+            if subscriber is not None:
+                reminders.schedule_statements(runtime, subscriber, pending.statements, pipeline=pipe)
+                if pending.ordered:  # a new package: its renewal needs reminders
+                    reminders.schedule_renewals(runtime, subscriber, pipeline=pipe)
+            pipe.hdel(key(runtime, msisdn), inbound_id)
+            pipe.execute()
+    except Exception:
+        runtime.redis.zadd(index_key(runtime), {msisdn: now.timestamp()})
+        raise
+
+
+@contextmanager
+def _queue_pipeline(runtime: Runtime, pipe: Pipeline) -> Iterator[Pipeline]:
+    """`pipe` itself when RQ shares the store's Redis; else a pipeline of the queue's Redis, run first."""
+    if runtime.queue_redis is runtime.redis:
+        yield pipe
+        return
+    with runtime.queue_redis.pipeline() as jobs:
+        yield jobs
+        jobs.execute()
 
 
 def resume(runtime: Runtime, msisdn: str, inbound_id: str) -> bool:
@@ -108,7 +129,7 @@ def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RE
             pending = Pending.from_json(entry)
             if pending.at <= cutoff:
                 log.warning("recovering after-commit work of %s for %s", inbound_id.decode(), msisdn)
-                run(runtime, msisdn, inbound_id.decode(), pending, index=False)
+                run(runtime, msisdn, inbound_id.decode(), pending)
                 done += 1
         if runtime.redis.hlen(key(runtime, msisdn)):
             runtime.redis.zadd(index_key(runtime), {msisdn: runtime.clock().timestamp()}, xx=True)

@@ -116,17 +116,15 @@ def schedule(redis: Redis, keys: Keys, entries: Iterable[Due], pipeline: Pipelin
     return len(mapping)
 
 
-def schedule_statements(runtime: Runtime, msisdn: str, statement_ids: Iterable[str]) -> None:
+def schedule_statements(
+    runtime: Runtime, subscriber: Subscriber, statement_ids: Iterable[str], pipeline: Pipeline | None = None
+) -> None:
     """Reminders before each newly issued statement's deadline, and the deadline itself (as the statement is now:
     one paid meanwhile needs none)."""
-    statement_ids = list(statement_ids)
-    subscriber = runtime.store.load_subscriber(msisdn) if statement_ids else None
-    if subscriber is None:
-        return
     policy, now = policy_of(runtime, subscriber), runtime.clock()
     statements = [st for st in map(subscriber.statement, statement_ids) if st is not None]
-    entries = [due for st in statements for due in reminders.for_statement(policy, msisdn, st, now)]
-    schedule(runtime.redis, runtime.keys, entries)
+    entries = [due for st in statements for due in reminders.for_statement(policy, subscriber.msisdn, st, now)]
+    schedule(runtime.redis, runtime.keys, entries, pipeline=pipeline)
 
 
 def schedule_renewals(runtime: Runtime, subscriber: Subscriber, pipeline: Pipeline | None = None) -> None:
