@@ -21,6 +21,7 @@ from dialogs.effects import Pay
 from gateway import bootstrap, charges, outbound, reminders
 from gateway.bootstrap import Runtime
 from gateway.keys import PENDING
+from gateway.store import Batch
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def index_key(runtime: Runtime) -> str:
     return runtime.keys.shared(PENDING)
 
 
-def record(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, pipeline: Pipeline) -> None:
+def record(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, pipeline: Batch) -> None:
     """Queue the entry's write on the step's commit (same hash-tagged slot as the subscriber)."""
     pipeline.hset(key(runtime, msisdn), inbound_id, pending.to_json())
 

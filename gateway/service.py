@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.client import Pipeline
-
 from carriers import policy_of
 from dialogs.apply import apply
 from dialogs.commands import guess_lang
@@ -25,7 +23,7 @@ from gateway.bootstrap import Runtime
 from gateway.limits import OverQuota, Quota
 from gateway.messages import OutboundMessage
 from gateway.outbox import Pending
-from gateway.store import Contention
+from gateway.store import Contention, Writes
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +82,7 @@ class Service:
             now = self.runtime.clock()
             subscriber = codec.subscriber_from_json(raw_sub) if raw_sub else None
             outcome = work(subscriber, codec.dialog_from_json(raw_dialog), now)
-            writes = self.runtime.redis.pipeline(transaction=False)
+            writes = Writes()
             self._write(writes, inbound, outcome, now)
             if not len(writes) or store.write_if_unchanged(dict(zip(keys, values, strict=True)), writes):
                 return outcome.result
@@ -122,7 +120,7 @@ class Service:
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
         return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
 
-    def _write(self, pipe: Pipeline, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
+    def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
         if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
             return

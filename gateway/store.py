@@ -49,6 +49,42 @@ return 1
 """
 
 
+class Writes:
+    """One step's single-key write commands, recorded for `Store.write_if_unchanged`.
+
+    It answers the part of a redis-py pipeline the store's writers call (set, hset, expire, rpush, ltrim), without
+    building one: the commit never runs these as a pipeline, it sends them as one script's arguments.
+    """
+
+    def __init__(self) -> None:
+        self.commands: list[list] = []
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+    def set(self, name: str, value: str | bytes, ex: int | None = None) -> None:
+        self.commands.append(["SET", name, value] if ex is None else ["SET", name, value, "EX", ex])
+
+    def hset(self, name: str, key: str | None = None, value: object = None, mapping: dict | None = None) -> None:
+        pairs: list = [key, value] if key is not None else []
+        for field_, field_value in (mapping or {}).items():
+            pairs += [field_, field_value]
+        self.commands.append(["HSET", name, *pairs])
+
+    def expire(self, name: str, seconds: int) -> None:
+        self.commands.append(["EXPIRE", name, seconds])
+
+    def rpush(self, name: str, *values: object) -> None:
+        self.commands.append(["RPUSH", name, *values])
+
+    def ltrim(self, name: str, start: int, end: int) -> None:
+        self.commands.append(["LTRIM", name, start, end])
+
+
+# Where a writer queues its commands: a pipeline its caller runs, or a step's recorded writes.
+Batch = Pipeline | Writes
+
+
 class Contention(RuntimeError):
     """Too many racing writers on one subscriber: the request may be retried; nothing was written."""
 
@@ -112,17 +148,15 @@ class Store:
         counts, values = self._read(keys=keys, args=[s for _, s in counters], client=client)
         return counts, values
 
-    def write_if_unchanged(self, read: dict[str, bytes | None], writes: Pipeline) -> bool:
-        """Run the commands queued on `writes` atomically, only if the keys in `read` still hold those values.
+    def write_if_unchanged(self, read: dict[str, bytes | None], writes: Writes) -> bool:
+        """Run `writes` atomically, only if the keys in `read` still hold those values.
 
-        Optimistic locking without WATCH/MULTI: one round trip instead of three. Every queued command must be a
-        single-key command with the key first (so the script declares the keys it touches, as Cluster requires).
+        Optimistic locking without WATCH/MULTI: one round trip instead of three. Each command names its one key
+        first, so the script declares every key it touches, as Cluster requires.
         """
-        # redis-py queues (args, options) on the pipeline; `writes` is only a recorder and is never executed.
-        commands = [args for args, _ in writes.command_stack]
-        keys = [*read, *(args[1] for args in commands)]
+        keys = [*read, *(args[1] for args in writes.commands)]
         argv: list = [len(read), *map(digest, read.values())]
-        for args in commands:
+        for args in writes.commands:
             argv += [len(args), *args]
         return self._write_if_unchanged(keys=keys, args=argv, client=self._own_connection()) == 1
 
@@ -130,7 +164,7 @@ class Store:
         raw = self.redis.get(self.keys.subscriber(msisdn))
         return codec.subscriber_from_json(raw) if raw else None
 
-    def save_subscriber(self, subscriber: Subscriber, pipeline: Pipeline | None = None) -> None:
+    def save_subscriber(self, subscriber: Subscriber, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
         conn.set(self.keys.subscriber(subscriber.msisdn), codec.subscriber_to_json(subscriber))
 
@@ -158,15 +192,15 @@ class Store:
     def load_dialog(self, msisdn: str) -> DialogState:
         return codec.dialog_from_json(self.redis.get(self.keys.dialog(msisdn)))
 
-    def save_dialog(self, msisdn: str, state: DialogState, pipeline: Pipeline | None = None) -> None:
+    def save_dialog(self, msisdn: str, state: DialogState, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
         conn.set(self.keys.dialog(msisdn), codec.dialog_to_json(state))
 
-    def record_inbound(self, msisdn: str, inbound_id: str, reply: str, pipeline: Pipeline | None = None) -> None:
+    def record_inbound(self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
         conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=INBOUND_TTL)
 
-    def save_message(self, message: OutboundMessage, pipeline: Pipeline | None = None) -> None:
+    def save_message(self, message: OutboundMessage, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
         key = self.keys.message(message.msisdn, message.id)
         conn.hset(key, mapping=message.to_hash())
@@ -181,7 +215,7 @@ class Store:
         data = self.redis.hgetall(self.keys.message(msisdn, message_id))
         return OutboundMessage.from_hash(data) if data else None
 
-    def log(self, msisdn: str, entry: dict, pipeline: Pipeline | None = None) -> None:
+    def log(self, msisdn: str, entry: dict, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
         key = self.keys.log(msisdn)
         conn.rpush(key, codec.dumps(entry))
