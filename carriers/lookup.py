@@ -16,27 +16,32 @@ _CARRIER_KEYS = {
 }
 
 
+# Parsed once per distinct number and process: phonenumbers' validation and carrier lookup are regex-heavy, and the
+# same numbers text again and again.
 @lru_cache(maxsize=65536)
-def to_e164(raw: str, default_region: str = "CN") -> str | None:
+def _parse(raw: str, default_region: str) -> tuple[str, str] | None:
+    """(E.164, carrier key) for a valid number, else None."""
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, _CARRIER_KEYS.get(pn_carrier.name_for_number(number, "en"), "default")
 
 
-@lru_cache(maxsize=65536)
+def to_e164(raw: str, default_region: str = "CN") -> str | None:
+    parsed = _parse(raw, default_region)
+    return parsed[0] if parsed else None
+
+
 def carrier_for(msisdn: str, override: str | None = None) -> str:
     """Policy key for a number; a known override wins (携号转网 keeps the old prefix)."""
     if override is not None and override.strip().lower() in POLICIES:
         return override.strip().lower()
-    e164 = to_e164(msisdn)
-    if e164 is None:
-        return "default"
-    name = pn_carrier.name_for_number(phonenumbers.parse(e164), "en")
-    return _CARRIER_KEYS.get(name, "default")
+    parsed = _parse(msisdn, "CN")
+    return parsed[1] if parsed else "default"
 
 
 def policy_of(msisdn: str, override: str | None = None) -> CarrierPolicy:
