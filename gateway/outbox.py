@@ -1,8 +1,8 @@
 """Transactional outbox: a step's after-commit work (queue messages, charges, reminders, escalations) is written in
 the step's own commit, then done and cleared in one pipeline after it. Nothing a committed step asked for is lost
 when that fails: the entry stays and is indexed, a retried inbound id resumes it, and `recover` (rq cron) resumes
-whatever is left stale. (A process killed between the commit and that pipeline leaves the entry unindexed: only a
-retry of its inbound id finds it.)
+whatever is left stale. A process killed between the commit and that pipeline leaves its entry unindexed: a retry
+of its inbound id resumes it, and `discover` finds it on its slow walk over the keyspace.
 
 Doing an entry twice is harmless: jobs have fixed ids or check state, escalations and reminders are set members.
 """
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RESUME_AFTER = 10  # seconds: a retry sooner than this leaves the work to the request still doing it
 RECOVER_AFTER = 60  # seconds: the cron resumes entries older than this
 RECOVER_BATCH = 100
+DISCOVER_COUNT = 10_000  # keys `discover` looks at per cron run (SCAN's COUNT hint, so each call stays short)
 
 # KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
 _FORGET = """
@@ -139,6 +140,23 @@ def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RE
     return done
 
 
+def discover(runtime: Runtime, count: int = DISCOVER_COUNT) -> int:
+    """Index entries nobody indexed, walking the keyspace `count` keys per call from where the last call stopped;
+    return how many subscribers it indexed. Indexed with score 0: `recover` takes them once they are stale."""
+    cursor_key = runtime.keys.shared(PENDING, "cursor")
+    cursor = int(runtime.redis.get(cursor_key) or 0)
+    cursor, found = runtime.redis.scan(cursor, match=key(runtime, "*"), count=count)
+    msisdns = {raw.decode().partition("{")[2].partition("}")[0]: 0 for raw in found}
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        if msisdns:
+            pipe.zadd(index_key(runtime), msisdns, nx=True)
+        pipe.set(cursor_key, cursor)
+        pipe.execute()
+    return len(msisdns)
+
+
 def recover_job() -> int:
     """What rq cron runs."""
-    return recover(bootstrap.current())
+    runtime = bootstrap.current()
+    discover(runtime)
+    return recover(runtime)
