@@ -34,6 +34,7 @@ EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
 WEBHOOKS = "twilio_sms"  # the blueprint whose routes are counted per IP only when their signature fails
+HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,13 @@ def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
     Its own request filter runs only after the hook has identified the endpoint and set up its request context:
     about a fifth of a webhook step's CPU (bench/webhook.py), for a blueprint that is never counted here.
     """
+    guarded = 0
     for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
-        hooks[None] = [_unless(blueprints, f) if _belongs_to(limiter, f) else f for f in hooks.get(None, [])]
+        mine = [f for f in hooks.get(None, []) if _belongs_to(limiter, f)]
+        hooks[None] = [_unless(blueprints, f) if f in mine else f for f in hooks.get(None, [])]
+        guarded += len(mine)
+    if guarded != HOOKS:
+        log.warning("flask-limiter added %d request hooks, not %d: webhooks may pay for them", guarded, HOOKS)
 
 
 def _belongs_to(limiter: Limiter, hook: Callable) -> bool:
@@ -122,7 +128,9 @@ def init_app(app: Flask) -> Limits:
     )
     # Platform probes see the app as it is, never throttled; provider webhooks are counted after their signature
     # check, so neither pays for flask-limiter's per-request hooks.
-    _skip_hooks(app, limiter, {health.bp.name, WEBHOOKS})
+    uncounted = {health.bp.name, WEBHOOKS}
+    _skip_hooks(app, limiter, uncounted)
+    limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
     limits = Limits(limiter, prefix, parse(per_ip), per_number)
     app.extensions[EXTENSION] = limits

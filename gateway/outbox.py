@@ -1,8 +1,8 @@
 """Transactional outbox: a step's after-commit work (queue messages, charges, reminders, escalations) is written in
-the step's own commit, then done and cleared in one pipeline after it. Nothing a committed step asked for is lost
-when that fails: the entry stays and is indexed, a retried inbound id resumes it, and `recover` (rq cron) resumes
-whatever is left stale. A process killed between the commit and that pipeline leaves its entry unindexed: a retry
-of its inbound id resumes it, and `discover` finds it on its slow walk over the keyspace.
+the step's own commit, then done in one pipeline after it and cleared once that succeeded. Nothing a committed step
+asked for is lost when that fails: the entry stays and is indexed, a retried inbound id resumes it, and `recover`
+(rq cron) resumes whatever is left stale. A process killed between the commit and that pipeline leaves its entry
+unindexed: a retry of its inbound id resumes it, and `discover` finds it on its slow walk over the keyspace.
 
 Doing an entry twice is harmless: jobs have fixed ids or check state, escalations and reminders are set members.
 """
@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from redis.client import Pipeline
 
@@ -75,26 +76,32 @@ def record(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending, pip
 
 
 def run(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending) -> None:
-    """Do `pending` and clear it, in one pipeline that clears it last; if that fails, index it for the cron."""
+    """Do `pending` in one pipeline, then clear it; if the work fails, it stays, indexed for the cron."""
     now = runtime.clock()
-    # Reminders need the subscriber as committed; only steps that issue statements or order a plan have any.
-    subscriber = runtime.store.load_subscriber(msisdn) if pending.statements or pending.ordered else None
     try:
-        with runtime.redis.pipeline(transaction=False) as pipe:
-            for reason in pending.escalations:
-                runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
-            with _queue_pipeline(runtime, pipe) as jobs:
-                outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
-                charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
-            if subscriber is not None:
-                reminders.schedule_statements(runtime, subscriber, pending.statements, pipeline=pipe)
-                if pending.ordered:  # a new package: its renewal needs reminders
-                    reminders.schedule_renewals(runtime, subscriber, pipeline=pipe)
-            pipe.hdel(key(runtime, msisdn), inbound_id)
-            pipe.execute()
+        _work(runtime, msisdn, pending, now)
     except Exception:
         runtime.redis.zadd(index_key(runtime), {msisdn: now.timestamp()})
         raise
+    # Only once every command succeeded: a pipeline runs all its commands even when one fails (a full Redis refuses
+    # writes but not deletes), so clearing in the same pipeline could lose the work.
+    runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+
+
+def _work(runtime: Runtime, msisdn: str, pending: Pending, now: datetime) -> None:
+    # Reminders need the subscriber as committed; only steps that issue statements or order a plan have any.
+    subscriber = runtime.store.load_subscriber(msisdn) if pending.statements or pending.ordered else None
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        for reason in pending.escalations:
+            runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
+        with _queue_pipeline(runtime, pipe) as jobs:
+            outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
+            charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
+        if subscriber is not None:
+            reminders.schedule_statements(runtime, subscriber, pending.statements, pipeline=pipe)
+            if pending.ordered:  # a new package: its renewal needs reminders
+                reminders.schedule_renewals(runtime, subscriber, pipeline=pipe)
+        pipe.execute()
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Subscribers, dialogs, inbound ids and messages in Redis.
 
-Writers take an optional pipeline; the caller owns MULTI/EXEC (or hands the pipeline to `write_if_unchanged`).
+Writers take an optional pipeline, and the caller owns MULTI/EXEC; or a step's `Writes`, which the caller hands to
+`write_if_unchanged`.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ return 1
 class Writes:
     """One step's single-key write commands, recorded for `Store.write_if_unchanged`.
 
-    It answers the part of a redis-py pipeline the store's writers call (set, hset, expire, rpush, ltrim), without
-    building one: the commit never runs these as a pipeline, it sends them as one script's arguments.
+    It offers the part of a redis-py pipeline the store's writers call (set, hset, expire, rpush, ltrim; integer
+    TTLs), without building one: the commit never runs these as a pipeline, it sends them as one script's arguments.
+    An HSET or RPUSH with nothing to write raises here, before anything is sent: inside the script Redis would refuse
+    it after the writes before it, which a script cannot undo.
     """
 
     def __init__(self) -> None:
@@ -69,12 +72,16 @@ class Writes:
         pairs: list = [key, value] if key is not None else []
         for field_, field_value in (mapping or {}).items():
             pairs += [field_, field_value]
+        if not pairs:
+            raise ValueError(f"HSET {name} with no field")
         self.commands.append(["HSET", name, *pairs])
 
     def expire(self, name: str, seconds: int) -> None:
         self.commands.append(["EXPIRE", name, seconds])
 
     def rpush(self, name: str, *values: object) -> None:
+        if not values:
+            raise ValueError(f"RPUSH {name} with no value")
         self.commands.append(["RPUSH", name, *values])
 
     def ltrim(self, name: str, start: int, end: int) -> None:

@@ -8,6 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from dialogs.messages import render
 from dialogs.reminders import SETTLE, Reminder
 from gateway import outbound, outbox, reminders
+from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.messages import QUEUED, SENDING, SENT, SKIPPED
 from gateway.service import Service
 from gateway.store import CODE_MESSAGE_TTL, Contention, Store
@@ -227,3 +228,16 @@ def test_discovery_walks_the_keyspace_a_few_keys_at_a_time_and_wraps_around(conf
     found = [outbox.discover(runtime, count=1) for _ in range(2 * runtime.redis.dbsize() + 10)]
     assert sum(found) >= 1
     assert runtime.redis.zscore(outbox.index_key(runtime), confirming.msisdn) == 0
+
+
+def test_work_redis_refuses_part_of_is_kept_for_the_cron(confirming, app, clock) -> None:
+    runtime = app.extensions["tdbot"]
+    queue_key = runtime.queue(OUTBOUND_QUEUE).key
+    runtime.redis.set(queue_key, "not a list")  # the pipeline's RPUSH fails in Redis, after the rest has run
+    assert "已发送" in confirming.send("Y", sid="SMafter7")
+    assert runtime.redis.hexists(outbox.key(runtime, confirming.msisdn), "SMafter7")
+    assert runtime.redis.zscore(outbox.index_key(runtime), confirming.msisdn) is not None
+    runtime.redis.delete(queue_key)
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 1
+    assert len(codes(confirming)) == 1
