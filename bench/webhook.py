@@ -1,6 +1,7 @@
 """Benchmark the Twilio SMS webhook (one full dialog step) against a bare Redis+TwiML ceiling.
 
     .venv/bin/python bench/webhook.py [--duration 20] [--connections 16] [--subscribers 10000] [--db 13] [--raw]
+                                      [--profile step.svg]
 
 Both endpoints run under the same gunicorn settings (bench/gunicorn_conf.py, 2 workers) against the local Redis
 (database --db, flushed before and after) and are driven by wrk for the same duration with signed requests from
@@ -77,6 +78,8 @@ def main() -> None:
     args = _parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk (or see the README's bench section)")
+    if args.profile and shutil.which("py-spy") is None:
+        sys.exit("py-spy is not installed: .venv/bin/pip install -e '.[bench]'")
     redis_url = f"{args.redis.rstrip('/')}/{args.db}"
     redis = Redis.from_url(redis_url)
     redis.flushdb()
@@ -98,6 +101,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up load before each measurement")
     parser.add_argument("--raw", action="store_true", help="also measure the ceiling without Flask (raw WSGI)")
+    parser.add_argument("--profile", metavar="PATH", help="py-spy one full-step worker into PATH (.svg: flame graph, "
+                        "else speedscope JSON; sampling slows it, so that run's figures do not compare); needs py-spy "
+                        "(pip install -e '.[bench]') and ptrace rights")
     return parser.parse_args()
 
 
@@ -126,9 +132,31 @@ def _run(args: argparse.Namespace, redis_url: str, redis: Redis, tmp: Path) -> l
         with _gunicorn(app, env) as (base, server):
             _wrk(base, warm, args.wrk_threads, args.connections, args.warmup)
             before = _workers_cpu(server.pid)
-            raw = _wrk(base, load, args.wrk_threads, args.connections, args.duration)
+            with _profiling(args.profile if app == "wsgi:app" else None, server.pid, args.duration):
+                raw = _wrk(base, load, args.wrk_threads, args.connections, args.duration)
             results.append(_figures(name, raw, _workers_cpu(server.pid) - before))
     return results
+
+
+@contextmanager
+def _profiling(path: str | None, master: int, seconds: int):
+    """py-spy sampling one gunicorn worker for the measurement, written to `path` (speedscope JSON, or an SVG
+    flame graph when `path` ends in .svg); nothing when `path` is None."""
+    if path is None:
+        yield
+        return
+    worker = _workers(master)[0]
+    fmt = "flamegraph" if path.endswith(".svg") else "speedscope"
+    command = ["py-spy", "record", "--pid", worker, "--duration", str(seconds), "--format", fmt, "--output", path]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield
+    finally:
+        _, err = spy.communicate(timeout=seconds + 30)
+        if spy.returncode:
+            print(f"py-spy failed ({spy.returncode}): {err.strip()[-500:]}", file=sys.stderr)
+        else:
+            print(f"profile of one worker: {path}", file=sys.stderr)
 
 
 def _seed(store: Store, numbers: list[str]) -> None:
@@ -185,12 +213,16 @@ def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 30) -> N
     sys.exit(f"gunicorn did not answer {url} within {seconds} s")
 
 
+def _workers(master: int) -> list[str]:
+    """The gunicorn master's worker pids (Linux /proc)."""
+    return Path(f"/proc/{master}/task/{master}/children").read_text().split()
+
+
 def _workers_cpu(master: int) -> float:
     """User+system CPU seconds used so far by the gunicorn master's children (Linux /proc; 0 elsewhere)."""
     try:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         ticks = 0
-        for pid in children:
+        for pid in _workers(master):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])  # utime, stime
     except OSError:
