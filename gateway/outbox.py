@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +31,12 @@ log = logging.getLogger(__name__)
 RESUME_AFTER = 10  # seconds: a retry sooner than this leaves the work to the request still doing it
 RECOVER_AFTER = 60  # seconds: the cron resumes entries older than this
 RECOVER_BATCH = 100
-DISCOVER_COUNT = 10_000  # keys `discover` looks at per cron run (SCAN's COUNT hint, so each call stays short)
+RECOVER_FOR = 45  # seconds one cron run keeps resuming batches (a backlog after an outage is cleared in minutes)
+DISCOVER_COUNT = 10_000  # keys one SCAN call looks at (its COUNT hint: a few ms of Redis each)
+DISCOVER_CALLS = 20  # SCAN calls a cron run makes: a pass over 10M keys takes under an hour of runs
+UNREADABLE = "unreadable"  # entries recover could not read, set aside by subscriber|inbound id
+UNREADABLE_ENTRY = "outbox_unreadable"  # the escalation a person sees for one
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
 _FORGET = """
@@ -122,6 +129,8 @@ def resume(runtime: Runtime, msisdn: str, inbound_id: str) -> bool:
         return False
     pending = Pending.from_json(raw)
     if pending.at > runtime.clock().timestamp() - RESUME_AFTER:
+        # The first try may be at it, or may have died before it could: the cron looks once the entry is stale.
+        runtime.redis.zadd(index_key(runtime), {msisdn: pending.at}, nx=True)
         return False
     log.warning("resuming after-commit work of %s for %s", inbound_id, msisdn)
     run(runtime, msisdn, inbound_id, pending)
@@ -129,17 +138,17 @@ def resume(runtime: Runtime, msisdn: str, inbound_id: str) -> bool:
 
 
 def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RECOVER_BATCH) -> int:
-    """Resume entries older than `older_than` seconds for up to `batch` subscribers; return how many."""
+    """Resume entries older than `older_than` seconds for up to `batch` subscribers; return how many were done.
+
+    One entry failing never holds up the others: it is logged and retried on a later run (its subscriber goes to
+    the back of the index), and one that cannot even be read is set aside for a person.
+    """
     cutoff = runtime.clock().timestamp() - older_than
     done = 0
     for raw, seen in runtime.redis.zrangebyscore(index_key(runtime), "-inf", cutoff, 0, batch, withscores=True):
         msisdn = raw.decode()
         for inbound_id, entry in runtime.redis.hgetall(key(runtime, msisdn)).items():
-            pending = Pending.from_json(entry)
-            if pending.at <= cutoff:
-                log.warning("recovering after-commit work of %s for %s", inbound_id.decode(), msisdn)
-                run(runtime, msisdn, inbound_id.decode(), pending)
-                done += 1
+            done += _recover_one(runtime, msisdn, inbound_id.decode(), entry, cutoff)
         if runtime.redis.hlen(key(runtime, msisdn)):
             runtime.redis.zadd(index_key(runtime), {msisdn: runtime.clock().timestamp()}, xx=True)
         else:
@@ -147,23 +156,65 @@ def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RE
     return done
 
 
-def discover(runtime: Runtime, count: int = DISCOVER_COUNT) -> int:
-    """Index entries nobody indexed, walking the keyspace `count` keys per call from where the last call stopped;
-    return how many subscribers it indexed. Indexed with score 0: `recover` takes them once they are stale."""
-    cursor_key = runtime.keys.shared(PENDING, "cursor")
-    cursor = int(runtime.redis.get(cursor_key) or 0)
-    cursor, found = runtime.redis.scan(cursor, match=key(runtime, "*"), count=count)
-    msisdns = {raw.decode().partition("{")[2].partition("}")[0]: 0 for raw in found}
+def _recover_one(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes, cutoff: float) -> int:
+    try:
+        pending = Pending.from_json(entry)
+    except (ValueError, TypeError):
+        log.exception("unreadable after-commit entry %s for %s; set aside for a person", inbound_id, msisdn)
+        _set_aside(runtime, msisdn, inbound_id, entry)
+        return 0
+    if pending.at > cutoff:
+        return 0
+    log.warning("recovering after-commit work of %s for %s", inbound_id, msisdn)
+    try:
+        run(runtime, msisdn, inbound_id, pending)
+    except Exception:
+        log.exception("after-commit work of %s for %s failed again; a later run retries it", inbound_id, msisdn)
+        return 0
+    return 1
+
+
+def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> None:
     with runtime.redis.pipeline(transaction=False) as pipe:
-        if msisdns:
-            pipe.zadd(index_key(runtime), msisdns, nx=True)
-        pipe.set(cursor_key, cursor)
+        pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
+        runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe)
         pipe.execute()
-    return len(msisdns)
+    runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+
+
+def discover(runtime: Runtime, count: int = DISCOVER_COUNT, calls: int = DISCOVER_CALLS) -> int:
+    """Index entries nobody indexed, walking the keyspace `count` keys a call, `calls` calls, from where the last
+    walk stopped; return how many subscribers it indexed. Indexed with score 0: `recover` takes them once stale."""
+    cursor_key = runtime.keys.shared(PENDING, "cursor")
+    cursor, found = int(runtime.redis.get(cursor_key) or 0), 0
+    for _ in range(calls):
+        cursor, keys = runtime.redis.scan(cursor, match=key(runtime, "*"), count=count)
+        msisdns = {m: 0 for m in map(_msisdn_of, keys) if m}
+        with runtime.redis.pipeline(transaction=False) as pipe:
+            if msisdns:
+                pipe.zadd(index_key(runtime), msisdns, nx=True)
+            pipe.set(cursor_key, cursor)
+            pipe.execute()
+        found += len(msisdns)
+        if cursor == 0:  # a whole pass done: the next run starts the next one
+            break
+    return found
+
+
+def _msisdn_of(outbox_key: bytes) -> str | None:
+    """The number in an outbox key's hash tag; None for a key that only looks like one."""
+    tag = outbox_key.decode(errors="replace").partition("{")[2].partition("}")[0]
+    return tag if E164.fullmatch(tag) else None
 
 
 def recover_job() -> int:
-    """What rq cron runs."""
+    """What rq cron runs: find unindexed entries, then resume stale ones, batch after batch for up to a minute."""
     runtime = bootstrap.current()
-    discover(runtime)
-    return recover(runtime)
+    try:
+        discover(runtime)
+    except Exception:  # the walk must never stand in the way of the entries already indexed
+        log.exception("looking for unindexed after-commit entries failed")
+    deadline, done = time.monotonic() + RECOVER_FOR, 0
+    while time.monotonic() < deadline and (n := recover(runtime)):
+        done += n
+    return done

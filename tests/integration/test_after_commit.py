@@ -208,28 +208,6 @@ def test_too_much_contention_gets_a_busy_reply_on_sms_and_503_on_the_api(phone, 
     assert response.status_code == 503 and "error" in response.get_json()
 
 
-def test_work_a_killed_process_left_unindexed_is_found_and_done(confirming, app, clock, monkeypatch) -> None:
-    monkeypatch.setattr(Service, "_after_commit", lambda *_: None)  # killed right after the step's commit
-    confirming.send("Y", sid="SMafter5")
-    monkeypatch.undo()
-    runtime = app.extensions["tdbot"]
-    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
-    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
-    assert outbox.discover(runtime) == 1
-    assert outbox.recover(runtime) == 1
-    assert len(codes(confirming)) == 1
-    assert not runtime.redis.exists(outbox.key(runtime, confirming.msisdn))
-
-
-def test_discovery_walks_the_keyspace_a_few_keys_at_a_time_and_wraps_around(confirming, app, monkeypatch) -> None:
-    monkeypatch.setattr(Service, "_after_commit", lambda *_: None)
-    confirming.send("Y", sid="SMafter6")
-    runtime = app.extensions["tdbot"]
-    found = [outbox.discover(runtime, count=1) for _ in range(2 * runtime.redis.dbsize() + 10)]
-    assert sum(found) >= 1
-    assert runtime.redis.zscore(outbox.index_key(runtime), confirming.msisdn) == 0
-
-
 def test_work_redis_refuses_part_of_is_kept_for_the_cron(confirming, app, clock) -> None:
     runtime = app.extensions["tdbot"]
     queue_key = runtime.queue(OUTBOUND_QUEUE).key

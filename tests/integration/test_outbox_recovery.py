@@ -1,0 +1,98 @@
+"""The recovery cron finds and finishes after-commit work nobody finished, and no bad entry holds it up."""
+
+from __future__ import annotations
+
+from gateway import outbox
+from gateway.outbox import Pending
+from gateway.service import Service
+from tests.support.phone import Phone
+
+CODE_SENT = "验证码"
+
+
+def codes(phone: Phone) -> list[str]:
+    return [m for m in phone.inbox() if CODE_SENT in m and any(c.isdigit() for c in m)]
+
+
+def killed_after_commit(monkeypatch, phone: Phone, sid: str) -> None:
+    """`phone` says Y and the request dies right after the step's commit."""
+    monkeypatch.setattr(Service, "_after_commit", lambda *_: None)
+    phone.send("Y", sid=sid)
+    monkeypatch.undo()
+
+
+def test_work_a_killed_process_left_unindexed_is_found_and_done(confirming, app, clock, monkeypatch) -> None:
+    killed_after_commit(monkeypatch, confirming, "SMkilled1")
+    runtime = app.extensions["tdbot"]
+    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover_job() == 1
+    assert len(codes(confirming)) == 1
+    assert not runtime.redis.exists(outbox.key(runtime, confirming.msisdn))
+
+
+def test_discovery_walks_the_keyspace_a_few_keys_at_a_time_and_wraps_around(confirming, app, monkeypatch) -> None:
+    killed_after_commit(monkeypatch, confirming, "SMkilled2")
+    runtime = app.extensions["tdbot"]
+    found = [outbox.discover(runtime, count=1, calls=1) for _ in range(2 * runtime.redis.dbsize() + 10)]
+    assert sum(found) >= 1
+    assert runtime.redis.zscore(outbox.index_key(runtime), confirming.msisdn) == 0
+
+
+def test_discovery_ignores_keys_that_only_look_like_an_outbox(app) -> None:
+    runtime = app.extensions["tdbot"]
+    runtime.redis.hset(b"tdbot:{\xff}:pending", "SMx", "{}")
+    runtime.redis.hset("tdbot:{not a number}:pending", "SMx", "{}")
+    assert outbox.discover(runtime) == 0
+    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
+
+
+def test_a_retry_too_soon_to_resume_still_indexes_the_work_for_the_cron(confirming, app, clock, monkeypatch) -> None:
+    killed_after_commit(monkeypatch, confirming, "SMkilled3")
+    confirming.send("Y", sid="SMkilled3")  # the provider's retry, while the first try could still be at it
+    runtime = app.extensions["tdbot"]
+    assert codes(confirming) == []
+    assert runtime.redis.zscore(outbox.index_key(runtime), confirming.msisdn) is not None
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 1
+    assert len(codes(confirming)) == 1
+
+
+def test_an_unreadable_entry_is_set_aside_for_a_person_and_the_rest_are_done(confirming, app, clock, monkeypatch):
+    killed_after_commit(monkeypatch, confirming, "SMkilled4")
+    runtime = app.extensions["tdbot"]
+    poisoned = "+8613900000001"
+    runtime.redis.hset(outbox.key(runtime, poisoned), "SMbad", '{"at": 0, "from_a_newer_release": 1}')
+    runtime.redis.zadd(outbox.index_key(runtime), {poisoned: 0, confirming.msisdn: 1})
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 1
+    assert len(codes(confirming)) == 1
+    assert (poisoned, outbox.UNREADABLE_ENTRY) in runtime.store.escalations()
+    assert runtime.redis.hexists(runtime.keys.shared("pending", outbox.UNREADABLE), f"{poisoned}|SMbad")
+    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
+
+
+def test_an_entry_that_keeps_failing_goes_to_the_back_and_the_others_are_done(confirming, app, clock, monkeypatch):
+    killed_after_commit(monkeypatch, confirming, "SMkilled5")
+    runtime = app.extensions["tdbot"]
+    failing = "+8613900000002"
+    entry = Pending(at=0, payments=[["no-such-statement", "not a number", "JF-x"]])
+    runtime.redis.hset(outbox.key(runtime, failing), "SMfail", entry.to_json())
+    runtime.redis.zadd(outbox.index_key(runtime), {failing: 0, confirming.msisdn: 1})
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 1
+    assert len(codes(confirming)) == 1
+    assert runtime.redis.zscore(outbox.index_key(runtime), failing) == clock().timestamp()
+    assert runtime.redis.hexists(outbox.key(runtime, failing), "SMfail"), "kept for a later run"
+
+
+def test_a_backlog_bigger_than_a_batch_is_cleared_in_one_cron_run(confirming, app, clock, monkeypatch) -> None:
+    runtime = app.extensions["tdbot"]
+    killed_after_commit(monkeypatch, confirming, "SMkilled6")
+    runtime.redis.zadd(outbox.index_key(runtime), {confirming.msisdn: 0})
+    for n in range(outbox.RECOVER_BATCH + 5):  # others whose entries are already done: only indexed
+        runtime.redis.zadd(outbox.index_key(runtime), {f"+86139{n:08d}": 0})
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    outbox.recover_job()
+    assert len(codes(confirming)) == 1
+    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
