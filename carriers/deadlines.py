@@ -56,12 +56,28 @@ def reminder_times(
     not_before: datetime,
 ) -> list[datetime]:
     """When to remind ahead of `deadline`: each offset before it, out of quiet hours and never after it."""
+    return [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
+
+
+def reminder_slots(
+    policy: CarrierPolicy,
+    deadline: datetime,
+    offsets: Iterable[timedelta],
+    not_before: datetime,
+) -> list[tuple[int, datetime]]:
+    """`reminder_times` with each time's position in `offsets`, which names the reminder whenever it is computed
+    (an offset already passed does not renumber the rest). Offsets landing on one slot make one reminder."""
     _require_aware(deadline)
     _require_aware(not_before)
-    due = (deadline - offset for offset in offsets)
-    slots = (_before_deadline(policy, t, deadline) for t in due if t >= not_before)
-    # A slot already gone (only when quiet hours cover all the time left) is skipped, like an offset already passed.
-    return sorted({t for t in slots if t >= not_before})
+    slots: dict[datetime, int] = {}
+    for i, offset in enumerate(offsets):
+        if deadline - offset < not_before:
+            continue
+        at = _before_deadline(policy, deadline - offset, deadline)
+        # A slot already gone (only when quiet hours cover all the time left) is skipped, like a passed offset.
+        if at >= not_before:
+            slots.setdefault(at, i)
+    return sorted(((i, at) for at, i in slots.items()), key=lambda slot: slot[1])
 
 
 def _before_deadline(policy: CarrierPolicy, when: datetime, deadline: datetime) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from carriers import CarrierPolicy, reminder_times
+from carriers import CarrierPolicy, reminder_slots
 from dialogs.budgets import short_name
 from dialogs.messages import day, money, render, when
 from dialogs.model import OPEN, OVERDUE, Statement, Subscriber, Subscription
@@ -28,7 +28,7 @@ class Reminder:
     msisdn: str
     ref: str  # the statement id; for RENEWAL and RENEW the subscription id
     period: str = ""  # RENEWAL and RENEW: the renews_on they are for (YYYYMMDD); stale once the package moves on
-    index: int = 0  # which of the policy's offsets, so that each reminder is its own entry
+    index: int = 0  # which of the policy's offsets: each reminder is its own entry, named the same when recomputed
 
 
 Due = tuple[Reminder, datetime]
@@ -51,8 +51,8 @@ def for_statement(policy: CarrierPolicy, msisdn: str, statement: Statement, now:
     """Reminders before the deadline (out of quiet hours, never after it), then the deadline itself."""
     if statement.status != OPEN or statement.owed_fen == 0:
         return []
-    times = reminder_times(policy, statement.due_at, policy.settlement_reminders, now)
-    before = [(Reminder(SETTLE, msisdn, statement.id, index=i), at) for i, at in enumerate(times)]
+    slots = reminder_slots(policy, statement.due_at, policy.settlement_reminders, now)
+    before = [(Reminder(SETTLE, msisdn, statement.id, index=i), at) for i, at in slots]
     return before + [(Reminder(DEADLINE, msisdn, statement.id), statement.due_at)]
 
 
@@ -61,8 +61,8 @@ def for_renewal(policy: CarrierPolicy, msisdn: str, sub: Subscription, now: date
     if not sub.active:
         return []
     at, period = renewal_moment(policy, sub.renews_on), period_of(sub.renews_on)
-    times = reminder_times(policy, at, policy.renewal_reminders, now)
-    before = [(Reminder(RENEWAL, msisdn, sub.id, period, i), t) for i, t in enumerate(times)]
+    slots = reminder_slots(policy, at, policy.renewal_reminders, now)
+    before = [(Reminder(RENEWAL, msisdn, sub.id, period, i), t) for i, t in slots]
     return before + [(Reminder(RENEW, msisdn, sub.id, period), at)]
 
 

@@ -56,6 +56,14 @@ def test_a_statement_is_reminded_at_each_offset_shifted_out_of_quiet_hours_then_
     ]
 
 
+
+def test_reminders_computed_again_later_keep_their_names_so_a_sent_one_is_never_mistaken_for_the_next() -> None:
+    later = for_statement(CMCC, MSISDN, statement(), local(2026, 12, 1, 9))  # the 3-day reminder has gone out
+    assert later == [
+        (Reminder(SETTLE, MSISDN, "st1", index=1), local(2026, 12, 2, 8)),
+        (Reminder(DEADLINE, MSISDN, "st1"), local(2026, 12, 2, 23, 59, 59)),
+    ]
+
 def test_a_unicom_reminder_that_quiet_hours_would_push_past_its_deadline_goes_the_evening_before() -> None:
     cancelled = local(2026, 11, 25, 3)
     st = statement(issued_at=cancelled, due_at=local(2026, 11, 26, 3), amount_fen=1500)
