@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carriers import POLICIES
 from dialogs.model import CANCELLED, OVERDUE, PAID, Statement, Subscriber, Subscription
@@ -63,6 +65,19 @@ def test_reminders_computed_again_later_keep_their_names_so_a_sent_one_is_never_
         (Reminder(SETTLE, MSISDN, "st1", index=1), local(2026, 12, 2, 8)),
         (Reminder(DEADLINE, MSISDN, "st1"), local(2026, 12, 2, 23, 59, 59)),
     ]
+
+
+@given(
+    policy=st.sampled_from(sorted(POLICIES.values(), key=lambda p: p.key)),
+    first=st.integers(min_value=0, max_value=8 * 24 * 60),
+    later=st.integers(min_value=0, max_value=8 * 24 * 60),
+)
+def test_reminders_computed_later_are_some_of_those_computed_earlier_with_the_same_names_and_times(
+    policy, first, later
+) -> None:
+    earlier_now = NOW + timedelta(minutes=first)
+    earlier = set(for_statement(policy, MSISDN, statement(), earlier_now))
+    assert set(for_statement(policy, MSISDN, statement(), earlier_now + timedelta(minutes=later))) <= earlier
 
 def test_a_unicom_reminder_that_quiet_hours_would_push_past_its_deadline_goes_the_evening_before() -> None:
     cancelled = local(2026, 11, 25, 3)
