@@ -66,17 +66,15 @@ def reminder_slots(
     not_before: datetime,
 ) -> list[tuple[int, datetime]]:
     """`reminder_times` with each time's position in `offsets`, which names the reminder whenever it is computed
-    (an offset already passed does not renumber the rest). Offsets landing on one slot make one reminder."""
+    (an offset already passed does not renumber the rest). Offsets landing on one slot make one reminder, named
+    after the first."""
     _require_aware(deadline)
     _require_aware(not_before)
     slots: dict[datetime, int] = {}
-    for i, offset in enumerate(offsets):
-        if deadline - offset < not_before:
-            continue
-        at = _before_deadline(policy, deadline - offset, deadline)
-        # A slot already gone (only when quiet hours cover all the time left) is skipped, like a passed offset.
-        if at >= not_before:
-            slots.setdefault(at, i)
+    for i, offset in enumerate(offsets):  # every offset, passed or not, so a shared slot keeps its first name
+        slots.setdefault(_before_deadline(policy, deadline - offset, deadline), i)
+    # A slot already gone is skipped: an offset passed, or quiet hours that covered all the time left.
+    slots = {at: i for at, i in slots.items() if at >= not_before}
     return sorted(((i, at) for at, i in slots.items()), key=lambda slot: slot[1])
 
 

@@ -66,7 +66,24 @@ class Pending:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Pending:
-        return cls(**json.loads(raw))
+        """The entry `raw` holds; ValueError for one this release cannot do (malformed, or of another shape)."""
+        try:
+            pending = cls(**json.loads(raw))
+        except TypeError as exc:
+            raise ValueError(f"not an outbox entry: {exc}") from exc
+        if not pending.well_formed:
+            raise ValueError("not an outbox entry: a field of the wrong type")
+        return pending
+
+    @property
+    def well_formed(self) -> bool:
+        lists = (self.messages, self.escalations, self.statements)
+        return (
+            isinstance(self.at, (int, float)) and isinstance(self.ordered, bool)
+            and all(isinstance(x, list) and all(isinstance(i, str) for i in x) for x in lists)
+            and isinstance(self.payments, list)
+            and all(isinstance(p, list) and len(p) == 3 and isinstance(p[1], int) for p in self.payments)
+        )
 
 
 def key(runtime: Runtime, msisdn: str) -> str:
@@ -143,9 +160,15 @@ def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RE
     One entry failing never holds up the others: it is logged and retried on a later run (its subscriber goes to
     the back of the index), and one that cannot even be read is set aside for a person.
     """
+    return _recover_batch(runtime, older_than, batch)[0]
+
+
+def _recover_batch(runtime: Runtime, older_than: float, batch: int) -> tuple[int, int]:
+    """(entries done, subscribers looked at) for one batch."""
     cutoff = runtime.clock().timestamp() - older_than
+    due = runtime.redis.zrangebyscore(index_key(runtime), "-inf", cutoff, 0, batch, withscores=True)
     done = 0
-    for raw, seen in runtime.redis.zrangebyscore(index_key(runtime), "-inf", cutoff, 0, batch, withscores=True):
+    for raw, seen in due:
         msisdn = raw.decode()
         for inbound_id, entry in runtime.redis.hgetall(key(runtime, msisdn)).items():
             done += _recover_one(runtime, msisdn, inbound_id.decode(), entry, cutoff)
@@ -153,13 +176,14 @@ def recover(runtime: Runtime, older_than: float = RECOVER_AFTER, batch: int = RE
             runtime.redis.zadd(index_key(runtime), {msisdn: runtime.clock().timestamp()}, xx=True)
         else:
             runtime.redis.register_script(_FORGET)(keys=[index_key(runtime)], args=[msisdn, seen])
-    return done
+    return done, len(due)
 
 
 def _recover_one(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes, cutoff: float) -> int:
+    """1 if the entry's work was done now, else 0; never raises (the batch goes on)."""
     try:
         pending = Pending.from_json(entry)
-    except (ValueError, TypeError):
+    except ValueError:
         log.exception("unreadable after-commit entry %s for %s; set aside for a person", inbound_id, msisdn)
         _set_aside(runtime, msisdn, inbound_id, entry)
         return 0
@@ -175,11 +199,15 @@ def _recover_one(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes, c
 
 
 def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> None:
-    with runtime.redis.pipeline(transaction=False) as pipe:
-        pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
-        runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe)
-        pipe.execute()
-    runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+    """Keep an entry for a person and out of the cron's way; left where it is (and retried) if that fails."""
+    try:
+        with runtime.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
+            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe)
+            pipe.execute()
+        runtime.redis.hdel(key(runtime, msisdn), inbound_id)
+    except Exception:
+        log.exception("could not set aside after-commit entry %s for %s", inbound_id, msisdn)
 
 
 def discover(runtime: Runtime, count: int = DISCOVER_COUNT, calls: int = DISCOVER_CALLS) -> int:
@@ -214,7 +242,8 @@ def recover_job() -> int:
         discover(runtime)
     except Exception:  # the walk must never stand in the way of the entries already indexed
         log.exception("looking for unindexed after-commit entries failed")
-    deadline, done = time.monotonic() + RECOVER_FOR, 0
-    while time.monotonic() < deadline and (n := recover(runtime)):
-        done += n
+    deadline, done, looked = time.monotonic() + RECOVER_FOR, 0, RECOVER_BATCH
+    while looked == RECOVER_BATCH and time.monotonic() < deadline:  # a short batch: nothing stale is left
+        finished, looked = _recover_batch(runtime, RECOVER_AFTER, RECOVER_BATCH)
+        done += finished
     return done

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway import outbox
+from gateway.keys import ESCALATIONS
 from gateway.outbox import Pending
 from gateway.service import Service
 from tests.support.phone import Phone
@@ -58,11 +61,17 @@ def test_a_retry_too_soon_to_resume_still_indexes_the_work_for_the_cron(confirmi
     assert len(codes(confirming)) == 1
 
 
-def test_an_unreadable_entry_is_set_aside_for_a_person_and_the_rest_are_done(confirming, app, clock, monkeypatch):
+@pytest.mark.parametrize("entry", [
+    '{"at": 0, "from_a_newer_release": 1}', '{"at": "x"}', '{"at": null}', '{"at": 0, "messages": 5}', "not json",
+    '{"at": 0, "payments": [["st1", "950", "JF-1"]]}',
+])
+def test_an_unreadable_entry_is_set_aside_for_a_person_and_the_rest_are_done(
+    confirming, app, clock, monkeypatch, entry
+) -> None:
     killed_after_commit(monkeypatch, confirming, "SMkilled4")
     runtime = app.extensions["tdbot"]
     poisoned = "+8613900000001"
-    runtime.redis.hset(outbox.key(runtime, poisoned), "SMbad", '{"at": 0, "from_a_newer_release": 1}')
+    runtime.redis.hset(outbox.key(runtime, poisoned), "SMbad", entry)
     runtime.redis.zadd(outbox.index_key(runtime), {poisoned: 0, confirming.msisdn: 1})
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
     assert outbox.recover(runtime) == 1
@@ -76,8 +85,8 @@ def test_an_entry_that_keeps_failing_goes_to_the_back_and_the_others_are_done(co
     killed_after_commit(monkeypatch, confirming, "SMkilled5")
     runtime = app.extensions["tdbot"]
     failing = "+8613900000002"
-    entry = Pending(at=0, payments=[["no-such-statement", "not a number", "JF-x"]])
-    runtime.redis.hset(outbox.key(runtime, failing), "SMfail", entry.to_json())
+    runtime.redis.set(runtime.keys.shared(ESCALATIONS), "not a sorted set")  # Redis refuses this entry's work
+    runtime.redis.hset(outbox.key(runtime, failing), "SMfail", Pending(at=0, escalations=["x"]).to_json())
     runtime.redis.zadd(outbox.index_key(runtime), {failing: 0, confirming.msisdn: 1})
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
     assert outbox.recover(runtime) == 1
@@ -86,13 +95,24 @@ def test_an_entry_that_keeps_failing_goes_to_the_back_and_the_others_are_done(co
     assert runtime.redis.hexists(outbox.key(runtime, failing), "SMfail"), "kept for a later run"
 
 
-def test_a_backlog_bigger_than_a_batch_is_cleared_in_one_cron_run(confirming, app, clock, monkeypatch) -> None:
+def test_a_backlog_bigger_than_a_batch_is_cleared_in_one_cron_run(app, clock) -> None:
     runtime = app.extensions["tdbot"]
-    killed_after_commit(monkeypatch, confirming, "SMkilled6")
-    runtime.redis.zadd(outbox.index_key(runtime), {confirming.msisdn: 0})
-    for n in range(outbox.RECOVER_BATCH + 5):  # others whose entries are already done: only indexed
-        runtime.redis.zadd(outbox.index_key(runtime), {f"+86139{n:08d}": 0})
+    backlog = [f"+86139{n:08d}" for n in range(outbox.RECOVER_BATCH + 5)]
+    for msisdn in backlog:
+        runtime.redis.hset(outbox.key(runtime, msisdn), "SMx", Pending(at=0, escalations=["backlog"]).to_json())
+        runtime.redis.zadd(outbox.index_key(runtime), {msisdn: 0})
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
-    outbox.recover_job()
+    assert outbox.recover_job() == len(backlog)
+    assert sorted(m for m, _ in runtime.store.escalations()) == backlog
+    assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
+
+
+def test_a_batch_with_nothing_left_to_do_does_not_end_the_cron_run(confirming, app, clock, monkeypatch) -> None:
+    killed_after_commit(monkeypatch, confirming, "SMkilled6")
+    runtime = app.extensions["tdbot"]
+    finished = {f"+86137{n:08d}": 0 for n in range(outbox.RECOVER_BATCH + 5)}  # work done, index not yet cleaned
+    runtime.redis.zadd(outbox.index_key(runtime), {**finished, confirming.msisdn: 1})
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover_job() == 1
     assert len(codes(confirming)) == 1
     assert runtime.redis.zcard(outbox.index_key(runtime)) == 0

@@ -67,17 +67,28 @@ def test_reminders_computed_again_later_keep_their_names_so_a_sent_one_is_never_
     ]
 
 
+def test_two_offsets_sharing_a_slot_keep_one_name_after_the_first_offset_has_passed() -> None:
+    unicom, owed = POLICIES["cucc"], statement(due_at=local(2026, 11, 26, 10))  # 12h and 2h before: both at 08:00
+    in_the_evening = for_statement(unicom, MSISDN, owed, local(2026, 11, 25, 20))
+    at_night = for_statement(unicom, MSISDN, owed, local(2026, 11, 25, 23))
+    assert in_the_evening == at_night
+    assert in_the_evening[0] == (Reminder(SETTLE, MSISDN, "st1", index=0), local(2026, 11, 26, 8))
+
+
 @given(
     policy=st.sampled_from(sorted(POLICIES.values(), key=lambda p: p.key)),
+    deadline=st.integers(min_value=0, max_value=6 * 24 * 60),
     first=st.integers(min_value=0, max_value=8 * 24 * 60),
     later=st.integers(min_value=0, max_value=8 * 24 * 60),
 )
 def test_reminders_computed_later_are_some_of_those_computed_earlier_with_the_same_names_and_times(
-    policy, first, later
+    policy, deadline, first, later
 ) -> None:
+    owed = statement(due_at=NOW + timedelta(minutes=deadline))
     earlier_now = NOW + timedelta(minutes=first)
-    earlier = set(for_statement(policy, MSISDN, statement(), earlier_now))
-    assert set(for_statement(policy, MSISDN, statement(), earlier_now + timedelta(minutes=later))) <= earlier
+    earlier = set(for_statement(policy, MSISDN, owed, earlier_now))
+    assert set(for_statement(policy, MSISDN, owed, earlier_now + timedelta(minutes=later))) <= earlier
+
 
 def test_a_unicom_reminder_that_quiet_hours_would_push_past_its_deadline_goes_the_evening_before() -> None:
     cancelled = local(2026, 11, 25, 3)
