@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from redis.client import Pipeline
@@ -36,6 +36,8 @@ DISCOVER_COUNT = 10_000  # keys one SCAN call looks at (its COUNT hint: a few ms
 DISCOVER_CALLS = 20  # SCAN calls a cron run makes: a pass over 10M keys takes under an hour of runs
 UNREADABLE = "unreadable"  # entries recover could not read, set aside by subscriber|inbound id
 UNREADABLE_ENTRY = "outbox_unreadable"  # the escalation a person sees for one
+STUCK_AFTER = 30  # failed cron tries (about one a minute) before a person is told; the cron keeps trying
+STUCK_ENTRY = "outbox_stuck"  # the escalation a person sees for an entry that keeps failing
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
@@ -43,6 +45,15 @@ _FORGET = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) <= tonumber(ARGV[2]) then
   return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# KEYS: the subscriber's outbox. ARGV: inbound id, the entry. Only an entry still there is rewritten: one a retry
+# has finished since stays finished.
+_REWRITE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
 return 0
 """
@@ -56,13 +67,16 @@ class Pending:
     payments: list[list] = field(default_factory=list)  # [statement_id, amount_fen, reference]
     statements: list[str] = field(default_factory=list)  # ids of statements issued: their reminders
     ordered: bool = False
+    tries: int = 0  # cron tries that failed
 
     @property
     def empty(self) -> bool:
         return not (self.messages or self.escalations or self.payments or self.statements or self.ordered)
 
     def to_json(self) -> str:
-        return json.dumps(vars(self), separators=(",", ":"))
+        # No `tries` until one failed: a release without the field (mid-deploy) still reads every fresh entry.
+        fields = vars(self) if self.tries else {k: v for k, v in vars(self).items() if k != "tries"}
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Pending:
@@ -79,7 +93,7 @@ class Pending:
     def well_formed(self) -> bool:
         lists = (self.messages, self.escalations, self.statements)
         return (
-            isinstance(self.at, (int, float)) and isinstance(self.ordered, bool)
+            isinstance(self.at, (int, float)) and isinstance(self.ordered, bool) and type(self.tries) is int
             and all(isinstance(x, list) and all(isinstance(i, str) for i in x) for x in lists)
             and isinstance(self.payments, list)
             and all(isinstance(p, list) and len(p) == 3 and isinstance(p[1], int) for p in self.payments)
@@ -194,8 +208,23 @@ def _recover_one(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes, c
         run(runtime, msisdn, inbound_id, pending)
     except Exception:
         log.exception("after-commit work of %s for %s failed again; a later run retries it", inbound_id, msisdn)
+        _count_failure(runtime, msisdn, inbound_id, pending)
         return 0
     return 1
+
+
+def _count_failure(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pending) -> None:
+    """Note one more failed try on the entry, and tell a person once it has failed `STUCK_AFTER` times."""
+    tries = pending.tries + 1
+    try:
+        runtime.redis.register_script(_REWRITE)(
+            keys=[key(runtime, msisdn)], args=[inbound_id, replace(pending, tries=tries).to_json()]
+        )
+        if tries == STUCK_AFTER:
+            log.error("after-commit work of %s for %s failed %d times; escalated", inbound_id, msisdn, tries)
+            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock())
+    except Exception:
+        log.exception("could not count a failed try of %s for %s", inbound_id, msisdn)
 
 
 def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> None:

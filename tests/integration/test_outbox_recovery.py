@@ -95,6 +95,51 @@ def test_an_entry_that_keeps_failing_goes_to_the_back_and_the_others_are_done(co
     assert runtime.redis.hexists(outbox.key(runtime, failing), "SMfail"), "kept for a later run"
 
 
+
+def fails_for(monkeypatch, msisdn: str) -> None:
+    """After-commit work for `msisdn` fails (say, a bug in this release), everyone else's goes through."""
+    work = outbox._work
+
+    def failing(runtime, who, pending, now):
+        if who == msisdn:
+            raise RuntimeError("this entry's work keeps failing")
+        return work(runtime, who, pending, now)
+
+    monkeypatch.setattr(outbox, "_work", failing)
+
+
+def test_an_entry_failing_for_half_an_hour_is_escalated_once_and_still_retried(app, clock, monkeypatch) -> None:
+    runtime, stuck = app.extensions["tdbot"], "+8613900000003"
+    runtime.redis.hset(outbox.key(runtime, stuck), "SMstuck", Pending(at=0, escalations=["owed"]).to_json())
+    runtime.redis.zadd(outbox.index_key(runtime), {stuck: 0})
+    fails_for(monkeypatch, stuck)
+    for _ in range(outbox.STUCK_AFTER + 2):
+        clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+        assert outbox.recover(runtime) == 0
+    assert runtime.store.escalations() == [(stuck, outbox.STUCK_ENTRY)]
+    kept = Pending.from_json(runtime.redis.hget(outbox.key(runtime, stuck), "SMstuck"))
+    assert (kept.tries, kept.escalations) == (outbox.STUCK_AFTER + 2, ["owed"])
+    monkeypatch.undo()  # the fix is deployed
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 1
+    assert sorted(runtime.store.escalations()) == sorted([(stuck, "owed"), (stuck, outbox.STUCK_ENTRY)])
+    assert not runtime.redis.exists(outbox.key(runtime, stuck))
+
+
+def test_counting_a_failed_try_never_brings_back_an_entry_a_retry_finished_meanwhile(app, clock, monkeypatch):
+    runtime, msisdn = app.extensions["tdbot"], "+8613900000004"
+    runtime.redis.hset(outbox.key(runtime, msisdn), "SMraced", Pending(at=0, escalations=["x"]).to_json())
+    runtime.redis.zadd(outbox.index_key(runtime), {msisdn: 0})
+
+    def finished_elsewhere_then_failed(runtime, who, pending, now):
+        runtime.redis.hdel(outbox.key(runtime, who), "SMraced")
+        raise RuntimeError("this try failed after the retry had finished the work")
+
+    monkeypatch.setattr(outbox, "_work", finished_elsewhere_then_failed)
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    assert outbox.recover(runtime) == 0
+    assert not runtime.redis.exists(outbox.key(runtime, msisdn))
+
 def test_a_backlog_bigger_than_a_batch_is_cleared_in_one_cron_run(app, clock) -> None:
     runtime = app.extensions["tdbot"]
     backlog = [f"+86139{n:08d}" for n in range(outbox.RECOVER_BATCH + 5)]
@@ -116,3 +161,10 @@ def test_a_batch_with_nothing_left_to_do_does_not_end_the_cron_run(confirming, a
     assert outbox.recover_job() == 1
     assert len(codes(confirming)) == 1
     assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
+
+
+def test_a_fresh_entry_is_written_as_a_release_without_try_counts_reads_it() -> None:
+    fresh = Pending(at=1.5, messages=["m1"])
+    assert "tries" not in fresh.to_json()
+    assert Pending.from_json(fresh.to_json()) == fresh
+    assert Pending.from_json(Pending(at=1.5, tries=3).to_json()).tries == 3
