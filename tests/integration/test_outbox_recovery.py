@@ -126,7 +126,7 @@ def test_an_entry_failing_for_half_an_hour_is_escalated_once_and_still_retried(a
     assert not runtime.redis.exists(outbox.key(runtime, stuck))
 
 
-def test_counting_a_failed_try_never_brings_back_an_entry_a_retry_finished_meanwhile(app, clock, monkeypatch):
+def test_counting_a_failed_try_never_brings_back_an_entry_a_retry_finished_meanwhile(app, clock, monkeypatch) -> None:
     runtime, msisdn = app.extensions["tdbot"], "+8613900000004"
     runtime.redis.hset(outbox.key(runtime, msisdn), "SMraced", Pending(at=0, escalations=["x"]).to_json())
     runtime.redis.zadd(outbox.index_key(runtime), {msisdn: 0})
@@ -139,6 +139,7 @@ def test_counting_a_failed_try_never_brings_back_an_entry_a_retry_finished_meanw
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
     assert outbox.recover(runtime) == 0
     assert not runtime.redis.exists(outbox.key(runtime, msisdn))
+
 
 def test_a_backlog_bigger_than_a_batch_is_cleared_in_one_cron_run(app, clock) -> None:
     runtime = app.extensions["tdbot"]
