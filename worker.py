@@ -10,10 +10,10 @@ from multiprocessing import Process
 
 from rq import Worker
 
-from gateway import cron as sweeper_cron
 from gateway import logs
 from gateway.bootstrap import QUEUES, bootstrap
 from gateway.config import from_env
+from gateway.jobs import cron as sweeper_cron
 
 
 def main(cron: bool = True, config: dict | None = None) -> None:

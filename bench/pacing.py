@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from redis import Redis  # noqa: E402
 
-from gateway import outbound  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
-from gateway.keys import OUTBOX  # noqa: E402
-from gateway.messages import OutboundMessage  # noqa: E402
-from gateway.senders import OUTBOX_LENGTH  # noqa: E402
+from gateway.delivery import outbound  # noqa: E402
+from gateway.delivery.messages import OutboundMessage  # noqa: E402
+from gateway.delivery.senders import OUTBOX_LENGTH  # noqa: E402
+from gateway.state.keys import OUTBOX  # noqa: E402
 
 UNPACED = 1_000_000.0
 TOLERANCE = 0.05

@@ -5,8 +5,8 @@
 1. Baseline: `Queue.enqueue_at` for --rq-jobs jobs (one RQ job per future reminder): bytes per job
    (INFO memory used_memory delta / jobs) and jobs scheduled per second.
 2. The due index: --count reminders (half settlement, half renewal, due over the next 30 days) scheduled with
-   `gateway.reminders.schedule` in pipelined batches: bytes per pending reminder and schedules per second.
-3. The sweep: the clock moved past them all, `gateway.sweeper.sweep` claims the whole index in batches (one RQ job
+   `gateway.state.due.schedule` in pipelined batches: bytes per pending reminder and schedules per second.
+3. The sweep: the clock moved past them all, `gateway.jobs.sweeper.sweep` claims the whole index in batches (one RQ job
    per batch) and an RQ SimpleWorker hands every reminder to a no-op sender that counts, acknowledging each batch.
 
 The database --db is flushed before and after. used_memory is server-wide, so other clients of the same Redis add
@@ -34,9 +34,11 @@ from redis import Redis  # noqa: E402
 from rq import Queue, SimpleWorker  # noqa: E402
 
 from dialogs.reminders import RENEWAL, SETTLE, Due, Reminder  # noqa: E402
-from gateway import bootstrap, reminders, sweeper  # noqa: E402
+from gateway import bootstrap  # noqa: E402
 from gateway.bootstrap import REMINDER_QUEUE  # noqa: E402
 from gateway.config import from_env  # noqa: E402
+from gateway.jobs import sweeper  # noqa: E402
+from gateway.state import due  # noqa: E402
 
 START = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 SPREAD = timedelta(days=30)
@@ -63,8 +65,8 @@ def hand_to_sender(members: list[str], lease_until: int) -> int:
     """The sweep's batch job here: parse each member, hand it to the sender, acknowledge the batch."""
     runtime = bootstrap.current()
     for raw in members:
-        runtime.sender.send(reminders.parse(raw).msisdn, raw, None)
-    return reminders.ack(runtime, members, lease_until)
+        runtime.sender.send(due.parse(raw).msisdn, raw, None)
+    return due.ack(runtime, members, lease_until)
 
 
 def jobs_module():
@@ -104,7 +106,7 @@ def bench_rq(redis: Redis, jobs: int) -> tuple[float, float]:
     queue = Queue("bench-enqueue-at", connection=redis)
     before, started = used_memory(redis), time.perf_counter()
     for i, (reminder, at) in enumerate(entries(jobs)):
-        queue.enqueue_at(at, jobs_module().noop, reminders.member(reminder), job_id=f"bench-{i}")
+        queue.enqueue_at(at, jobs_module().noop, due.member(reminder), job_id=f"bench-{i}")
     elapsed = time.perf_counter() - started
     return (used_memory(redis) - before) / jobs, jobs / elapsed
 
@@ -116,16 +118,16 @@ def bench_schedule(runtime, count: int, size: int, pipelined: int) -> tuple[floa
     pipe = redis.pipeline(transaction=False)
     for n, batch in enumerate(batches(count, size), 1):
         started = time.perf_counter()
-        reminders.schedule(redis, keys, batch, pipeline=pipe)
+        due.schedule(redis, keys, batch, pipeline=pipe)
         if n % pipelined == 0:
             pipe.execute()
         elapsed += time.perf_counter() - started
     started = time.perf_counter()
     pipe.execute()
     elapsed += time.perf_counter() - started
-    pending = redis.zcard(reminders.due_key(keys))
+    pending = redis.zcard(due.due_key(keys))
     assert pending == count, f"{pending} pending, expected {count}"
-    by_key = redis.memory_usage(reminders.due_key(keys), samples=0) or 0
+    by_key = redis.memory_usage(due.due_key(keys), samples=0) or 0
     return (used_memory(redis) - before) / count, by_key / count, count / elapsed
 
 
@@ -140,7 +142,7 @@ def bench_sweep(runtime, count: int, batch: int) -> tuple[float, float, int]:
     total = time.perf_counter() - started
     assert claimed == count, f"claimed {claimed} of {count}"
     keys = runtime.keys
-    left = runtime.redis.zcard(reminders.claimed_key(keys)) + runtime.redis.zcard(reminders.due_key(keys))
+    left = runtime.redis.zcard(due.claimed_key(keys)) + runtime.redis.zcard(due.due_key(keys))
     assert left == 0, f"{left} reminders left unacknowledged"
     return swept, total, runtime.sender.sent
 

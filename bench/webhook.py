@@ -36,8 +36,8 @@ from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from dialogs.model import Subscriber, Subscription
-from gateway.keys import Keys
-from gateway.store import Store
+from gateway.state.keys import Keys
+from gateway.state.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -6,7 +6,9 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import codec, config, db, limits, logs
+from gateway import bootstrap, config, logs
+from gateway.state import codec
+from gateway.web import limits
 
 
 class _JSON(DefaultJSONProvider):
@@ -25,7 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logs.setup()
     app.json = _JSON(app)
     _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))
-    db.init_app(app)
+    bootstrap.init_app(app)
     _register(app)
     limits.init_app(app)
     return app
@@ -41,8 +43,8 @@ def _trust_proxies(app: Flask, hops: int) -> None:
 
 
 def _register(app: Flask) -> None:
-    from gateway import api, health
     from gateway.channels import twilio_sms
+    from gateway.web import api, health
 
     app.before_request(_refuse_oversized)  # first, so no hook or route spends anything on such a body
     for blueprint in (health.bp, api.bp, twilio_sms.bp):

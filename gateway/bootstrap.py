@@ -1,4 +1,5 @@
-"""The one place that wires real adapters: Redis connections, store, sender, clock, queues."""
+"""The one place that wires real adapters (Redis, store, sender, billing, clock, queues) and hands them to Flask:
+`init_app(app)` wires them, `runtime()` / `get_redis()` reach them inside a request (the only way blueprints do)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
-from gateway.billing import Billing, backend_for
-from gateway.db import connect
-from gateway.keys import OUTBOX, PACE, Keys
-from gateway.pacing import Pacer, mps_for
-from gateway.senders import ConsoleSender, Sender, TwilioSender
-from gateway.store import Store
+from carriers import CarrierPolicy
+from dialogs.model import Subscriber
+from gateway import config as settings
+from gateway.delivery.pacing import Pacer, mps_for
+from gateway.delivery.senders import ConsoleSender, Sender, TwilioSender
+from gateway.jobs.billing import Billing, backend_for
+from gateway.state.connection import connect
+from gateway.state.keys import OUTBOX, PACE, Keys
+from gateway.state.store import Store
 
 OUTBOUND_QUEUE = "outbound"
 REMINDER_QUEUE = "reminders"
@@ -48,6 +53,12 @@ class Runtime:
     def secret(self) -> bytes:
         return str(self.config["TDBOT_SECRET_KEY"]).encode()
 
+    def policy(self, subscriber: Subscriber) -> CarrierPolicy:
+        """The subscriber's carrier policy, with this deployment's quiet hours when TDBOT_QUIET_HOURS sets them."""
+        return settings.carrier_policy(self.config, subscriber.msisdn, subscriber.carrier)
+
+
+EXTENSION = "tdbot"
 
 _current: Runtime | None = None
 
@@ -89,7 +100,18 @@ def install(runtime: Runtime) -> None:
 
 def current() -> Runtime:
     if _current is None:
-        from gateway.config import from_env
-
-        return bootstrap(from_env())
+        return bootstrap(settings.from_env())
     return _current
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = bootstrap(app.config)
+
+
+def runtime() -> Runtime:
+    """The app's wired adapters (store, sender, queues, clock), inside a request or app context."""
+    return current_app.extensions[EXTENSION]
+
+
+def get_redis() -> Redis:
+    return runtime().redis

@@ -20,10 +20,12 @@ from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
 from gateway import config as settings
-from gateway import create_app, db, demo, importer, validation
-from gateway.bootstrap import bootstrap
-from gateway.keys import OUTBOX
-from gateway.subscribers import upsert
+from gateway import create_app
+from gateway.bootstrap import EXTENSION, bootstrap
+from gateway.state import connection, demo, importer
+from gateway.state.keys import OUTBOX
+from gateway.state.subscribers import upsert
+from gateway.web import validation
 
 RUNTIME_FILE = "runtime.json"
 SMS_PATH = "/webhooks/twilio/sms"
@@ -59,7 +61,7 @@ def _config() -> dict:
 def _run_config() -> dict:
     """`tdbot run`'s settings: the environment, with a Redis (embedded if need be) and fresh secrets where unset."""
     config = settings.from_env()
-    config["REDIS_URL"] = db.url_of(db.connect(config.get("REDIS_URL"), str(_data_dir())))
+    config["REDIS_URL"] = connection.url_of(connection.connect(config.get("REDIS_URL"), str(_data_dir())))
     config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
     config["TDBOT_API_TOKEN"] = config.get("TDBOT_API_TOKEN") or secrets.token_hex(16)
     # The last run's secret if there was one: a code sent just before a restart must still match after it.
@@ -80,7 +82,7 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
     config = _run_config()
     os.environ.update({k: str(v) for k, v in config.items() if v is not None})  # the workers we start share them
     app = create_app(config)
-    runtime = app.extensions[db.EXTENSION]
+    runtime = app.extensions[EXTENSION]
     if with_demo:
         demo.seed(runtime, date.today())
     base = f"http://{host}:{port}"

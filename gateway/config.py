@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from dataclasses import replace
+from datetime import time
+
+from carriers import CarrierPolicy, policy_of
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -55,3 +60,21 @@ def check_secret(config: dict) -> None:
             "verification codes. Set TDBOT_SECRET_KEY to a long random value, e.g. `python -c "
             "'import secrets; print(secrets.token_hex(32))'`."
         )
+
+
+def carrier_policy(config: dict, msisdn: str, carrier: str | None) -> CarrierPolicy:
+    """A subscriber's carrier policy, with the deployment's quiet hours when TDBOT_QUIET_HOURS sets them."""
+    policy = policy_of(msisdn, carrier)
+    quiet = quiet_hours(str(config.get("TDBOT_QUIET_HOURS") or ""))
+    return replace(policy, quiet_start=quiet[0], quiet_end=quiet[1]) if quiet else policy
+
+
+@functools.cache
+def quiet_hours(setting: str) -> tuple[time, time] | None:
+    """'22:00-08:00' → (22:00, 08:00); 'off' → none (start == end); '' → the carrier's own."""
+    if not setting:
+        return None
+    if setting.lower() == "off":
+        return time(0), time(0)
+    start, end = setting.split("-", 1)
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())

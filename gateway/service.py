@@ -18,12 +18,13 @@ from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, P
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
-from gateway import codec, outbox
 from gateway.bootstrap import Runtime
-from gateway.limits import OverQuota, Quota
-from gateway.messages import OutboundMessage
-from gateway.outbox import Pending
-from gateway.store import Contention, Writes
+from gateway.delivery.messages import OutboundMessage
+from gateway.jobs import outbox
+from gateway.jobs.outbox import Pending
+from gateway.state import codec
+from gateway.state.store import Contention, Writes
+from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
 

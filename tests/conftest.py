@@ -42,7 +42,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("REDIS_URL")
     if url:
         return _with_db(url, TEST_DB)
-    from gateway.db import embedded, url_of
+    from gateway.state.connection import embedded, url_of
 
     return _with_db(url_of(embedded(str(tmp_path_factory.mktemp("redis")))), TEST_DB)
 

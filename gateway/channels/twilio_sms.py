@@ -18,11 +18,12 @@ from werkzeug.datastructures import MultiDict
 from carriers import to_e164
 from dialogs.commands import guess_lang
 from dialogs.messages import render
-from gateway import delivery, limits
-from gateway.db import runtime
-from gateway.limits import OverQuota
+from gateway.bootstrap import runtime
+from gateway.delivery import receipts
 from gateway.service import MAX_TEXT, Inbound, Service
-from gateway.store import Contention
+from gateway.state.store import Contention
+from gateway.web import limits
+from gateway.web.limits import OverQuota
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def status() -> tuple[str, int]:
     if not sid or not state:
         return "MessageSid and MessageStatus are required", 400
     try:
-        delivery.record_status(
+        receipts.record_status(
             runtime(), sid, state, form.get("ErrorCode", ""),
             to=form.get("To", ""), message_id=request.args.get("m", ""),
         )

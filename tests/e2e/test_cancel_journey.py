@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.demo import DEMO_NUMBERS
+from gateway.state.demo import DEMO_NUMBERS
 from tests.support.phone import API_TOKEN, Phone, api_headers, seed_demo
 
 CMCC, CUCC, CTCC = DEMO_NUMBERS

@@ -18,8 +18,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from dialogs.messages import render
-from gateway import codec, create_app
-from gateway.keys import OUTBOX
+from gateway import create_app
+from gateway.state import codec
+from gateway.state.keys import OUTBOX
 from tests.support.phone import SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 
 NUMBER = "+8613800138000"  # the China Mobile demo subscriber, locale zh

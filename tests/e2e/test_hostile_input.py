@@ -21,8 +21,8 @@ from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs.messages import render
-from gateway.demo import DEMO_NUMBERS
-from gateway.keys import OUTBOX
+from gateway.state.demo import DEMO_NUMBERS
+from gateway.state.keys import OUTBOX
 from tests.support.phone import API_TOKEN, SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 
 NUMBER = "+8613800138000"

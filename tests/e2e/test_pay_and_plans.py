@@ -12,9 +12,10 @@ import pytest
 from dialogs.effects import Pay
 from dialogs.messages import render
 from dialogs.reminders import RENEW, RENEWAL
-from gateway import charges, create_app
-from gateway.billing import FailingBilling, RedisLedger
-from gateway.demo import DEMO_NUMBERS
+from gateway import create_app
+from gateway.jobs import charges
+from gateway.jobs.billing import FailingBilling, RedisLedger
+from gateway.state.demo import DEMO_NUMBERS
 from tests.support.phone import Phone, seed_demo
 from tests.support.reminders import due
 from tests.support.scheduled import run_scheduled, scheduled_jobs

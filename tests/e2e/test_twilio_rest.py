@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from gateway import create_app, outbound
-from gateway.messages import DELIVERED, FAILED, QUEUED, SENT
+from gateway import create_app
+from gateway.delivery import outbound
+from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.fake_twilio import FROM
 from tests.support.phone import BASE_URL, Phone, seed_demo

@@ -16,9 +16,10 @@ from rq import SimpleWorker
 
 from dialogs.model import CANCELLED, Statement, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
-from gateway import reminders, sweeper
 from gateway.bootstrap import QUEUES, REMINDER_QUEUE
-from gateway.keys import OUTBOX
+from gateway.jobs import sweeper
+from gateway.state import due
+from gateway.state.keys import OUTBOX
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBERS = 800  # below the console outbox's 1,000-entry cap, so every send stays countable
@@ -37,8 +38,8 @@ def seed(runtime, now: datetime) -> list[str]:
         for number in numbers:
             subscriber = owing(number, now)
             runtime.store.save_subscriber(subscriber, pipeline=pipe)
-            due = Reminder(SETTLE, number, subscriber.statements[0].id)
-            reminders.schedule(runtime.redis, runtime.keys, [(due, now - timedelta(minutes=1))], pipeline=pipe)
+            reminder = Reminder(SETTLE, number, subscriber.statements[0].id)
+            due.schedule(runtime.redis, runtime.keys, [(reminder, now - timedelta(minutes=1))], pipeline=pipe)
         pipe.execute()
     return numbers
 
@@ -85,7 +86,7 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
         if worker.poll() is None:
             kill(worker)
 
-    assert runtime.redis.zcard(reminders.claimed_key(runtime.keys)) > 0  # the dead batch never acknowledged
+    assert runtime.redis.zcard(due.claimed_key(runtime.keys)) > 0  # the dead batch never acknowledged
     clock.advance(seconds=sweeper.LEASE + 1)  # what the dead worker held falls due again
     sweeper.sweep(runtime, batch=BATCH)
     SimpleWorker([runtime.queue(name) for name in QUEUES], connection=runtime.queue_redis).work(burst=True)
@@ -93,4 +94,4 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
     sent = Counter(json.loads(e)["to"] for e in runtime.redis.lrange(runtime.keys.shared(OUTBOX), 0, -1))
     assert set(sent) == set(numbers), f"{len(set(numbers) - set(sent))} reminders lost"
     assert max(sent.values()) == 1, [n for n, c in sent.items() if c > 1][:5]
-    assert runtime.redis.zcard(reminders.claimed_key(runtime.keys)) == 0
+    assert runtime.redis.zcard(due.claimed_key(runtime.keys)) == 0

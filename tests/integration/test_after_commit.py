@@ -7,11 +7,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dialogs.messages import render
 from dialogs.reminders import SETTLE, Reminder
-from gateway import outbound, outbox, reminders
 from gateway.bootstrap import OUTBOUND_QUEUE
-from gateway.messages import QUEUED, SENDING, SENT, SKIPPED
+from gateway.delivery import outbound
+from gateway.delivery.messages import QUEUED, SENDING, SENT, SKIPPED
+from gateway.jobs import outbox, reminders
 from gateway.service import Service
-from gateway.store import CODE_MESSAGE_TTL, Contention, Store
+from gateway.state.store import CODE_MESSAGE_TTL, Contention, Store
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, api_headers, seed_demo
 from tests.support.reminders import CMCC, cancel, local, put

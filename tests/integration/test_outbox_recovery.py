@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import outbox
-from gateway.keys import ESCALATIONS
-from gateway.outbox import Pending
+from gateway.jobs import outbox
+from gateway.jobs.outbox import Pending
 from gateway.service import Service
+from gateway.state.keys import ESCALATIONS
 from tests.support.phone import Phone
 
 CODE_SENT = "验证码"

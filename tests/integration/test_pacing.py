@@ -9,8 +9,8 @@ import pytest
 
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE
 from gateway.config import from_env
-from gateway.messages import QUEUED, SENT
-from gateway.pacing import Pacer, mps_for
+from gateway.delivery.messages import QUEUED, SENT
+from gateway.delivery.pacing import Pacer, mps_for
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, seed_demo
 from tests.support.scheduled import run_scheduled, scheduled_jobs

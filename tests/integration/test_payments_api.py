@@ -11,8 +11,8 @@ from rq import SimpleWorker
 from dialogs.apply import apply
 from dialogs.effects import Pay
 from dialogs.model import Statement, Subscriber, Subscription
-from gateway import charges
-from gateway.billing import RedisLedger
+from gateway.jobs import charges
+from gateway.jobs.billing import RedisLedger
 from tests.support.phone import api_headers
 
 MSISDN = "+8613800138000"

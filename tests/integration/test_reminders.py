@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from dialogs.reminders import SETTLE, Reminder
-from gateway import reminders, sweeper
 from gateway.bootstrap import REMINDER_QUEUE
+from gateway.jobs import sweeper
+from gateway.state import due as due_index
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CTCC, CUCC, cancel, due, local, outbox, put, run_due
 
@@ -128,8 +129,8 @@ def statement_reminders(phone: Phone, count: int) -> list[str]:
     statement_id = phone.subscriber()["statements"][0]["id"]
     entries = [(Reminder(SETTLE, phone.msisdn, statement_id, index=i), phone.runtime.clock()) for i in range(count)]
     runtime = phone.runtime
-    reminders.schedule(runtime.redis, runtime.keys, entries)
-    return [reminders.member(r) for r, _ in entries]
+    due_index.schedule(runtime.redis, runtime.keys, entries)
+    return [due_index.member(r) for r, _ in entries]
 
 
 def batch_jobs(app) -> list[list[str]]:
@@ -175,14 +176,14 @@ def test_what_a_dead_worker_claimed_falls_due_again_when_its_lease_ends(phone, a
     runtime = app.extensions["tdbot"]
     now = int(clock().timestamp())
     # A sweeper claimed these and its worker died before sending anything.
-    assert sorted(reminders.claim(runtime, now, 100, now + sweeper.LEASE)) == sorted(scheduled)
+    assert sorted(due_index.claim(runtime, now, 100, now + sweeper.LEASE)) == sorted(scheduled)
     assert run_due(app) == 0
     clock.advance(seconds=sweeper.LEASE - 1)
     assert run_due(app) == 0
     clock.advance(seconds=1)
     assert run_due(app) == 5
     assert len(reminders_in(outbox(app, CMCC))) == 5
-    assert runtime.redis.zcard(reminders.claimed_key(runtime.keys)) == 0
+    assert runtime.redis.zcard(due_index.claimed_key(runtime.keys)) == 0
 
 
 def test_a_late_acknowledgement_does_not_release_another_batchs_claim(phone, app, clock) -> None:
@@ -191,10 +192,10 @@ def test_a_late_acknowledgement_does_not_release_another_batchs_claim(phone, app
     runtime = app.extensions["tdbot"]
     now = int(clock().timestamp())
     first_lease = now + 10
-    reminders.claim(runtime, now, 10, first_lease)
+    due_index.claim(runtime, now, 10, first_lease)
     clock.advance(seconds=11)
     assert run_due(app) == 1  # re-dued and claimed by a second batch, which finished
-    assert reminders.ack(runtime, [member], first_lease) == 0  # the first batch, late, owns nothing any more
+    assert due_index.ack(runtime, [member], first_lease) == 0  # the first batch, late, owns nothing any more
 
 
 def wait_for(predicate, seconds: float) -> bool:

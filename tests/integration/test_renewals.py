@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dialogs.reminders import RENEW, RENEWAL, Reminder
-from gateway import reminders, sweeper
+from gateway.jobs import sweeper
+from gateway.state import due as due_index
 from tests.support.phone import Phone
 from tests.support.reminders import CMCC, CTCC, SHANGHAI, cancel, due, local, outbox, put, run_due
 
@@ -75,7 +76,7 @@ def test_a_replayed_renewal_changes_nothing(phone, app, clock) -> None:
     clock.now = local(2026, 12, 7, 0, 0)
     run_due(app)
     before = phone.subscriber()
-    replay = reminders.member(Reminder(RENEW, CMCC, "vid", "20261207"))
+    replay = due_index.member(Reminder(RENEW, CMCC, "vid", "20261207"))
     assert sweeper.send_batch([replay], 0) == {"renewed": 1}
     assert phone.subscriber() == before
 
@@ -180,7 +181,7 @@ class History:
             self.phone.send(text, sid)
 
     def replay_renewals(self, _: int) -> None:
-        members = [reminders.member(Reminder(RENEW, CMCC, sub, period)) for sub, period in sorted(self.periods)]
+        members = [due_index.member(Reminder(RENEW, CMCC, sub, period)) for sub, period in sorted(self.periods)]
         sweeper.send_batch(members, 0)
 
 

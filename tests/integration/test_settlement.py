@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dialogs.reminders import DEADLINE, Reminder
-from gateway import reminders, sweeper
+from gateway.jobs import sweeper
+from gateway.state import due
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CUCC, cancel, local, outbox, put, run_due
 
@@ -51,7 +52,7 @@ def test_the_overdue_notice_waits_for_the_end_of_quiet_hours(phone, app, clock) 
 def test_a_replayed_deadline_applies_the_late_fee_once_and_tells_once(phone, app, clock) -> None:
     clock.now = local(2026, 12, 3, 9, 0)
     run_due(app)
-    deadline = reminders.member(Reminder(DEADLINE, CMCC, statement(phone)["id"]))
+    deadline = due.member(Reminder(DEADLINE, CMCC, statement(phone)["id"]))
     sweeper.send_batch([deadline], 0)
     run_due(app)
     assert statement(phone)["late_fee_fen"] == 48

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 from twilio.request_validator import RequestValidator
 
 from gateway.bootstrap import QUEUES
-from gateway.keys import OUTBOX
+from gateway.state.keys import OUTBOX
 from tests.support.scheduled import BurstWorker
 
 AUTH_TOKEN = "test-auth-token"
@@ -69,6 +69,6 @@ def api_headers() -> dict[str, str]:
 
 
 def seed_demo(app, today: date = date(2026, 11, 25)) -> None:
-    from gateway.demo import seed
+    from gateway.state.demo import seed
 
     seed(app.extensions["tdbot"], today)

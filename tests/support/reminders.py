@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from rq import SimpleWorker
 
-from gateway import reminders, sweeper
 from gateway.bootstrap import QUEUES
-from gateway.keys import OUTBOX
+from gateway.jobs import sweeper
+from gateway.state import due as due_index
+from gateway.state.keys import OUTBOX
 from tests.support.phone import Phone, api_headers
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -61,7 +62,7 @@ def outbox(app, msisdn: str) -> list[str]:
 def due(app, kind: str | None = None) -> dict[str, datetime]:
     """The due index as {member: local due time}, optionally of one kind."""
     runtime = app.extensions["tdbot"]
-    entries = runtime.redis.zrange(reminders.due_key(runtime.keys), 0, -1, withscores=True)
+    entries = runtime.redis.zrange(due_index.due_key(runtime.keys), 0, -1, withscores=True)
     return {
         m.decode(): datetime.fromtimestamp(score, SHANGHAI)
         for m, score in entries

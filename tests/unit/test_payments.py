@@ -29,7 +29,7 @@ from dialogs.model import (
     Subscriber,
     Subscription,
 )
-from gateway import codec
+from gateway.state import codec
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 CLOCK = int(NOW.timestamp())

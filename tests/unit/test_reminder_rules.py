@@ -24,7 +24,7 @@ from dialogs.reminders import (
     renewal_moment,
     text,
 )
-from gateway.reminders import member, parse
+from gateway.state.due import member, parse
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)

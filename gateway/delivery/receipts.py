@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from gateway import outbound
 from gateway.bootstrap import Runtime
-from gateway.keys import PROVIDER_SID
-from gateway.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
+from gateway.delivery import outbound
+from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
+from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
 

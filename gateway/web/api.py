@@ -13,9 +13,11 @@ from werkzeug.exceptions import HTTPException
 from carriers import to_e164
 from dialogs import payments
 from dialogs.model import Subscriber
-from gateway import charges, subscribers, validation
-from gateway.db import runtime
-from gateway.store import Contention
+from gateway.bootstrap import runtime
+from gateway.jobs import charges
+from gateway.state import subscribers
+from gateway.state.store import Contention
+from gateway.web import validation
 
 log = logging.getLogger(__name__)
 

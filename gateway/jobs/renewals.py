@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from dialogs import reminders as due
+from dialogs import reminders as rules
 from dialogs.reminders import Reminder, period_start
 from dialogs.renewal import charged, renew
-from gateway import reminders
 from gateway.bootstrap import Runtime
+from gateway.state import due
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,6 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
         log.info("no renewal of %s %s for %s: cancelled, gone or moved on", reminder.msisdn, reminder.ref, period)
         return SKIPPED
     # Decided by the state, not by whether this run made the change, so a retry after a crash still schedules.
-    entries = due.for_renewal(reminders.policy_of(runtime, after), reminder.msisdn, sub, now)
-    reminders.schedule(runtime.redis, runtime.keys, entries)
+    entries = rules.for_renewal(runtime.policy(after), reminder.msisdn, sub, now)
+    due.schedule(runtime.redis, runtime.keys, entries)
     return RENEWED

@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from dialogs.reminders import DEADLINE, LATE, RENEW, RENEWAL, SETTLE, Reminder
-from gateway import bootstrap, overdue, reminders, renewals
+from gateway import bootstrap
 from gateway.bootstrap import REMINDER_QUEUE, Runtime
+from gateway.jobs import overdue, reminders, renewals
+from gateway.state import due
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,10 @@ HANDLERS: dict[str, Callable[[Runtime, Reminder], str]] = {
 def sweep(runtime: Runtime, batch: int = BATCH, lease: int = LEASE, job: Callable | None = None) -> int:
     """Claim everything due by the runtime's clock, one `job(members, lease_until)` per batch; return the count."""
     now = math.floor(runtime.clock().timestamp())
-    while reminders.redue_expired(runtime, now, batch) == batch:
+    while due.redue_expired(runtime, now, batch) == batch:
         pass
     lease_until, queue, claimed = now + lease, runtime.queue(REMINDER_QUEUE), 0
-    while members := reminders.claim(runtime, now, batch, lease_until):
+    while members := due.claim(runtime, now, batch, lease_until):
         queue.enqueue(job or send_batch, members, lease_until, job_timeout=lease, result_ttl=RESULT_TTL)
         claimed += len(members)
     if claimed:
@@ -59,11 +61,11 @@ def send_batch(members: list[str], lease_until: int) -> dict[str, int]:
     done = []
     for raw in members:
         try:
-            reminder = reminders.parse(raw)
+            reminder = due.parse(raw)
             outcomes[HANDLERS[reminder.kind](runtime, reminder)] += 1
         except Exception:
             log.exception("reminder %s failed; it will be retried when its lease ends", raw)
             continue
         done.append(raw)
-    reminders.ack(runtime, done, lease_until)
+    due.ack(runtime, done, lease_until)
     return dict(outcomes)

@@ -24,9 +24,10 @@ from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
-from gateway.keys import PROVIDER_SID
-from gateway.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
-from gateway.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
+from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
+from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
+from gateway.delivery.wanted import still_wanted
+from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def deliver(msisdn: str, message_id: str) -> str:
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return "paced"
-    if not _still_wanted(runtime, message):
+    if not still_wanted(runtime, message):
         advance(runtime, message, SKIPPED)
         return "skipped"
     if not runtime.store.claim_message(msisdn, message_id):
@@ -98,13 +99,6 @@ def deliver(msisdn: str, message_id: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
-
-
-def _still_wanted(runtime: Runtime, message: OutboundMessage) -> bool:
-    """A reminder waited in the queue since it was written: paid, cancelled or opted out since, it stays unsent."""
-    from gateway import reminders  # gateway.reminders queues through this module
-
-    return reminders.still_wanted(runtime, message)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:

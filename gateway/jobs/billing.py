@@ -11,8 +11,8 @@ from typing import Protocol
 
 from redis import Redis
 
-from gateway.codec import dumps
-from gateway.keys import LEDGER, Keys
+from gateway.state.codec import dumps
+from gateway.state.keys import LEDGER, Keys
 
 log = logging.getLogger(__name__)
 

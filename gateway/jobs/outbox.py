@@ -21,10 +21,13 @@ from datetime import datetime
 from redis.client import Pipeline
 
 from dialogs.effects import Pay
-from gateway import bootstrap, charges, outbound, reminders
+from gateway import bootstrap
 from gateway.bootstrap import Runtime
-from gateway.keys import PENDING
-from gateway.store import Batch
+from gateway.delivery import outbound
+from gateway.jobs import charges
+from gateway.state import due
+from gateway.state.keys import PENDING
+from gateway.state.store import Batch
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +139,9 @@ def _work(runtime: Runtime, msisdn: str, pending: Pending, now: datetime) -> Non
             outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
             charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
         if subscriber is not None:
-            reminders.schedule_statements(runtime, subscriber, pending.statements, pipeline=pipe)
+            due.schedule_statements(runtime, subscriber, pending.statements, pipeline=pipe)
             if pending.ordered:  # a new package: its renewal needs reminders
-                reminders.schedule_renewals(runtime, subscriber, pipeline=pipe)
+                due.schedule_renewals(runtime, subscriber, pipeline=pipe)
         pipe.execute()
 
 

@@ -6,8 +6,9 @@ from carriers import shift_out_of_quiet_hours
 from dialogs.model import OVERDUE, Subscriber
 from dialogs.overdue import mark_overdue
 from dialogs.reminders import LATE, Reminder
-from gateway import reminders
 from gateway.bootstrap import Runtime
+from gateway.jobs import reminders
+from gateway.state import due
 
 MARKED, SKIPPED = "overdue", "skipped"
 
@@ -15,7 +16,7 @@ MARKED, SKIPPED = "overdue", "skipped"
 def handle(runtime: Runtime, reminder: Reminder) -> str:
     now = runtime.clock()
     def change(before: Subscriber | None) -> Subscriber | None:
-        return mark_overdue(before, reminders.policy_of(runtime, before), reminder.ref, now) if before else None
+        return mark_overdue(before, runtime.policy(before), reminder.ref, now) if before else None
 
     after = runtime.store.update_subscriber(reminder.msisdn, change)
     statement = after.statement(reminder.ref) if after else None
@@ -23,9 +24,9 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
         return SKIPPED
     # The deadline is often 23:59:59: the status changes on time, the notice waits for the end of quiet hours.
     notice = Reminder(LATE, reminder.msisdn, reminder.ref)
-    send_at = shift_out_of_quiet_hours(reminders.policy_of(runtime, after), now)
+    send_at = shift_out_of_quiet_hours(runtime.policy(after), now)
     if send_at > now:
-        reminders.schedule(runtime.redis, runtime.keys, [(notice, send_at)])
+        due.schedule(runtime.redis, runtime.keys, [(notice, send_at)])
     else:
         reminders.notify(runtime, notice)
     return MARKED

@@ -11,12 +11,13 @@ from redis import Redis
 from rq import cron
 from rq.cron import CronScheduler
 
-from gateway import logs, outbox
+from gateway import logs
 from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, Runtime, bootstrap
 from gateway.config import from_env
-from gateway.db import url_of
-from gateway.outbox import recover_job
-from gateway.sweeper import sweep_job
+from gateway.jobs import outbox
+from gateway.jobs.outbox import recover_job
+from gateway.jobs.sweeper import sweep_job
+from gateway.state.connection import url_of
 
 SWEEP_TTL = 60
 
@@ -35,7 +36,7 @@ cron.register(recover_job, DEFAULT_QUEUE, interval=outbox.RECOVER_AFTER, ttl=SWE
 def run(url: str) -> None:
     """Run the cron scheduler on the queues' Redis at `url` until SIGTERM or Ctrl-C."""
     scheduler = CronScheduler(connection=Redis.from_url(url))
-    scheduler.load_config_from_file("gateway.cron")
+    scheduler.load_config_from_file("gateway.jobs.cron")
     scheduler.start()
 
 

@@ -115,9 +115,10 @@ def _unless(blueprints: set[str], hook: Callable) -> Callable:
 
 def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
-    from gateway import db, health
+    from gateway.bootstrap import EXTENSION as RUNTIME
+    from gateway.web import health
 
-    runtime = app.extensions[db.EXTENSION]
+    runtime = app.extensions[RUNTIME]
     per_ip = str(app.config.get("TDBOT_RATE_LIMIT_IP") or DEFAULT_IP_LIMIT)
     prefix = f"{runtime.keys.prefix}:limits"
     limiter = Limiter(

@@ -6,8 +6,8 @@ from redis.client import Pipeline
 
 from dialogs.imports import merge
 from dialogs.model import Subscriber
-from gateway import reminders
 from gateway.bootstrap import Runtime
+from gateway.state import due
 
 
 def upsert(runtime: Runtime, incoming: Subscriber, pipeline: Pipeline | None = None) -> Subscriber:
@@ -15,5 +15,5 @@ def upsert(runtime: Runtime, incoming: Subscriber, pipeline: Pipeline | None = N
     reminders it now implies; those go on `pipeline` when given, for the caller to execute with a batch."""
     now = runtime.clock()
     saved = runtime.store.update_subscriber(incoming.msisdn, lambda existing: merge(existing, incoming, now))
-    reminders.schedule_renewals(runtime, saved, pipeline=pipeline)
+    due.schedule_renewals(runtime, saved, pipeline=pipeline)
     return saved

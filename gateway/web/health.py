@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from gateway.db import get_redis
+from gateway.bootstrap import get_redis
 
 bp = Blueprint("health", __name__)
 

@@ -18,9 +18,9 @@ from redis.client import Pipeline
 
 from dialogs.effects import CODE
 from dialogs.model import DialogState, Subscriber
-from gateway import codec
-from gateway.keys import ESCALATIONS, Keys
-from gateway.messages import QUEUED, SENDING, OutboundMessage
+from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
+from gateway.state import codec
+from gateway.state.keys import ESCALATIONS, Keys
 
 INBOUND_TTL = 7 * 86400
 # A verification code's message record outlives any delivery (minutes, or RQ's retries) but not by much: even

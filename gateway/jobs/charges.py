@@ -19,10 +19,11 @@ from dialogs.effects import CONFIRMATION, NOTICE, Pay
 from dialogs.messages import money, render
 from dialogs.model import Payment, Statement, Subscriber
 from dialogs.payments import DUPLICATE, RECORDED, Settled, record_payment, release_pending
-from gateway import bootstrap, outbound
-from gateway.billing import PaymentFailed, PaymentReceipt
+from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
-from gateway.messages import OutboundMessage
+from gateway.delivery import outbound
+from gateway.delivery.messages import OutboundMessage
+from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ UNDELIVERED = "undelivered"
 FAILED = "failed"
 SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when its turn came
 
+REMINDER = "reminder"  # the kind of a reminder message (the others are dialogs.effects' kinds)
+
 
 @dataclass(frozen=True)
 class OutboundMessage:

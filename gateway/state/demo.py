@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from dialogs.model import Subscriber, Subscription
 from gateway.bootstrap import Runtime
-from gateway.subscribers import upsert
+from gateway.state.subscribers import upsert
 
 DEMO_NUMBERS = ("+8613800138000", "+8618600000000", "+8618900000000")
 

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from redis import Redis
 
-from gateway.codec import dumps
+from gateway.state.codec import dumps
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Outbound: messages leave here, through a sender (console, Twilio), paced per route and tracked to delivery."""
