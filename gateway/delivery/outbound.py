@@ -26,7 +26,7 @@ from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
-from gateway.delivery.wanted import still_wanted
+from gateway.delivery.wanted import HELD, SEND, verdict
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,11 @@ def deliver(msisdn: str, message_id: str) -> str:
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return "paced"
-    if not still_wanted(runtime, message):
-        advance(runtime, message, SKIPPED)
+    checked = verdict(runtime, message)
+    if checked == HELD:
+        return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
+    if checked != SEND:
+        advance(runtime, message, SKIPPED, error=checked)
         return "skipped"
     if not runtime.store.claim_message(msisdn, message_id):
         return "skipped"  # another run of this job got there first

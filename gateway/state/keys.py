@@ -18,6 +18,7 @@ PROVIDER_SID = "sid"
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"
 PACE = "pace"
+REMINDERS_MISSED = "reminders_missed"  # a counter: reminders that quiet hours kept from going out before their deadline
 
 
 @dataclass(frozen=True)
