@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -134,13 +135,17 @@ end
 return {places, values}
 """
 
-# KEYS: a message. ARGV: the status it must have, the status it takes.
+# Move a message between queued and sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
+# carry ('' for any), then the status, claim and claim time it takes.
 _CLAIM = """
-if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2])
-  return 1
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
+  return 0
 end
-return 0
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
+return 1
 """
 
 def digest(value: bytes | None) -> str:
@@ -243,9 +248,17 @@ class Store:
         if message.kind == CODE:
             conn.expire(key, CODE_MESSAGE_TTL)
 
-    def claim_message(self, msisdn: str, message_id: str) -> bool:
-        """Move a message from queued to sending, once: only the caller that gets True may send it."""
-        return self._claim(keys=[self.keys.message(msisdn, message_id)], args=[QUEUED, SENDING]) == 1
+    def claim_message(self, msisdn: str, message_id: str, at: int = 0) -> bool:
+        """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may
+        send it. The claim gets a token of its own, which `release_message` checks."""
+        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at]
+        return self._claim(keys=[self.keys.message(msisdn, message_id)], args=args) == 1
+
+    def release_message(self, message: OutboundMessage) -> bool:
+        """Move a message claimed for sending back to queued, only if it still carries `message`'s claim: of two runs
+        that both found it never went out, one releases it (and sends it), the other gets False."""
+        args = [SENDING, message.claim, QUEUED, "", 0]
+        return self._claim(keys=[self.keys.message(message.msisdn, message.id)], args=args) == 1
 
     def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:
         data = self.redis.hgetall(self.keys.message(msisdn, message_id))
