@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from carriers import policy_of
 from dialogs.apply import apply
@@ -23,7 +25,7 @@ from gateway.delivery.messages import OutboundMessage
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.state import codec
-from gateway.state.store import Contention, Writes
+from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,20 @@ class Inbound:
     inbound_id: str
     channel: str = "sms"
     provider_opted_out: bool = False
+    id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
+
+    @classmethod
+    def received(cls, msisdn: str, text: str, link_id: str | None, **fields: Any) -> Inbound:
+        """A message known by its link's own id; when the link gives none, by its sender and text, which make it the
+        same message for a few seconds only (a retried request), never days later (docs/delivery.md)."""
+        if link_id:
+            return cls(msisdn, text, link_id, **fields)
+        return cls(msisdn, text, content_id(msisdn, text), id_kind=CONTENT_ID, **fields)
+
+
+def content_id(msisdn: str, text: str) -> str:
+    """The id standing in for a link's own: the same sender and text give the same id."""
+    return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -75,9 +91,10 @@ class Service:
     def _transact(self, inbound: Inbound, work: Callable[..., Outcome], quotas: Sequence[Quota] = ()) -> Result:
         """Read, step and write back as one compare-and-set: two round trips, retried when another step won."""
         msisdn, inbound_id, store = inbound.msisdn, inbound.inbound_id, self.runtime.store
+        # The inbound record last: the read counts nothing against the quotas once it holds an answer.
         keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
         for attempt in range(MAX_TRIES):
-            raw_sub, raw_dialog, seen = values = self._read(keys, quotas if attempt == 0 else ())
+            raw_sub, raw_dialog, seen = values = self._read(keys, inbound_id, quotas if attempt == 0 else ())
             if seen is not None:
                 return Result(reply=seen.decode(), duplicate=True)
             now = self.runtime.clock()
@@ -90,12 +107,15 @@ class Service:
             _back_off(attempt)
         raise Contention(msisdn)
 
-    def _read(self, keys: Sequence[str], quotas: Sequence[Quota]) -> list[bytes | None]:
-        """The values of `keys`, counting this inbound against `quotas` in the same round trip."""
-        counts, values = self.runtime.store.read(keys, [(q.key, q.seconds) for q in quotas])
-        for quota, count in zip(quotas, counts, strict=True):
-            if count > quota.allowed:
-                raise OverQuota(quota)
+    def _read(self, keys: Sequence[str], inbound_id: str, quotas: Sequence[Quota]) -> list[bytes | None]:
+        """The values of `keys`, counting this inbound once against each of `quotas` in the same round trip (not at
+        all when it was answered already: no places come back). Each quota remembers its first `allowed` ids and the
+        one after them, which gets the notice (docs/delivery.md)."""
+        counters = [(q.key, q.seconds, q.allowed + 1) for q in quotas]
+        places, values = self.runtime.store.read(keys, inbound_id, counters)
+        for quota, place in zip(quotas, places, strict=False):
+            if place > quota.allowed:
+                raise OverQuota(quota, place)
         return values
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
@@ -131,7 +151,7 @@ class Service:
             store.save_subscriber(outcome.subscriber, pipeline=pipe)
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
-        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
+        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log

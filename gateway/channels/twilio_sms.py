@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -87,16 +86,16 @@ def inbound() -> Response:
         return twiml(render(lang, "unknown_sender"))
     if len(body) > MAX_TEXT:
         return twiml(render(lang, "too_long"))
-    message = Inbound(
-        msisdn=msisdn, text=body, inbound_id=form.get("MessageSid") or _fallback_id(msisdn, body),
+    message = Inbound.received(
+        msisdn, body, form.get("MessageSid"),
         channel="twilio", provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:
         result = Service(runtime()).handle(message, flood.sms_quotas(msisdn))
-    except OverQuota:
+    except OverQuota as over:
         # One notice per window, then silence: never an SMS war with a flooding phone.
-        return twiml(render(lang, "flooded") if flood.first_notice(msisdn) else "")
+        return twiml(render(lang, "flooded") if over.first else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
         return twiml(render(lang, "busy"))
@@ -108,10 +107,6 @@ def inbound() -> Response:
 
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
-
-
-def _fallback_id(msisdn: str, body: str) -> str:
-    return "h" + hashlib.sha256(f"{msisdn}\n{body}".encode()).hexdigest()[:32]
 
 
 @bp.post("/status")
