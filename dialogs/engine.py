@@ -50,7 +50,8 @@ LOCK_SECONDS = 86400
 @dataclass(frozen=True)
 class Message:
     text: str
-    provider_opted_out: bool = False  # the provider (e.g. Twilio Advanced Opt-Out) already confirmed
+    # The keyword (cmds.STOP, START or HELP) the provider already answered, as Twilio Advanced Opt-Out does.
+    provider_answered: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ Outcome = tuple[DialogState, list[Effect]]
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
     turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
-    new_state, effects = _dispatch(turn, cmds.parse(text), message)
-    return replace(new_state, lang=turn.lang, updated_at=turn.clock), effects
+    new_state, effects = _dispatch(turn, cmds.parse(text))
+    return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
@@ -104,11 +105,23 @@ def _expire(state: DialogState, clock: int) -> DialogState:
     return state
 
 
-def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+def _unless_answered(message: Message, effects: list[Effect]) -> list[Effect]:
+    """When the provider already answered (Twilio Advanced Opt-Out), a reply of ours would be a second one: only
+    what the step does stays. Its STOP stands whatever we make of the word; its START for a `YES` confirming a
+    cancel is not taken as asking for reminders again."""
+    if not message.provider_answered:
+        return effects
+    kept = [e for e in effects if not isinstance(e, Reply)]
+    if message.provider_answered == cmds.STOP and SetOptOut(True) not in kept:
+        return [SetOptOut(True), *kept]
+    return kept
+
+
+def _dispatch(turn: Turn, command: cmds.Command) -> Outcome:
     if turn.state.stage == OFFERED and command != cmds.Keyword(cmds.YES):
-        return _no_order(turn, command, message)
+        return _no_order(turn, command)
     if isinstance(command, cmds.Keyword):
-        return _keyword(turn, command.name, message)
+        return _keyword(turn, command.name)
     if turn.state.stage == LOCKED and isinstance(command, (cmds.Cancel, cmds.Code, cmds.Numbers)):
         return turn.state, [turn.reply("still_locked")]
     if isinstance(command, cmds.Cancel):
@@ -128,7 +141,7 @@ def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
     return turn.state, [turn.reply("unknown")]
 
 
-def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
+def _keyword(turn: Turn, name: str) -> Outcome:
     state = turn.state
     match name:
         case cmds.YES:
@@ -142,7 +155,7 @@ def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
         case cmds.HUMAN:
             return state, [Escalate("requested"), turn.reply("human")]
         case cmds.STOP:
-            return state, [SetOptOut(True)] + ([] if message.provider_opted_out else [turn.reply("stop")])
+            return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
             return state, [SetOptOut(False), turn.reply("start")]
         case cmds.HELP:
@@ -193,7 +206,8 @@ def _list(turn: Turn, active: tuple[Subscription, ...]) -> Outcome:
 def _choose(turn: Turn, options: tuple[str, ...], numbers: tuple[int, ...]) -> Outcome:
     if not options or any(n < 1 or n > len(options) for n in numbers):
         count = len(options)
-        state = replace(turn.state, stage=CHOOSING, options=options) if options else turn.state
+        # A fresh cancel choice: whatever flow came before (a BG list, a code) is not what these numbers are for.
+        state = replace(_idle(turn.state), stage=CHOOSING, options=options) if options else turn.state
         return state, [turn.reply("invalid_choice" if count else "none_active", count=count)]
     return _confirm(turn, tuple(options[n - 1] for n in numbers))
 
@@ -458,9 +472,9 @@ def _order(turn: Turn) -> Outcome:
     return _idle(turn.state), [OrderPlan(sub), SendMessage(text, CONFIRMATION)]
 
 
-def _no_order(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+def _no_order(turn: Turn, command: cmds.Command) -> Outcome:
     """二次确认: anything but 是/Y to an offer means no order; a real command is then handled as usual."""
     turn = replace(turn, state=_idle(turn.state))
     if isinstance(command, (cmds.Unknown, cmds.Numbers, cmds.Code)) or command == cmds.Keyword(cmds.NO):
         return turn.state, [turn.reply("plan_not_ordered")]
-    return _dispatch(turn, command, message)
+    return _dispatch(turn, command)

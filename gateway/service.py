@@ -39,7 +39,7 @@ class Inbound:
     text: str
     inbound_id: str
     channel: str = "sms"
-    provider_opted_out: bool = False
+    provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
         updated = apply(subscriber, effects, now)
         messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
         result = Result(
@@ -115,6 +115,8 @@ class Service:
         return Outcome(result, state, updated if updated != subscriber else None)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
+        if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
+            return Outcome(Result(reply=""), stranger=True)
         lang = guess_lang(inbound.text, "en")
         return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
 

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
+from dialogs import commands as cmds
 from dialogs.commands import guess_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
@@ -77,6 +78,10 @@ def twiml(text: str) -> Response:
     return Response(_XML_DECLARATION + body, mimetype="application/xml")
 
 
+# Twilio Advanced Opt-Out's OptOutType: which of its keywords it has already answered the subscriber for.
+OPT_OUT_TYPES = {"STOP": cmds.STOP, "START": cmds.START, "HELP": cmds.HELP}
+
+
 @bp.post("/sms")
 def inbound() -> Response:
     form = request.form
@@ -89,7 +94,7 @@ def inbound() -> Response:
         return twiml(render(lang, "too_long"))
     message = Inbound(
         msisdn=msisdn, text=body, inbound_id=form.get("MessageSid") or _fallback_id(msisdn, body),
-        channel="twilio", provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
+        channel="twilio", provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:
