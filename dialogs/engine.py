@@ -177,6 +177,13 @@ def _done(state: DialogState) -> DialogState:
     return replace(_idle(state), attempts=0)
 
 
+def _cannot_start(turn: Turn, key: str) -> Outcome:
+    """A command whose flow has nothing to start with: a confirmation or code in hand stays where it was (the
+    subscriber may still answer it); a bare choice ends."""
+    keep = turn.state.stage in (CONFIRMING, VERIFYING, LOCKED)
+    return (turn.state if keep else _idle(turn.state)), [turn.reply(key)]
+
+
 # --- choosing -------------------------------------------------------------------------------
 
 
@@ -184,7 +191,7 @@ def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
     active = turn.facts.subscriber.active()
     options = tuple(s.id for s in active)
     if not active:
-        return _idle(turn.state), [turn.reply("none_active")]
+        return _cannot_start(turn, "none_active")
     if command.everything:
         return _confirm(turn, options)
     if command.numbers:
@@ -347,19 +354,21 @@ def _as_quoted(turn: Turn, statement: Statement) -> Statement:
 
 
 # --- read-only commands ---------------------------------------------------------------------
+# Whatever flow is under way (a choice, a confirmation, a code, a lock) stays exactly where it was. Only from IDLE
+# does a query open the choice its numbers offer, as TD's list does.
 
 
 def _query(turn: Turn) -> Outcome:
-    subscriber, lang = turn.facts.subscriber, turn.lang
+    subscriber, lang, state = turn.facts.subscriber, turn.lang, turn.state
     if not subscriber.subscriptions:
-        return turn.state, [turn.reply("query_empty")]
+        return state, [turn.reply("query_empty")]
     lines = "\n".join(_query_line(lang, s) for s in subscriber.subscriptions)
     owed = sum(s.owed_fen for s in subscriber.open_statements())
     owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
-    active, reply = subscriber.active(), turn.reply("query", lines=lines, owed=owed_text)
-    if not active or turn.state.stage == LOCKED:  # a query must not be a way out of a lock
-        return turn.state, [reply]
-    return replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active)), [reply]
+    active = subscriber.active()
+    if state.stage == IDLE and active:
+        state = replace(_idle(state), stage=CHOOSING, options=tuple(s.id for s in active))
+    return state, [turn.reply("query", lines=lines, owed=owed_text)]
 
 
 def _query_line(lang: str, sub: Subscription) -> str:
@@ -398,7 +407,7 @@ def _pay(turn: Turn) -> Outcome:
         return turn.state, [turn.reply("still_locked")]
     due = payments.payable(subscriber)
     if not due:
-        return _idle(turn.state), [turn.reply("pay_pending" if payments.pending(subscriber) else "pay_nothing")]
+        return _cannot_start(turn, "pay_pending" if payments.pending(subscriber) else "pay_nothing")
     lines = "\n".join(
         render(lang, "pay_line", name=short_name(s.name), amount=money(lang, s.owed_fen),
                status=render(lang, f"status_{s.status}"))
@@ -434,7 +443,7 @@ def _plans(turn: Turn) -> Outcome:
         return turn.state, [turn.reply("still_locked")]
     offer = plans.available(turn.facts.policy, turn.facts.subscriber)
     if not offer:
-        return _idle(turn.state), [turn.reply("plans_none")]
+        return _cannot_start(turn, "plans_none")
     lines = "\n".join(
         render(lang, "plan_line", n=i, name=short_name(p.name(lang)), fee=money(lang, p.fee_fen))
         for i, p in enumerate(offer, 1)

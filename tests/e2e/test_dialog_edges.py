@@ -1,4 +1,5 @@
-"""Dialog edges through the signed Twilio webhook: Twilio Advanced Opt-Out having answered already."""
+"""Dialog edges through the signed Twilio webhook: a read-only command mid-verification, Twilio Advanced Opt-Out
+having answered already."""
 
 from __future__ import annotations
 
@@ -27,6 +28,19 @@ def replies(response) -> list[str]:
 
 def statuses(phone: Phone) -> dict[str, str]:
     return {s["id"]: s["status"] for s in phone.subscriber()["subscriptions"]}
+
+
+# --- 14: a read-only command in the middle of verifying -----------------------------------------------------
+
+
+@pytest.mark.parametrize("meanwhile", ["0000", "查询", "ZD", "HELP", "人工", "R"])
+def test_a_read_only_command_while_verifying_leaves_the_code_valid(phone: Phone, meanwhile: str) -> None:
+    phone.send("TD 1")
+    phone.send("Y")
+    assert phone.send(meanwhile)
+    assert phone.send(phone.last_code()) == ""  # the result comes as its own message
+    assert statuses(phone)["vid"] == "cancelled"
+    assert "视频会员已退订" in phone.inbox()[-1]
 
 
 # --- 16: Twilio Advanced Opt-Out answered already ------------------------------------------------------------
