@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
-from dialogs import codes, payments, plans
+from dialogs import codes, pages, payments, plans
 from dialogs import commands as cmds
-from dialogs.budgets import QUERY_CHARS, short_name
+from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
@@ -52,6 +53,7 @@ class Message:
     text: str
     # The keyword (cmds.STOP, START or HELP) the provider already answered, as Twilio Advanced Opt-Out does.
     provider_answered: str = ""
+    screen: Screen = SMS  # how much a reply may hold on the channel the message came in on
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Turn:
     facts: Facts
     now: datetime
     lang: str
+    screen: Screen = SMS
 
     @property
     def clock(self) -> int:
@@ -85,8 +88,9 @@ Outcome = tuple[DialogState, list[Effect]]
 
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
-    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
-    new_state, effects = _dispatch(turn, cmds.parse(text))
+    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
+    turned = _turn_page(turn, text)
+    new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
@@ -151,7 +155,7 @@ def _keyword(turn: Turn, name: str) -> Outcome:
         case cmds.QUERY:
             return _query(turn)
         case cmds.BILL:
-            return state, [_bill(turn)]
+            return _bill(turn)
         case cmds.HUMAN:
             return state, [Escalate("requested"), turn.reply("human")]
         case cmds.STOP:
@@ -202,12 +206,8 @@ def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
 
 
 def _list(turn: Turn, active: tuple[Subscription, ...]) -> Outcome:
-    lines = "\n".join(
-        render(turn.lang, "list_line", n=i, name=short_name(s.name), fee=money(turn.lang, s.fee_fen))
-        for i, s in enumerate(active, 1)
-    )
     state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active))
-    return state, [turn.reply("list", count=len(active), lines=lines)]
+    return _show(turn, state, LIST)
 
 
 def _choose(turn: Turn, options: tuple[str, ...], numbers: tuple[int, ...]) -> Outcome:
@@ -359,36 +359,43 @@ def _as_quoted(turn: Turn, statement: Statement) -> Statement:
 
 
 def _query(turn: Turn) -> Outcome:
-    subscriber, lang, state = turn.facts.subscriber, turn.lang, turn.state
+    subscriber, state = turn.facts.subscriber, turn.state
     if not subscriber.subscriptions:
         return state, [turn.reply("query_empty")]
-    lines = "\n".join(_query_line(lang, s) for s in subscriber.subscriptions)
-    owed = sum(s.owed_fen for s in subscriber.open_statements())
-    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
     active = subscriber.active()
     if state.stage == IDLE and active:
         state = replace(_idle(state), stage=CHOOSING, options=tuple(s.id for s in active))
-    return state, [turn.reply("query", lines=lines, owed=owed_text)]
+    return _show(turn, state, QUERY)
 
 
-def _query_line(lang: str, sub: Subscription) -> str:
-    if not sub.active:
-        return render(lang, "query_line_cancelled", name=short_name(sub.name))
-    fee, renews = money(lang, sub.fee_fen), day(lang, sub.renews_on)
-    return render(lang, "query_line_active", name=short_name(sub.name), fee=fee, renews=renews)
+def _query_lines(turn: Turn, state: DialogState) -> Lines:
+    subscriber, lang = turn.facts.subscriber, turn.lang
+    numbers = {s.id: n for n, s in enumerate(subscriber.active(), 1)}  # the numbers TD n and the choice go by
+    lines = [
+        _line(lang, "query_line_active", s.name, n=numbers[s.id], fee=money(lang, s.fee_fen),
+              renews=day(lang, s.renews_on))
+        if s.active else _line(lang, "query_line_cancelled", s.name)
+        for s in subscriber.subscriptions
+    ]
+    owed = sum(s.owed_fen for s in subscriber.open_statements())
+    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
+    return lines, {"owed": owed_text}
 
 
-def _bill(turn: Turn) -> Reply:
-    statements = turn.facts.subscriber.statements[-5:]
-    if not statements:
-        return turn.reply("bill_empty")
+def _bill(turn: Turn) -> Outcome:
+    if not turn.facts.subscriber.statements:
+        return turn.state, [turn.reply("bill_empty")]
+    return _show(turn, turn.state, BILL)
+
+
+def _bill_lines(turn: Turn, state: DialogState) -> Lines:
     lang, tz = turn.lang, turn.facts.policy.timezone
-    lines = "\n".join(
-        render(lang, "bill_line", name=short_name(s.name), amount=money(lang, s.owed_fen or s.amount_fen),
-               status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
-        for s in statements
-    )
-    return turn.reply("bill", lines=lines)
+    lines = [
+        _line(lang, "bill_line", s.name, amount=money(lang, s.owed_fen or s.amount_fen),
+              status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
+        for s in reversed(turn.facts.subscriber.statements)  # the newest first
+    ]
+    return lines, {}
 
 
 # --- paying (JF) ----------------------------------------------------------------------------
@@ -402,20 +409,26 @@ def _flow(turn: Turn, key: str) -> str:
 
 
 def _pay(turn: Turn) -> Outcome:
-    subscriber, lang = turn.facts.subscriber, turn.lang
+    subscriber = turn.facts.subscriber
     if turn.state.stage == LOCKED:
         return turn.state, [turn.reply("still_locked")]
     due = payments.payable(subscriber)
     if not due:
         return _cannot_start(turn, "pay_pending" if payments.pending(subscriber) else "pay_nothing")
-    lines = "\n".join(
-        render(lang, "pay_line", name=short_name(s.name), amount=money(lang, s.owed_fen),
-               status=render(lang, f"status_{s.status}"))
-        for s in due
-    )
     state = replace(_idle(turn.state), stage=CONFIRMING, intent=PAY, selected=tuple(s.id for s in due),
                     amounts=tuple(s.owed_fen for s in due))
-    return state, [turn.reply("pay_confirm", lines=lines, amount=money(lang, sum(s.owed_fen for s in due)))]
+    return _show(turn, state, PAY_CONFIRM)
+
+
+def _pay_lines(turn: Turn, state: DialogState) -> Lines:
+    """The statements as confirmed: what Y charges at most, whatever page it is said on."""
+    lang, subscriber = turn.lang, turn.facts.subscriber
+    confirmed = [(subscriber.statement(i), fen) for i, fen in zip(state.selected, state.amounts, strict=False)]
+    lines = [
+        _line(lang, "pay_line", s.name, amount=money(lang, fen), status=render(lang, f"status_{s.status}"))
+        for s, fen in confirmed if s is not None
+    ]
+    return lines, {"amount": money(lang, sum(state.amounts))}
 
 
 def _complete_payment(turn: Turn) -> Outcome:
@@ -438,18 +451,20 @@ def _complete_payment(turn: Turn) -> Outcome:
 
 
 def _plans(turn: Turn) -> Outcome:
-    lang = turn.lang
     if turn.state.stage == LOCKED:
         return turn.state, [turn.reply("still_locked")]
     offer = plans.available(turn.facts.policy, turn.facts.subscriber)
     if not offer:
         return _cannot_start(turn, "plans_none")
-    lines = "\n".join(
-        render(lang, "plan_line", n=i, name=short_name(p.name(lang)), fee=money(lang, p.fee_fen))
-        for i, p in enumerate(offer, 1)
-    )
     state = replace(_idle(turn.state), stage=CHOOSING, intent=PLAN, options=tuple(p.code for p in offer))
-    return state, [turn.reply("plans", lines=lines)]
+    return _show(turn, state, PLANS)
+
+
+def _plan_lines(turn: Turn, state: DialogState) -> Lines:
+    lang, policy = turn.lang, turn.facts.policy
+    offered = [(n, plans.find(policy, code)) for n, code in enumerate(state.options, 1)]
+    lines = [_line(lang, "plan_line", p.name(lang), n=n, fee=money(lang, p.fee_fen)) for n, p in offered if p]
+    return lines, {}
 
 
 def _choose_plan(turn: Turn, numbers: tuple[int, ...]) -> Outcome:
@@ -462,8 +477,8 @@ def _choose_plan(turn: Turn, numbers: tuple[int, ...]) -> Outcome:
     state = replace(_idle(turn.state), stage=OFFERED, intent=PLAN, plan_offer=plan.code,
                     offer_expires_at=int(expires.timestamp()))
     deadline = when(lang, expires, turn.facts.policy.timezone)
-    return state, [turn.reply("plan_confirm", name=short_name(plan.name(lang)), fee=money(lang, plan.fee_fen),
-                              deadline=deadline)]
+    return state, [Reply(_named(turn, "plan_confirm", plan.name(lang), fee=money(lang, plan.fee_fen),
+                                deadline=deadline))]
 
 
 def _order(turn: Turn) -> Outcome:
@@ -476,8 +491,7 @@ def _order(turn: Turn) -> Outcome:
         return _idle(turn.state), [turn.reply("plan_unavailable")]
     today = turn.now.astimezone(facts.policy.tz).date()
     sub = plans.subscription_for(facts.subscriber, plan, lang, today)
-    text = turn.say("plan_ordered", name=short_name(sub.name), fee=money(lang, sub.fee_fen),
-                    renews=day(lang, sub.renews_on))
+    text = _named(turn, "plan_ordered", sub.name, fee=money(lang, sub.fee_fen), renews=day(lang, sub.renews_on))
     return _idle(turn.state), [OrderPlan(sub), SendMessage(text, CONFIRMATION)]
 
 
@@ -487,3 +501,76 @@ def _no_order(turn: Turn, command: cmds.Command) -> Outcome:
     if isinstance(command, (cmds.Unknown, cmds.Numbers, cmds.Code)) or command == cmds.Keyword(cmds.NO):
         return turn.state, [turn.reply("plan_not_ordered")]
     return _dispatch(turn, command)
+
+
+# --- listings, a page at a time -------------------------------------------------------------------------------
+
+LIST, QUERY, BILL, PAY_CONFIRM, PLANS = "list", "query", "bill", "pay_confirm", "plans"
+Lines = tuple[list[pages.Line], dict[str, object]]
+
+
+def _list_lines(turn: Turn, state: DialogState) -> Lines:
+    lang, subscriber = turn.lang, turn.facts.subscriber
+    listed = [(n, subscriber.subscription(i)) for n, i in enumerate(state.options, 1)]
+    lines = [_line(lang, "list_line", s.name, n=n, fee=money(lang, s.fee_fen)) for n, s in listed if s is not None]
+    return lines, {"count": len(state.options)}
+
+
+# What each listing shows, from the facts and the state that offers it (its options, its confirmed amounts).
+_LINES: dict[str, Callable[[Turn, DialogState], Lines]] = {
+    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, PAY_CONFIRM: _pay_lines, PLANS: _plan_lines,
+}
+
+
+def _line(lang: str, key: str, name: str, **values: object) -> pages.Line:
+    return pages.Line(name, lambda shown: render(lang, key, name=shown, **values))
+
+
+def _listing(turn: Turn, state: DialogState, key: str) -> pages.Listing:
+    lines, values = _LINES[key](turn, state)
+
+    def compose(shown: list[str], back: bool, more: bool) -> str:
+        return turn.say(key, lines="\n".join(shown), pages=_nav(turn.lang, back, more), **values)
+
+    return pages.Listing(lines, compose, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen))
+
+
+def _nav(lang: str, back: bool, more: bool) -> str:
+    """The line offering the pages after and before, if any: `98` more, `0` back, as USSD menus do."""
+    ways = [render(lang, key) for key, offered in (("page_more", more), ("page_back", back)) if offered]
+    return "\n" + " ".join(ways) if ways else ""
+
+
+def _show(turn: Turn, state: DialogState, key: str, start: int = 0) -> Outcome:
+    """Listing `key` from line `start`, remembered so that `98` and `0` can turn its pages."""
+    page = _listing(turn, state, key).page(start)
+    return replace(state, listing=key, page_start=page.start), [Reply(page.text)]
+
+
+def _turn_page(turn: Turn, text: str) -> Outcome | None:
+    """`98` or `0` answering the listing just shown, if it has a page that way; None when the text means anything
+    else (then `98` is package 98, if there is one)."""
+    state = turn.state
+    if text not in (pages.MORE, pages.BACK) or state.listing not in _LINES:
+        return None
+    if turn.clock - state.updated_at > IDLE_TIMEOUT:  # a listing long left is not what a 98 now answers
+        return None
+    listing = _listing(turn, state, state.listing)
+    if text == pages.BACK:
+        return _show(turn, state, state.listing, listing.previous(state.page_start)) if state.page_start else None
+    following = listing.page(state.page_start).end
+    return _show(turn, state, state.listing, following) if following < len(listing.lines) else None
+
+
+def _off_page(turn: Turn) -> Turn:
+    """Any other message leaves the listing: `98` then means the next page only right after a page was shown."""
+    return replace(turn, state=replace(turn.state, listing="", page_start=0))
+
+
+def _named(turn: Turn, key: str, name: str, **values: object) -> str:
+    """Template `key` naming `name`, whole unless the message's budget needs it cut."""
+
+    def text_for(shown: str) -> str:
+        return turn.say(key, name=shown, **values)
+
+    return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))

@@ -1,12 +1,16 @@
 """Dialog edges through the signed Twilio webhook: a read-only command mid-verification, Twilio Advanced Opt-Out
-having answered already."""
+having answered already, long listings a page at a time."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from carriers import POLICIES
+from dialogs import budgets
 from dialogs.messages import render
-from tests.support.phone import Phone, seed_demo, twiml_messages
+from tests.support.phone import Phone, api_headers, seed_demo, twiml_messages
 
 CMCC = "+8613800138000"  # demo subscriber, locale zh
 STRANGER_CN = "+8613900000001"
@@ -43,6 +47,11 @@ def test_a_read_only_command_while_verifying_leaves_the_code_valid(phone: Phone,
     assert "视频会员已退订" in phone.inbox()[-1]
 
 
+def test_0000_then_a_number_still_picks_a_package(phone: Phone) -> None:
+    assert "1.视频会员 15.00元/月" in phone.send("0000")
+    assert "您将退订" in phone.send("2") and statuses(phone)["music"] == "active"
+
+
 # --- 16: Twilio Advanced Opt-Out answered already ------------------------------------------------------------
 
 
@@ -73,3 +82,57 @@ def test_yes_twilio_took_for_start_still_confirms_and_sends_the_code(phone: Phon
 def test_a_stranger_twilio_answered_gets_nothing_more(app) -> None:
     stranger = Phone(app.test_client(), app, STRANGER_CN)
     assert replies(stranger.post("HELP", OptOutType="HELP")) == []
+
+
+# --- 19: a hundred packages, a page at a time ----------------------------------------------------------------
+
+HUNDRED = [f"第{i}号咪咕视频钻石会员尊享月包超长名称示例" for i in range(1, 101)]
+NUMBERED = re.compile(r"^(\d+)\.第(\d+)号")
+
+
+@pytest.fixture
+def hundred(app) -> Phone:
+    subscriptions = [{"id": f"p{i}", "name": name, "service_code": f"S{i}", "fee_fen": 99_999,
+                      "renews_on": "2026-12-07"} for i, name in enumerate(HUNDRED, 1)]
+    response = app.test_client().put(f"/api/v1/subscribers/{CMCC}", headers=api_headers(),
+                                     json={"carrier": "cmcc", "locale": "zh", "subscriptions": subscriptions})
+    assert response.status_code in (200, 201), response.data
+    return Phone(app.test_client(), app, CMCC)
+
+
+def pages_of(phone: Phone, command: str, key: str) -> list[str]:
+    """`command`, then `98` for as long as a page offers more; each page checked against Twilio's limit and its
+    segment budget on the carrier's route."""
+    pages = [phone.send(command)]
+    while "\n98.更多" in pages[-1]:
+        assert len(pages) <= 100
+        pages.append(phone.send("98"))
+    for page in pages:
+        assert len(page) <= TWILIO_MAX
+        assert budgets.fits_screen(POLICIES["cmcc"], key, page), page
+    return pages
+
+
+def numbers_on(page: str) -> list[int]:
+    shown = [NUMBERED.match(line) for line in page.split("\n")]
+    assert all(int(m.group(1)) == int(m.group(2)) for m in shown if m), "each package keeps its number"
+    return [int(m.group(1)) for m in shown if m]
+
+
+@pytest.mark.parametrize(("command", "key"), [("TD", "list"), ("0000", "query")])
+def test_a_hundred_packages_are_listed_a_page_at_a_time_each_within_budget(hundred: Phone, command: str,
+                                                                            key: str) -> None:
+    pages = pages_of(hundred, command, key)
+    assert len(pages) > 1
+    assert [n for page in pages for n in numbers_on(page)] == list(range(1, 101))
+    assert HUNDRED[0] in pages[0], "a name is shown whole when its line fits"
+
+
+def test_0_goes_back_and_a_number_on_page_two_means_the_package_shown_with_it(hundred: Phone) -> None:
+    first = hundred.send("TD")
+    second = hundred.send("98")
+    assert hundred.send("0") == first
+    assert hundred.send("98") == second
+    number = numbers_on(second)[-1]
+    confirm = hundred.send(str(number))
+    assert f"第{number}号" in confirm and "您将退订" in confirm
