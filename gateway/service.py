@@ -13,9 +13,9 @@ from datetime import datetime
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.commands import guess_lang
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway.bootstrap import Runtime
@@ -117,7 +117,7 @@ class Service:
     def _stranger(self, inbound: Inbound) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
             return Outcome(Result(reply=""), stranger=True)
-        lang = guess_lang(inbound.text, "en")
+        lang = reply_lang(inbound.msisdn, inbound.text)
         return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:

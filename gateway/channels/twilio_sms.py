@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs import commands as cmds
-from dialogs.commands import guess_lang
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
@@ -86,8 +86,9 @@ OPT_OUT_TYPES = {"STOP": cmds.STOP, "START": cmds.START, "HELP": cmds.HELP}
 def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
-    lang = guess_lang(body, "en")
     msisdn = to_e164(form.get("From", ""))
+    # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
+    lang = reply_lang(msisdn, body[:MAX_TEXT])
     if msisdn is None:
         return twiml(render(lang, "unknown_sender"))
     if len(body) > MAX_TEXT:

@@ -1,5 +1,5 @@
 """Dialog edges through the signed Twilio webhook: a read-only command mid-verification, Twilio Advanced Opt-Out
-having answered already, long listings a page at a time."""
+having answered already, the language of replies chosen without a record, long listings a page at a time."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 from carriers import POLICIES
 from dialogs import budgets
 from dialogs.messages import render
+from gateway import create_app
+from tests.e2e.test_flooding import flood_app
 from tests.support.phone import Phone, api_headers, seed_demo, twiml_messages
 
 CMCC = "+8613800138000"  # demo subscriber, locale zh
@@ -82,6 +84,40 @@ def test_yes_twilio_took_for_start_still_confirms_and_sends_the_code(phone: Phon
 def test_a_stranger_twilio_answered_gets_nothing_more(app) -> None:
     stranger = Phone(app.test_client(), app, STRANGER_CN)
     assert replies(stranger.post("HELP", OptOutType="HELP")) == []
+
+
+# --- 17: the language of a reply chosen without a subscriber record -----------------------------------------
+
+
+@pytest.mark.parametrize(("number", "text", "reply"), [
+    (STRANGER_CN, "TD", render("zh", "unknown_sender")),
+    (STRANGER_CN, "0000", render("zh", "unknown_sender")),
+    (STRANGER_CN, "HELP", render("en", "unknown_sender")),
+    (STRANGER_US, "TD", render("en", "unknown_sender")),
+    (STRANGER_US, "退订", render("zh", "unknown_sender")),
+])
+def test_an_unknown_number_is_answered_in_its_words_else_its_countrys_language(
+    app, number: str, text: str, reply: str
+) -> None:
+    assert replies(Phone(app.test_client(), app, number).post(text)) == [reply]
+
+
+def test_a_message_too_long_is_refused_in_the_numbers_language(phone: Phone) -> None:
+    assert replies(phone.post("1" * 1601)) == [render("zh", "too_long")]
+    assert replies(Phone(phone.client, phone.app, STRANGER_US).post("1" * 1601)) == [render("en", "too_long")]
+
+
+def test_busy_is_said_in_the_numbers_language(test_config) -> None:
+    app = create_app({**test_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert replies(Phone(app.test_client(), app, CMCC).post("TD")) == [render("zh", "busy")]
+    assert replies(Phone(app.test_client(), app, STRANGER_US).post("TD")) == [render("en", "busy")]
+
+
+def test_the_flood_notice_is_said_in_the_numbers_language(test_config) -> None:
+    app = flood_app(test_config, TDBOT_RATE_LIMIT_SMS="1/minute")
+    phone = Phone(app.test_client(), app, CMCC)
+    phone.send("TD")
+    assert replies(phone.post("TD")) == [render("zh", "flooded")]
 
 
 # --- 19: a hundred packages, a page at a time ----------------------------------------------------------------
