@@ -574,3 +574,12 @@ def _named(turn: Turn, key: str, name: str, **values: object) -> str:
         return turn.say(key, name=shown, **values)
 
     return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))
+
+
+# --- the conversation log -----------------------------------------------------------------------------------
+
+
+def heard(state: DialogState, text: str) -> str:
+    """What the conversation log may keep of `text` arriving in `state`: while a code is awaited, anything like one
+    is starred out, as the codes we send never reach the log."""
+    return cmds.masked_codes(text) if state.stage == VERIFYING else text

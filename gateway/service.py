@@ -14,7 +14,7 @@ from datetime import datetime
 from carriers import policy_of
 from dialogs.apply import apply
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import Facts, Message, step
+from dialogs.engine import Facts, Message, heard, step
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
@@ -58,6 +58,7 @@ class Outcome:
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
+    heard: str = ""  # what the conversation log keeps of the inbound text
 
 
 class Service:
@@ -112,7 +113,7 @@ class Service:
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=messages, pending=_pending(messages, effects, updated, now),
         )
-        return Outcome(result, state, updated if updated != subscriber else None)
+        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text))
 
     def _stranger(self, inbound: Inbound) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
@@ -138,7 +139,7 @@ class Service:
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
         entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
-                 "in": inbound.text[:200], "reply": result.reply, "sent": sent}
+                 "in": outcome.heard[:200], "reply": result.reply, "sent": sent}
         store.log(msisdn, entry, pipeline=pipe)
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:

@@ -1,5 +1,6 @@
 """Dialog edges through the signed Twilio webhook: a read-only command mid-verification, Twilio Advanced Opt-Out
-having answered already, the language of replies chosen without a record, long listings a page at a time."""
+having answered already, the language of replies chosen without a record, long listings a page at a time, and
+typed codes kept out of the conversation log."""
 
 from __future__ import annotations
 
@@ -172,3 +173,24 @@ def test_0_goes_back_and_a_number_on_page_two_means_the_package_shown_with_it(hu
     number = numbers_on(second)[-1]
     confirm = hundred.send(str(number))
     assert f"第{number}号" in confirm and "您将退订" in confirm
+
+
+# --- 20: typed codes stay out of the conversation log -------------------------------------------------------
+
+
+def test_codes_typed_while_verifying_are_masked_in_the_log(phone: Phone) -> None:
+    phone.send("TD 1")
+    phone.send("Y")
+    code = phone.last_code()
+    wrong = "000000" if code != "000000" else "111111"
+    phone.send(wrong)
+    phone.send(code)
+    logged = [entry["in"] for entry in phone.runtime.store.conversation(CMCC)]
+    assert logged == ["TD 1", "Y", "******", "******"]
+    assert not any(code in str(entry) for entry in phone.runtime.store.conversation(CMCC))
+
+
+def test_six_digits_outside_verification_are_kept(phone: Phone) -> None:
+    phone.send("TD")
+    phone.send("123456")  # a wrong choice from the list, not a code
+    assert [entry["in"] for entry in phone.runtime.store.conversation(CMCC)] == ["TD", "123456"]

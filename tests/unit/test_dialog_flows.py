@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from carriers import POLICIES
 from dialogs import codes
 from dialogs import commands as cmds
-from dialogs.engine import IDLE_TIMEOUT, Facts, Message, step
+from dialogs.engine import IDLE_TIMEOUT, Facts, Message, heard, step
 from dialogs.model import (
     CANCEL,
     CHOOSING,
@@ -225,3 +225,25 @@ def test_the_clock_still_moves_for_a_read_only_command() -> None:
 def test_a_read_only_command_is_answered_in_the_language_it_was_written_in() -> None:
     after, effects = step(cancel_verifying(), Message("HELP"), facts(subscriber(locale=None)), NOW)
     assert after.lang == "en" and "Reply TD" in texts(effects)
+
+
+# --- what the conversation log keeps --------------------------------------------------------------------------
+
+HEARD = [
+    # stage the message arrived in, text, what the log keeps
+    (VERIFYING, "424242", "******"),
+    (VERIFYING, "４２４２４２", "******"),  # full-width digits are a code too
+    (VERIFYING, "424 242", "*** ***"),
+    (VERIFYING, "code: 424-242.", "code: ***-***."),
+    (VERIFYING, "12345678", "********"),
+    (VERIFYING, "0000", "0000"),
+    (VERIFYING, "TD 2", "TD 2"),
+    (VERIFYING, "N", "N"),
+    (CHOOSING, "123456", "123456"),  # not awaiting a code: a wrong choice, kept as typed
+    (IDLE, "424242", "424242"),
+]
+
+
+@pytest.mark.parametrize(("stage", "text", "kept"), HEARD)
+def test_a_code_typed_while_verifying_is_starred_out_of_the_log(stage: str, text: str, kept: str) -> None:
+    assert heard(DialogState(stage=stage), text) == kept
