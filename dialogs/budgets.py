@@ -156,7 +156,7 @@ def fit_name(name: str, text_for: Callable[[str], str], room: Callable[[str], bo
             low = middle
         else:
             high = middle - 1
-    return _cut(name, max(low, 1), text_for)
+    return _cut(name, low, text_for)
 
 
 def _cut(name: str, keep: int, text_for: Callable[[str], str]) -> str:
