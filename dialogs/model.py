@@ -137,3 +137,8 @@ class DialogState:
     locked_until: int = 0
     plan_offer: str = ""
     offer_expires_at: int = 0
+    # The listing the last reply showed a page of (its template key, e.g. "list") and the index of that page's first
+    # line, so `98` and `0` can turn its pages. Pages are worked out again each turn for the channel the message
+    # came in on, so a listing started by SMS can be paged on a USSD screen and the other way round.
+    listing: str = ""
+    page_start: int = 0

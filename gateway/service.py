@@ -15,9 +15,9 @@ from typing import Any
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.commands import guess_lang
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import Facts, Message, step
+from dialogs.engine import Facts, Message, heard, step
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway.bootstrap import Runtime
@@ -41,7 +41,7 @@ class Inbound:
     text: str
     inbound_id: str
     channel: str = "sms"
-    provider_opted_out: bool = False
+    provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
     id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
 
     @classmethod
@@ -74,6 +74,7 @@ class Outcome:
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
+    heard: str = ""  # what the conversation log keeps of the inbound text
 
 
 class Service:
@@ -125,17 +126,19 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
         updated = apply(subscriber, effects, now)
         messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
         result = Result(
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=messages, pending=_pending(messages, effects, updated, now),
         )
-        return Outcome(result, state, updated if updated != subscriber else None)
+        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text))
 
     def _stranger(self, inbound: Inbound) -> Outcome:
-        lang = guess_lang(inbound.text, "en")
+        if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
+            return Outcome(Result(reply=""), stranger=True)
+        lang = reply_lang(inbound.msisdn, inbound.text)
         return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
@@ -156,7 +159,7 @@ class Service:
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
         entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
-                 "in": inbound.text[:200], "reply": result.reply, "sent": sent}
+                 "in": outcome.heard[:200], "reply": result.reply, "sent": sent}
         store.log(msisdn, entry, pipeline=pipe)
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:

@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
-from dialogs.commands import guess_lang
+from dialogs import commands as cmds
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
@@ -76,19 +77,24 @@ def twiml(text: str) -> Response:
     return Response(_XML_DECLARATION + body, mimetype="application/xml")
 
 
+# Twilio Advanced Opt-Out's OptOutType: which of its keywords it has already answered the subscriber for.
+OPT_OUT_TYPES = {"STOP": cmds.STOP, "START": cmds.START, "HELP": cmds.HELP}
+
+
 @bp.post("/sms")
 def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
-    lang = guess_lang(body, "en")
     msisdn = to_e164(form.get("From", ""))
+    # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
+    lang = reply_lang(msisdn, body[:MAX_TEXT])
     if msisdn is None:
         return twiml(render(lang, "unknown_sender"))
     if len(body) > MAX_TEXT:
         return twiml(render(lang, "too_long"))
     message = Inbound.received(
         msisdn, body, form.get("MessageSid"),
-        channel="twilio", provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
+        channel="twilio", provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:

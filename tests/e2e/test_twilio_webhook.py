@@ -199,7 +199,7 @@ def test_a_national_number_is_the_same_subscriber(client, seeded) -> None:
 def test_redis_down_gets_a_polite_busy_reply(test_config) -> None:
     app = create_app({**test_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
     client = app.test_client()
-    for body, word in (("TD", "busy"), ("退订", "繁忙")):
+    for body, word in (("HELP", "busy"), ("TD", "繁忙"), ("退订", "繁忙")):  # the words, else the number's country
         [reply] = replies(post_signed(client, form(body)))
         assert word in reply
 
