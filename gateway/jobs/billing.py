@@ -38,6 +38,9 @@ class Billing(Protocol):
     def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
         """Take `amount_fen` once per `reference`: a repeated call returns the first receipt. Raise PaymentFailed."""
 
+    def receipt(self, msisdn: str, reference: str) -> PaymentReceipt | None:
+        """The money taken under `reference`, if any: the truth a retried charge goes by."""
+
 
 class RedisLedger:
     """Charges recorded in a per-subscriber hash (reference → receipt), in the subscriber's Cluster slot."""
@@ -83,6 +86,9 @@ class FailingBilling:
         if self.failures is None or self.attempts <= self.failures:
             raise PaymentFailed("payment backend unavailable", retryable=self.retryable)
         return self.inner.charge(msisdn, statement_id, amount_fen, reference)
+
+    def receipt(self, msisdn: str, reference: str) -> PaymentReceipt | None:
+        return self.inner.receipt(msisdn, reference)
 
 
 def backend_for(config: dict, redis: Redis, keys: Keys, clock: Callable[[], datetime]) -> Billing:
