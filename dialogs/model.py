@@ -60,9 +60,11 @@ class Statement:
     paid_fen: int = 0
     late_fee_fen: int = 0
     payments: tuple[Payment, ...] = ()
-    # A `JF` charge handed to the billing backend and not yet settled: no second charge while set.
+    # A `JF` charge handed to the billing backend and not yet settled: no second charge while set. `pending_since`
+    # is when the subscriber confirmed it: a charge confirmed before the deadline is paid in time (docs/billing.md).
     pending_reference: str = ""
     pending_fen: int = 0
+    pending_since: datetime | None = None
 
     @property
     def owed_fen(self) -> int:

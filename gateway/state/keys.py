@@ -10,6 +10,7 @@ INBOUND = "in"
 MESSAGE = "msg"
 LOG = "log"
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
+BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 
 ESCALATIONS = "escalations"
 OUTBOX = "outbox"
