@@ -24,7 +24,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
-from dialogs.messages import day, money, render, when
+from dialogs.messages import day, money, render, render_screen, when
 from dialogs.model import (
     CANCEL,
     CHOOSING,
@@ -76,11 +76,25 @@ class Turn:
     def clock(self) -> int:
         return int(self.now.timestamp())
 
+    @property
+    def on_screen(self) -> bool:
+        """The message came from a USSD session: the reply is a screen, not an SMS."""
+        return bool(self.screen.chars)
+
     def say(self, key: str, **values: object) -> str:
+        """An SMS: the carrier's signature and the SMS wording."""
         return self.facts.policy.sender_id + render(self.lang, key, **values)
 
+    def text(self, key: str, **values: object) -> str:
+        """Template `key` in the wording of the surface the message came in on, unsigned (a line, a fragment)."""
+        return render_screen(self.lang, key, **values) if self.on_screen else render(self.lang, key, **values)
+
+    def show(self, key: str, **values: object) -> str:
+        """The answer to the message: an SMS, or a USSD screen (its own wording, unsigned: a screen is no SMS)."""
+        return self.text(key, **values) if self.on_screen else self.say(key, **values)
+
     def reply(self, key: str, **values: object) -> Reply:
-        return Reply(self.say(key, **values))
+        return Reply(self.show(key, **values))
 
 
 Outcome = tuple[DialogState, list[Effect]]
@@ -89,8 +103,11 @@ Outcome = tuple[DialogState, list[Effect]]
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
     turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
-    turned = _turn_page(turn, text)
-    new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+    if turn.on_screen and not text:  # a USSD session's first request: no answer yet
+        new_state, effects = _first_screen(_off_page(turn))
+    else:
+        turned = _turn_page(turn, text)
+        new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
@@ -233,6 +250,14 @@ def _find(turn: Turn, active: tuple[Subscription, ...], query: str) -> Outcome:
 def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     subs = _selected(turn, selected)
     quotes = [statement_for(turn.facts, s, turn.now) for s in subs]
+    # The quote is kept so that the code, even past midnight, settles exactly what was shown here.
+    state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
+                    amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes))
+    return state, [Reply(_fitted(turn, "confirm", _stated(turn, subs, quotes)))]
+
+
+def _stated(turn: Turn, subs: list[Subscription], quotes: list[Statement]) -> dict[str, object]:
+    """What a confirmation states: per package its fee, the amount to settle and the deadline; the total."""
     lines = "\n".join(
         render(
             turn.lang, "confirm_line", name=short_name(s.name), fee=money(turn.lang, s.fee_fen),
@@ -240,11 +265,16 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
         )
         for s, q in zip(subs, quotes, strict=True)
     )
-    total = money(turn.lang, sum(q.amount_fen for q in quotes))
-    # The quote is kept so that the code, even past midnight, settles exactly what was shown here.
-    state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
-                    amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes))
-    return state, [turn.reply("confirm", lines=lines, amount=total)]
+    return {"lines": lines, "amount": money(turn.lang, sum(q.amount_fen for q in quotes)), "count": len(subs)}
+
+
+def _fitted(turn: Turn, key: str, values: dict[str, object], wrap: Callable[[str], str] = str) -> str:
+    """Template `key` with a line per package, shown `wrap`ped; on a screen it would overrun, `<key>_many` instead:
+    the same without the lines."""
+    text = wrap(turn.show(key, **values))
+    if turn.on_screen and len(text) > turn.screen.chars:
+        return wrap(turn.show(f"{key}_many", **values))
+    return text
 
 
 def _epoch(moment: datetime) -> int:
@@ -296,7 +326,7 @@ def _duration(lang: str, seconds: int) -> str:
 
 def _check_code(turn: Turn, digits: str) -> Outcome:
     state = turn.state
-    if turn.clock >= state.code_expires_at:
+    if _code_expired(turn):
         return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply(_flow(turn, "code_expired"))]
     if codes.code_matches(turn.facts.secret, turn.facts.subscriber.msisdn, digits, state.code_hash):
         return _complete_payment(turn) if state.intent == PAY else _complete(turn)
@@ -308,13 +338,19 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 
 
+def _code_expired(turn: Turn) -> bool:
+    return turn.clock >= turn.state.code_expires_at
+
+
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
     lines = []
     for sub in _selected(turn, turn.state.selected):
         lines.append(_cancel_line(turn, sub, effects))
-    text = turn.say("done", lines="\n".join(lines))
-    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION)]
+    values = {"lines": "\n".join(lines), "count": len(lines)}
+    effects.append(SendMessage(turn.say("done", **values), CONFIRMATION))
+    # Over SMS the confirmation is the answer; a USSD session ends on a screen saying the same.
+    return _done(turn.state), effects + ([Reply(_fitted(turn, "done", values))] if turn.on_screen else [])
 
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
@@ -378,7 +414,7 @@ def _query_lines(turn: Turn, state: DialogState) -> Lines:
         for s in subscriber.subscriptions
     ]
     owed = sum(s.owed_fen for s in subscriber.open_statements())
-    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
+    owed_text = turn.text("query_owed", amount=money(lang, owed)) if owed else turn.text("query_nothing_owed")
     return lines, {"owed": owed_text}
 
 
@@ -530,7 +566,9 @@ def _listing(turn: Turn, state: DialogState, key: str) -> pages.Listing:
     lines, values = _LINES[key](turn, state)
 
     def compose(shown: list[str], back: bool, more: bool) -> str:
-        return turn.say(key, lines="\n".join(shown), pages=_nav(turn.lang, back, more), **values)
+        # On a screen `0` always leads somewhere: the page before, or from the first page the session's menu.
+        pages = _nav(turn.lang, back or turn.on_screen, more)
+        return turn.show(key, lines="\n".join(shown), pages=pages, **values)
 
     return pages.Listing(lines, compose, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen))
 
@@ -556,10 +594,13 @@ def _turn_page(turn: Turn, text: str) -> Outcome | None:
     if turn.clock - state.updated_at > IDLE_TIMEOUT:  # a listing long left is not what a 98 now answers
         return None
     listing = _listing(turn, state, state.listing)
-    if text == pages.BACK:
-        return _show(turn, state, state.listing, listing.previous(state.page_start)) if state.page_start else None
+    if text == pages.BACK and state.page_start:
+        return _show(turn, state, state.listing, listing.previous(state.page_start))
     following = listing.page(state.page_start).end
-    return _show(turn, state, state.listing, following) if following < len(listing.lines) else None
+    if text == pages.MORE and following < len(listing.lines):
+        return _show(turn, state, state.listing, following)
+    # No page that way. A screen shows its page again (a number there has a key of its own); an SMS means the number.
+    return _show(turn, state, state.listing, state.page_start) if turn.on_screen else None
 
 
 def _off_page(turn: Turn) -> Turn:
@@ -574,6 +615,26 @@ def _named(turn: Turn, key: str, name: str, **values: object) -> str:
         return turn.say(key, name=shown, **values)
 
     return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))
+
+
+# --- a USSD session's first screen -----------------------------------------------------------------------------
+
+
+def _first_screen(turn: Turn) -> Outcome:
+    """The menu; or, while a cancel waits for its confirmation or its code, that step again with the way to the menu:
+    the same cancel, whether it began by SMS or in another session."""
+    state = turn.state
+    if state.intent != CANCEL or state.stage not in (CONFIRMING, VERIFYING):
+        return state, [turn.reply("menu")]
+
+    def resume(screen: str) -> str:
+        return turn.show("resume", screen=screen)
+
+    if state.stage == VERIFYING:
+        return state, [Reply(resume(turn.show("code_expired" if _code_expired(turn) else "code_waiting")))]
+    subs = _selected(turn, state.selected)
+    quotes = [_as_quoted(turn, statement_for(turn.facts, s, turn.now)) for s in subs]
+    return state, [Reply(_fitted(turn, "confirm", _stated(turn, subs, quotes), resume))]
 
 
 # --- the conversation log -----------------------------------------------------------------------------------
