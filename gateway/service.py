@@ -9,12 +9,13 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from carriers import policy_of
 from dialogs.apply import apply
+from dialogs.budgets import SMS, Screen
 from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, heard, step
 from dialogs.language import reply_lang
@@ -43,6 +44,7 @@ class Inbound:
     channel: str = "sms"
     provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
     id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
+    screen: Screen = SMS  # what the reply is: an SMS, or a USSD screen of so many characters
 
     @classmethod
     def received(cls, msisdn: str, text: str, link_id: str | None, **fields: Any) -> Inbound:
@@ -64,6 +66,17 @@ class Result:
     messages: list[OutboundMessage] = field(default_factory=list)
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
+    recorded: str = ""  # what the inbound's record keeps, when not the reply alone (a USSD screen and its place)
+
+    @property
+    def record(self) -> str:
+        """The inbound's recorded answer: what a retry of it is answered from."""
+        return self.recorded or self.reply
+
+
+# A channel's own record of a step's answer, from the reply and the dialog state after the step (None: a number we
+# have no record of). A USSD session keeps its screen with it, to read the session's next answer against.
+Present = Callable[[str, DialogState | None], str]
 
 
 @dataclass(frozen=True)
@@ -82,10 +95,18 @@ class Service:
         self.runtime = runtime
         self.keys = runtime.keys
 
-    def handle(self, inbound: Inbound, quotas: Sequence[Quota] = ()) -> Result:
+    def handle(self, inbound: Inbound, quotas: Sequence[Quota] = (), present: Present | None = None) -> Result:
         """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
-        and changes nothing else."""
-        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+        and changes nothing else. `present`, if given, makes the inbound's record (`Result.record`)."""
+
+        def work(subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
+            outcome = self._step(inbound, subscriber, dialog, now)
+            if present is None:
+                return outcome
+            recorded = present(outcome.result.reply, outcome.dialog)
+            return replace(outcome, result=replace(outcome.result, recorded=recorded))
+
+        result = self._transact(inbound, work, quotas)
         self._after_commit(inbound, result)
         return result
 
@@ -126,7 +147,7 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered, inbound.screen), facts, now)
         updated = apply(subscriber, effects, now)
         messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
         result = Result(
@@ -154,7 +175,7 @@ class Service:
             store.save_subscriber(outcome.subscriber, pipeline=pipe)
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
-        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
+        store.record_inbound(msisdn, inbound.inbound_id, result.record, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
