@@ -12,6 +12,7 @@ from redis import Redis
 from gateway import create_app
 from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
 from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
+from tests.support.ussd import USSD_TOKEN
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
 
@@ -69,6 +70,7 @@ def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
         "TWILIO_ACCOUNT_SID": None, "TWILIO_FROM": None, "TWILIO_MESSAGING_SERVICE_SID": None,
         "TDBOT_SENDER_MPS": 1000,  # pacing is tested on its own; journeys should not wait a second a message
         "RATELIMIT_ENABLED": False,  # flood limits are tested on their own (tests/e2e/test_flooding.py)
+        "TDBOT_USSD_TOKEN": USSD_TOKEN,
     }
 
 

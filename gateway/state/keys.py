@@ -9,6 +9,7 @@ DIALOG = "dialog"
 INBOUND = "in"
 MESSAGE = "msg"
 LOG = "log"
+USSD_END = "ussd-end"  # a USSD session's end-of-session notification, once logged (by session id)
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
 BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 

@@ -35,6 +35,7 @@ EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
 WEBHOOKS = "twilio_sms"  # the blueprint whose routes are counted per IP only when their signature fails
+USSD = "ussd"  # likewise: the USSD gateway's requests are counted only when refused (no token, not allowed)
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 
@@ -128,7 +129,7 @@ def init_app(app: Flask) -> Limits:
     )
     # Platform probes see the app as it is, never throttled; provider webhooks are counted after their signature
     # check, so neither pays for flask-limiter's per-request hooks.
-    uncounted = {health.bp.name, WEBHOOKS}
+    uncounted = {health.bp.name, WEBHOOKS, USSD}
     _skip_hooks(app, limiter, uncounted)
     limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
