@@ -253,28 +253,33 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     # The quote is kept so that the code, even past midnight, settles exactly what was shown here.
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
                     amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes))
-    return state, [Reply(_fitted(turn, "confirm", _stated(turn, subs, quotes)))]
+    return state, [Reply(_fitted(turn, "confirm", *_stated(turn, subs, quotes)))]
 
 
-def _stated(turn: Turn, subs: list[Subscription], quotes: list[Statement]) -> dict[str, object]:
+def _stated(turn: Turn, subs: list[Subscription], quotes: list[Statement]) -> Lines:
     """What a confirmation states: per package its fee, the amount to settle and the deadline; the total."""
-    lines = "\n".join(
-        render(
-            turn.lang, "confirm_line", name=short_name(s.name), fee=money(turn.lang, s.fee_fen),
-            amount=money(turn.lang, q.amount_fen), deadline=when(turn.lang, q.due_at, turn.facts.policy.timezone),
-        )
+    lang, tz = turn.lang, turn.facts.policy.timezone
+    lines = [
+        _line(lang, "confirm_line", s.name, fee=money(lang, s.fee_fen), amount=money(lang, q.amount_fen),
+              deadline=when(lang, q.due_at, tz))
         for s, q in zip(subs, quotes, strict=True)
-    )
-    return {"lines": lines, "amount": money(turn.lang, sum(q.amount_fen for q in quotes)), "count": len(subs)}
+    ]
+    return lines, {"amount": money(lang, sum(q.amount_fen for q in quotes)), "count": len(subs)}
 
 
-def _fitted(turn: Turn, key: str, values: dict[str, object], wrap: Callable[[str], str] = str) -> str:
-    """Template `key` with a line per package, shown `wrap`ped; on a screen it would overrun, `<key>_many` instead:
-    the same without the lines."""
-    text = wrap(turn.show(key, **values))
-    if turn.on_screen and len(text) > turn.screen.chars:
-        return wrap(turn.show(f"{key}_many", **values))
-    return text
+def _fitted(
+    turn: Turn, key: str, lines: list[pages.Line], values: dict[str, object], wrap: Callable[[str], str] = str
+) -> str:
+    """Template `key` with a line per package, `wrap`ped. An SMS names the packages short (NAME_CHARS); a screen
+    whole if that fits, else short, else as `<key>_many`: the same without the lines."""
+    def text(shorten: bool) -> str:
+        shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
+        return wrap(turn.show(key, lines=shown, **values))
+
+    if not turn.on_screen:
+        return text(shorten=True)
+    return next((t for t in (text(False), text(True)) if len(t) <= turn.screen.chars),
+                wrap(turn.show(f"{key}_many", **values)))
 
 
 def _epoch(moment: datetime) -> int:
@@ -344,25 +349,25 @@ def _code_expired(turn: Turn) -> bool:
 
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
-    lines = []
-    for sub in _selected(turn, turn.state.selected):
-        lines.append(_cancel_line(turn, sub, effects))
-    values = {"lines": "\n".join(lines), "count": len(lines)}
-    effects.append(SendMessage(turn.say("done", **values), CONFIRMATION))
+    lines = [_cancel_line(turn, sub, effects) for sub in _selected(turn, turn.state.selected)]
+    sms = turn.say("done", lines="\n".join(line.text(short_name(line.name)) for line in lines))
+    effects.append(SendMessage(sms, CONFIRMATION))
     # Over SMS the confirmation is the answer; a USSD session ends on a screen saying the same.
-    return _done(turn.state), effects + ([Reply(_fitted(turn, "done", values))] if turn.on_screen else [])
+    screen = [Reply(_fitted(turn, "done", lines, {"count": len(lines)}))] if turn.on_screen else []
+    return _done(turn.state), effects + screen
 
 
-def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
+def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.Line:
+    """The result line of cancelling `sub`, adding to `effects` what the cancel does."""
     if not sub.active:
-        return render(turn.lang, "done_line_already", name=short_name(sub.name))
+        return _line(turn.lang, "done_line_already", sub.name)
     statement = _as_quoted(turn, statement_for(turn.facts, sub, turn.now))
     effects += [CancelSubscription(sub.id), IssueStatement(statement)]
     if statement.status == PAID:
-        return render(turn.lang, "done_line_free", name=short_name(sub.name))
+        return _line(turn.lang, "done_line_free", sub.name)
     deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
     amount = money(turn.lang, statement.amount_fen)
-    return render(turn.lang, "done_line", name=short_name(sub.name), amount=amount, deadline=deadline)
+    return _line(turn.lang, "done_line", sub.name, amount=amount, deadline=deadline)
 
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
@@ -634,7 +639,7 @@ def _first_screen(turn: Turn) -> Outcome:
         return state, [Reply(resume(turn.show("code_expired" if _code_expired(turn) else "code_waiting")))]
     subs = _selected(turn, state.selected)
     quotes = [_as_quoted(turn, statement_for(turn.facts, s, turn.now)) for s in subs]
-    return state, [Reply(_fitted(turn, "confirm", _stated(turn, subs, quotes), resume))]
+    return state, [Reply(_fitted(turn, "confirm", *_stated(turn, subs, quotes), resume))]
 
 
 # --- the conversation log -----------------------------------------------------------------------------------
