@@ -1,10 +1,11 @@
 """Carrier policy as data, plus small pure functions over it."""
 
 from carriers.deadlines import (
-    amount_due_fen,
     in_quiet_hours,
     next_renewal,
+    on_anchor,
     period_bounds,
+    period_cost_fen,
     reminder_slots,
     reminder_times,
     renewal_after,
@@ -26,12 +27,13 @@ __all__ = [
     "POLICIES",
     "CarrierPolicy",
     "Plan",
-    "amount_due_fen",
     "carrier_for",
     "in_quiet_hours",
     "late_fee_fen",
     "next_renewal",
+    "on_anchor",
     "period_bounds",
+    "period_cost_fen",
     "policy_for",
     "policy_of",
     "reminder_slots",
