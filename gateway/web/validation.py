@@ -60,7 +60,20 @@ def subscription(index: int, data: object) -> Subscription:
     return Subscription(
         id=_text(data, "id", where, 64), name=_text(data, "name", where, MAX_NAME),
         service_code=_text(data, "service_code", where, 32), fee_fen=fee, renews_on=_date(data, where),
+        paid_fen=_paid(data, where, fee),
     )
+
+
+def _paid(data: dict, where: str, fee: int) -> int:
+    """What the carrier reports paid towards the current period; absent or empty (a blank CSV cell) is nothing."""
+    paid = data.get("paid_fen")
+    if paid is None or paid == "":
+        return 0
+    if isinstance(paid, str) and paid.isascii() and paid.isdigit():
+        paid = int(paid)
+    if not isinstance(paid, int) or isinstance(paid, bool) or not 0 <= paid <= fee:
+        raise Invalid(f"{where}.paid_fen must be a whole number of fen between 0 and fee_fen ({fee})")
+    return paid
 
 
 def _text(data: dict, name: str, where: str, limit: int) -> str:

@@ -353,7 +353,8 @@ def test_the_deadline_promised_is_the_deadline_issued() -> None:
 
 
 def test_crossing_midnight_between_confirm_and_code_settles_what_was_quoted() -> None:
-    """China Mobile prorates by day: the code entered after midnight must not add a day nor move the deadline."""
+    """China Mobile prorates by day: the code entered after midnight must not add a day; the deadline is the later of
+    the quoted one and the rule applied when the cancel completes (docs/billing.md, "Deadlines")."""
     before_midnight = datetime(2026, 11, 25, 15, 58, tzinfo=UTC)  # 23:58 in Shanghai
     state, confirm = step(IDLE_STATE, Message("TD 1"), facts(), before_midnight)
     assert "9.50元" in texts(confirm) and "12月2日" in texts(confirm)
@@ -362,8 +363,8 @@ def test_crossing_midnight_between_confirm_and_code_settles_what_was_quoted() ->
     assert statement_for(facts(), PACKAGES[0], after_midnight).amount_fen == 1000  # what a fresh quote would say
     _, done = step(state, Message(FRESH), facts(), after_midnight)
     statement = next(e.statement for e in done if isinstance(e, IssueStatement))
-    assert (statement.amount_fen, statement.due_at) == (950, datetime(2026, 12, 2, 15, 59, 59, tzinfo=UTC))
-    assert "9.50元" in texts(done) and "12月2日" in texts(done)
+    assert (statement.amount_fen, statement.due_at) == (950, datetime(2026, 12, 3, 15, 59, 59, tzinfo=UTC))
+    assert "9.50元" in texts(done) and "12月3日" in texts(done)
 
 
 def test_a_flow_confirmed_before_quotes_were_kept_settles_by_the_rules() -> None:
