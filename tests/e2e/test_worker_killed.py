@@ -34,8 +34,8 @@ from gateway.state.keys import OUTBOX
 
 ROOT = Path(__file__).resolve().parents[2]
 PROC = Path("/proc")
-SUBSCRIBERS = 800  # below the console outbox's 1,000-entry cap, so every send stays countable
-BATCH = 200
+SUBSCRIBERS = 400  # below the console outbox's 1,000-entry cap, so every send stays countable
+BATCH = 100
 # RQ keeps a started job's entry alive with heartbeats good for at most this long (job_monitoring_interval + 60 s);
 # once they stop, its maintenance takes the job for abandoned.
 HEARTBEAT_TTL = 90
