@@ -110,6 +110,11 @@ BAD_FILES = [
     ("bad fee in json", "subs.jsonl", jsonl(record(), record("+8618600000000", subscriptions=[
         {"id": "x", "name": "x", "service_code": "X", "fee_fen": 1.5, "renews_on": "2026-12-01"}])),
      ["line 2", "fee_fen"]),
+    ("id with a slash in csv", "subs.csv", CSV_HEADER + CSV_ROWS[0] + CSV_ROWS[1].replace("music", "music/hd"),
+     ["line 3", ".id must be"]),
+    ("id with a slash in json", "subs.jsonl", jsonl(record(), record("+8618600000000", subscriptions=[
+        {"id": "news/1", "name": "x", "service_code": "X", "fee_fen": 500, "renews_on": "2026-12-01"}])),
+     ["line 2", ".id must be"]),
     ("not json", "subs.jsonl", jsonl(record()) + "{oops\n", ["line 2"]),
     ("json list", "subs.jsonl", jsonl(record()) + "[1, 2]\n", ["line 2"]),
 ]
