@@ -16,6 +16,7 @@ from dialogs.effects import (
     CancelSubscription,
     Effect,
     Escalate,
+    ForAgent,
     IssueStatement,
     OrderPlan,
     Pay,
@@ -45,6 +46,7 @@ from dialogs.normalize import normalize
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
+HUMAN = "requested"  # the escalation 人工 opens; while it is open the bot stays quiet
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ Outcome = tuple[DialogState, list[Effect]]
 
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
-    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
-    new_state, effects = _dispatch(turn, cmds.parse(text), message)
+    if state.human:  # no flow moves on, nor times out, while a person has the conversation
+        turn = Turn(state, facts, now, _lang(state, facts, text))
+        new_state, effects = _handed_over(turn, cmds.parse(text), message)
+    else:
+        turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
+        new_state, effects = _dispatch(turn, cmds.parse(text), message)
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), effects
 
 
@@ -140,7 +146,7 @@ def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
         case cmds.BILL:
             return state, [_bill(turn)]
         case cmds.HUMAN:
-            return state, [Escalate("requested"), turn.reply("human")]
+            return replace(state, human=True, human_noticed=False), [Escalate(HUMAN), turn.reply("human")]
         case cmds.STOP:
             return state, [SetOptOut(True)] + ([] if message.provider_opted_out else [turn.reply("stop")])
         case cmds.START:
@@ -464,3 +470,18 @@ def _no_order(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
     if isinstance(command, (cmds.Unknown, cmds.Numbers, cmds.Code)) or command == cmds.Keyword(cmds.NO):
         return turn.state, [turn.reply("plan_not_ordered")]
     return _dispatch(turn, command, message)
+
+
+# --- handed over to a person (人工) -----------------------------------------------------------
+
+
+def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    """Every message is for the person; STOP and START still take effect, and the bot says once that the person
+    will answer. Only ops resolving the escalation hands the number back."""
+    kept: list[Effect] = [ForAgent(message.text)]
+    if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
+        state, effects = _keyword(turn, command.name, message)  # type: ignore[union-attr]
+        return state, kept + effects
+    if turn.state.human_noticed:
+        return turn.state, kept
+    return replace(turn.state, human_noticed=True), kept + [turn.reply("human_waiting")]

@@ -137,3 +137,7 @@ class DialogState:
     locked_until: int = 0
     plan_offer: str = ""
     offer_expires_at: int = 0
+    # 人工: a person has the conversation until ops resolves the escalation; the bot only passes messages on
+    # (and says so once: `human_noticed`).
+    human: bool = False
+    human_noticed: bool = False
