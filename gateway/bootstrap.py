@@ -17,6 +17,7 @@ from gateway import config as settings
 from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.senders import ConsoleSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
+from gateway.state import audit
 from gateway.state.connection import connect
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
@@ -73,9 +74,9 @@ def bootstrap(config: dict) -> Runtime:
     sender = _sender(config, redis, keys)
     pacer = Pacer(redis, keys.shared(PACE, sender.name), mps_for(config, sender.name))
     runtime = Runtime(
-        config=config, redis=redis, queue_redis=queue_redis, keys=keys, store=Store(redis, keys),
-        sender=sender, pacer=pacer, billing=backend_for(config, redis, keys, clock),
-        clock=clock,
+        config=config, redis=redis, queue_redis=queue_redis, keys=keys,
+        store=Store(redis, keys, audit.retention_days(config)), sender=sender, pacer=pacer,
+        billing=backend_for(config, redis, keys, clock), clock=clock,
     )
     install(runtime)
     return runtime

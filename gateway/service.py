@@ -14,15 +14,16 @@ from datetime import datetime
 from carriers import policy_of
 from dialogs.apply import apply
 from dialogs.commands import guess_lang
-from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import Facts, Message, step
+from dialogs.effects import Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
+from dialogs.engine import HUMAN, Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import OutboundMessage
+from gateway.delivery.messages import AGENT, OutboundMessage
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
-from gateway.state import codec
+from gateway.masking import mask_codes
+from gateway.state import audit, codec, escalations
 from gateway.state.store import Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
@@ -58,6 +59,8 @@ class Outcome:
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
+    effects: list[Effect] = field(default_factory=list)
+    before: DialogState = field(default_factory=DialogState)  # the dialog as the step found it
 
 
 class Service:
@@ -112,7 +115,7 @@ class Service:
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=messages, pending=_pending(messages, effects, updated, now),
         )
-        return Outcome(result, state, updated if updated != subscriber else None)
+        return Outcome(result, state, updated if updated != subscriber else None, effects=effects, before=dialog)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
         lang = guess_lang(inbound.text, "en")
@@ -134,10 +137,12 @@ class Service:
         store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
-        sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
-        entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
-                 "in": inbound.text[:200], "reply": result.reply, "sent": sent}
-        store.log(msisdn, entry, pipeline=pipe)
+        _record(self.runtime, pipe, inbound, outcome, now)
+
+    def person_message(self, msisdn: str, text: str) -> OutboundMessage:
+        """What a person in the ops console says to `msisdn`, made as a step's SendMessage is: the caller stores it
+        and its outbox entry in one commit, and `outbox.run` queues it, through the same outbound path."""
+        return self._message(msisdn, SendMessage(text, AGENT), self.runtime.clock())
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:
         """Writes outside the subscriber's slot (global indexes, RQ), from the outbox entry the step committed. If
@@ -150,6 +155,21 @@ class Service:
                 outbox.run(self.runtime, msisdn, inbound_id, result.pending)
         except Exception:
             log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
+
+
+def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
+    """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
+    msisdn, text = inbound.msisdn, mask_codes(inbound.text[: audit.TEXT_CHARS])
+    said = {"id": inbound.inbound_id, "channel": inbound.channel, "text": text}
+    runtime.store.audit(msisdn, audit.step_entry(
+        inbound.inbound_id, inbound.channel, inbound.text, outcome.result.reply, outcome.result.messages,
+        outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
+    for effect in outcome.effects:
+        if isinstance(effect, Escalate):
+            escalations.open_in(pipe, runtime.keys, escalations.new(msisdn, effect.reason, now, said))
+        elif isinstance(effect, ForAgent):
+            entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
+            escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
 
 
 def _pending(

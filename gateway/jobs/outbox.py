@@ -133,8 +133,8 @@ def _work(runtime: Runtime, msisdn: str, pending: Pending, now: datetime) -> Non
     # Reminders need the subscriber as committed; only steps that issue statements or order a plan have any.
     subscriber = runtime.store.load_subscriber(msisdn) if pending.statements or pending.ordered else None
     with runtime.redis.pipeline(transaction=False) as pipe:
-        for reason in pending.escalations:
-            runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
+        for reason in pending.escalations:  # opened and audited in the step's commit; listed now
+            runtime.store.index_escalation(msisdn, reason, now, pipeline=pipe)
         with _queue_pipeline(runtime, pipe) as jobs:
             outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
             charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
