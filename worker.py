@@ -18,8 +18,9 @@ from gateway.jobs import cron as sweeper_cron
 
 def main(cron: bool = True, config: dict | None = None) -> None:
     """Work tdbot's queues with the settings in `config` (default: the environment) until stopped."""
-    logs.setup()
-    runtime = bootstrap(config if config is not None else from_env())
+    config = config if config is not None else from_env()
+    logs.setup(config=config)
+    runtime = bootstrap(config)
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
     scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None

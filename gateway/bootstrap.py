@@ -75,7 +75,7 @@ def bootstrap(config: dict) -> Runtime:
     pacer = Pacer(redis, keys.shared(PACE, sender.name), mps_for(config, sender.name))
     runtime = Runtime(
         config=config, redis=redis, queue_redis=queue_redis, keys=keys,
-        store=Store(redis, keys, audit.retention_days(config)), sender=sender, pacer=pacer,
+        store=Store(redis, keys, audit.retention_days(config), clock), sender=sender, pacer=pacer,
         billing=backend_for(config, redis, keys, clock), clock=clock,
     )
     install(runtime)

@@ -18,6 +18,7 @@ from dialogs.effects import Effect, Escalate, ForAgent, IssueStatement, OrderPla
 from dialogs.engine import HUMAN, Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
+from gateway import metrics
 from gateway.bootstrap import Runtime
 from gateway.delivery.messages import AGENT, OutboundMessage
 from gateway.jobs import outbox
@@ -71,7 +72,13 @@ class Service:
     def handle(self, inbound: Inbound, quotas: Sequence[Quota] = ()) -> Result:
         """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
         and changes nothing else."""
-        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+        started = time.perf_counter()
+        try:
+            result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+        except Exception as exc:
+            metrics.inbound(self.runtime, inbound.channel, _failure(exc), time.perf_counter() - started)
+            raise
+        metrics.inbound(self.runtime, inbound.channel, _outcome(result), time.perf_counter() - started)
         self._after_commit(inbound, result)
         return result
 
@@ -192,6 +199,15 @@ def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:
         e for e in effects
         if isinstance(e, Pay) and (s := updated.statement(e.statement_id)) and s.pending_reference == e.reference
     ]
+
+
+def _outcome(result: Result) -> str:
+    """How a step ended, for /metrics."""
+    return "duplicate" if result.duplicate else "answered" if result.reply else "quiet"
+
+
+def _failure(exc: Exception) -> str:
+    return "over_quota" if isinstance(exc, OverQuota) else "contention" if isinstance(exc, Contention) else "error"
 
 
 def _back_off(attempt: int) -> None:

@@ -24,6 +24,8 @@ from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
+from gateway.state import audit
+from gateway.state.keys import OVERDUE
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +89,23 @@ def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment) -
         outcomes.append(record_payment(subscriber, statement_id, payment))
         return outcomes[-1].subscriber
 
-    runtime.store.update_subscriber(msisdn, change)
+    runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
     settled = outcomes[-1]
+    if settled.statement is not None and not settled.statement.owed_fen:
+        runtime.redis.zrem(runtime.keys.shared(OVERDUE), f"{msisdn}|{statement_id}")
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
         runtime.store.escalate(msisdn, OVERPAID, runtime.clock())
     return settled
+
+
+def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
+    """The payment as the subscriber's audit trail keeps it."""
+    statement = after.statement(statement_id)
+    owed = statement.owed_fen if statement else 0
+    return {"kind": audit.PAYMENT, "statement": statement_id, "amount_fen": payment.amount_fen,
+            "reference": payment.reference, "owed_fen": owed}
 
 
 def _failed(runtime: Runtime, msisdn: str, statement_id: str, reference: str, exc: PaymentFailed) -> str:

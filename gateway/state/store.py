@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis import Redis, WatchError
 from redis.client import Pipeline
@@ -131,10 +131,12 @@ def digest(value: bytes | None) -> str:
 
 
 class Store:
-    def __init__(self, redis: Redis, keys: Keys, audit_days: int = audit.DEFAULT_DAYS) -> None:
+    def __init__(self, redis: Redis, keys: Keys, audit_days: int = audit.DEFAULT_DAYS,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.redis = redis
         self.keys = keys
         self.audit_days = audit_days
+        self.clock = clock
         self._read = redis.register_script(_READ)
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
         self._claim = redis.register_script(_CLAIM)
@@ -183,9 +185,11 @@ class Store:
         conn.set(self.keys.subscriber(subscriber.msisdn), codec.subscriber_to_json(subscriber))
 
     def update_subscriber(
-        self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50
+        self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50,
+        audited: Callable[[Subscriber | None, Subscriber], dict | None] | None = None,
     ) -> Subscriber | None:
-        """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update."""
+        """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update. A change is
+        recorded in the audit trail, in the same transaction, as `audited(before, after)` tells (None: not at all)."""
         key = self.keys.subscriber(msisdn)
         for _ in range(tries):
             with self.redis.pipeline() as pipe:
@@ -197,6 +201,9 @@ class Store:
                     pipe.multi()
                     if after is not None and after != before:
                         self.save_subscriber(after, pipeline=pipe)
+                        entry = audited(before, after) if audited else None
+                        if entry:
+                            self.audit(msisdn, entry, self.clock(), pipeline=pipe)
                     pipe.execute()
                     return after
                 except WatchError:
