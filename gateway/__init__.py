@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import bootstrap, config, logs
 from gateway.state import codec
-from gateway.web import limits
+from gateway.web import limits, ops
 
 
 class _JSON(DefaultJSONProvider):
@@ -30,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     bootstrap.init_app(app)
     _register(app)
     limits.init_app(app)
+    ops.init_app(app)
     return app
 
 

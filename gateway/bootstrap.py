@@ -17,8 +17,9 @@ from gateway import config as settings
 from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.senders import ConsoleSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
-from gateway.state import audit
+from gateway.state import audit, counters
 from gateway.state.connection import connect
+from gateway.state.counters import TrafficBuffer
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
 
@@ -44,6 +45,11 @@ class Runtime:
     billing: Billing
     clock: Callable[[], datetime] = utc_now
     _queues: dict[str, Queue] = field(default_factory=dict)
+    traffic: TrafficBuffer = field(init=False)  # this process's messages per minute, on their way to Redis
+
+    def __post_init__(self) -> None:
+        every = self.config.get("TDBOT_TRAFFIC_FLUSH_SECONDS")
+        self.traffic = TrafficBuffer(self.redis, self.keys, counters.FLUSH_EVERY if every is None else float(every))
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:

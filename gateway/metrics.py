@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Histogram
 
 from gateway.state import counters
-from gateway.state.counters import IN, OUT, TrafficBuffer
+from gateway.state.counters import IN, OUT
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Runtime
@@ -35,14 +35,11 @@ step_seconds = Histogram(
 )
 ops_actions = Counter("tdbot_ops_actions", "Operator actions in the ops console", ["action"])
 
-_traffic = TrafficBuffer()
-
-
 def inbound(runtime: Runtime, channel: str, outcome: str, seconds: float) -> None:
     """One inbound message stepped (or refused) in `seconds`."""
     messages.labels(channel, IN, outcome).inc()
     step_seconds.labels(channel).observe(seconds)
-    _traffic.add(runtime.redis, runtime.keys, IN, channel, runtime.clock())
+    runtime.traffic.add(IN, channel, runtime.clock())
 
 
 def receipt(channel: str, status: str) -> None:
@@ -50,9 +47,9 @@ def receipt(channel: str, status: str) -> None:
     messages.labels(channel, OUT, status).inc()
 
 
-def flush_traffic() -> None:
+def flush_traffic(runtime: Runtime) -> None:
     """Write this process's buffered per-minute counts now (the dashboard wants them current)."""
-    _traffic.flush()
+    runtime.traffic.flush()
 
 
 def outbound(runtime: Runtime, channel: str, outcome: str) -> None:

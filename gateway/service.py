@@ -149,7 +149,9 @@ class Service:
     def person_message(self, msisdn: str, text: str) -> OutboundMessage:
         """What a person in the ops console says to `msisdn`, made as a step's SendMessage is: the caller stores it
         and its outbox entry in one commit, and `outbox.run` queues it, through the same outbound path."""
-        return self._message(msisdn, SendMessage(text, AGENT), self.runtime.clock())
+        subscriber = self.runtime.store.load_subscriber(msisdn)
+        signature = self.runtime.policy(subscriber).sender_id if subscriber else ""  # as the rules ask of any SMS
+        return self._message(msisdn, SendMessage(signature + text, AGENT), self.runtime.clock())
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:
         """Writes outside the subscriber's slot (global indexes, RQ), from the outbox entry the step committed. If

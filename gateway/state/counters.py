@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -75,44 +76,65 @@ def traffic(redis: Redis, keys: Keys, minutes: Iterable[int]) -> dict[int, dict[
 
 
 class TrafficBuffer:
-    """One process's per-minute counts, written to Redis by a thread every `FLUSH_EVERY` seconds (and on `flush`)."""
+    """One process's per-minute counts for one Redis, written every `every` seconds by a thread this process shares
+    with its other buffers (and on `flush`); with `every` 0, written as they come."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis: Redis, keys: Keys, every: float = FLUSH_EVERY) -> None:
+        self.redis, self.keys, self.every = redis, keys, every
         self._counts: Counter[tuple[int, str, str]] = Counter()
         self._lock = threading.Lock()
-        self._target: tuple[Redis, Keys] | None = None
-        self._thread: threading.Thread | None = None
 
-    def add(self, redis: Redis, keys: Keys, direction: str, channel: str, at: datetime) -> None:
+    def add(self, direction: str, channel: str, at: datetime) -> None:
         with self._lock:
             self._counts[(minute(at), direction, channel)] += 1
-            self._target = (redis, keys)
-            if self._thread is None or not self._thread.is_alive():  # none yet, or a forked child's copy
-                self._thread = threading.Thread(target=self._run, name="traffic-flush", daemon=True)
-                self._thread.start()
+        if self.every <= 0:
+            self.flush()
+        else:
+            _flusher.watch(self)
 
     def flush(self) -> None:
         with self._lock:
-            counts, self._counts, target = self._counts, Counter(), self._target
-        if not counts or target is None:
+            counts, self._counts = self._counts, Counter()
+        if not counts:
             return
-        redis, keys = target
         try:
-            with redis.pipeline(transaction=False) as pipe:
-                add_traffic(pipe, keys, counts)
+            with self.redis.pipeline(transaction=False) as pipe:
+                add_traffic(pipe, self.keys, counts)
                 pipe.execute()
         except Exception:
             with self._lock:  # kept for the next try: a chart may lag, it should not lose
                 self._counts.update(counts)
             raise
 
+
+class _Flusher:
+    """The thread that writes every buffer of this process (started again in a forked child, which has none)."""
+
+    def __init__(self) -> None:
+        self.buffers: weakref.WeakSet[TrafficBuffer] = weakref.WeakSet()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def watch(self, buffer: TrafficBuffer) -> None:
+        if buffer in self.buffers and self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            self.buffers.add(buffer)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="traffic-flush", daemon=True)
+                self.thread.start()
+
     def _run(self) -> None:
         while True:
             time.sleep(FLUSH_EVERY)
-            try:
-                self.flush()
-            except Exception:  # Redis away: the counts wait for the next round
-                continue
+            for buffer in list(self.buffers):
+                try:
+                    buffer.flush()
+                except Exception:  # Redis away: the counts wait for the next round
+                    continue
+
+
+_flusher = _Flusher()
 
 
 def saw_worker(conn: Redis | Pipeline, keys: Keys, at: datetime) -> None:
