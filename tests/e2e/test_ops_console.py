@@ -10,7 +10,7 @@ import pytest
 from gateway import create_app
 from gateway.state import audit, escalations, operators
 from tests.support.ops import PASSWORD, Operator, csrf_token
-from tests.support.phone import Phone, seed_demo
+from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
 WHOLE = ("+8613800138000", "13800138000")
