@@ -27,6 +27,8 @@ HELP = {
     REMINDERS: "Due reminders acted on, by outcome (sent, skipped, deferred, duplicate; overdue, renewed, ...)",
 }
 SENT, FAILED, RETRIED = "sent", "failed", "retried"
+DUPLICATE, STRANGER = "duplicate", "stranger"
+STEPPED = ("answered", "quiet")  # a subscriber's message run as a step: answered, or passed to a person (人工)
 
 messages = Counter(MESSAGES, HELP[MESSAGES], ["channel", "direction", "outcome"])
 step_seconds = Histogram(
@@ -36,10 +38,11 @@ step_seconds = Histogram(
 ops_actions = Counter("tdbot_ops_actions", "Operator actions in the ops console", ["action"])
 
 def inbound(runtime: Runtime, channel: str, outcome: str, seconds: float) -> None:
-    """One inbound message stepped (or refused) in `seconds`."""
+    """One inbound message stepped (or refused: over its quota, contention, an error) in `seconds`."""
     messages.labels(channel, IN, outcome).inc()
     step_seconds.labels(channel).observe(seconds)
-    runtime.traffic.add(IN, channel, runtime.clock())
+    if outcome in STEPPED:  # the console's chart: no retry, stranger or refused message, which must store nothing
+        runtime.traffic.add(IN, channel, runtime.clock())
 
 
 def receipt(channel: str, status: str) -> None:

@@ -50,6 +50,7 @@ class Result:
     messages: list[OutboundMessage] = field(default_factory=list)
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
+    stranger: bool = False  # a number we have no record of
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class Service:
 
     def _stranger(self, inbound: Inbound) -> Outcome:
         lang = guess_lang(inbound.text, "en")
-        return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
+        return Outcome(Result(reply=render(lang, "unknown_sender"), stranger=True), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
         return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
@@ -205,7 +206,9 @@ def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:
 
 def _outcome(result: Result) -> str:
     """How a step ended, for /metrics."""
-    return "duplicate" if result.duplicate else "answered" if result.reply else "quiet"
+    if result.duplicate or result.stranger:
+        return metrics.DUPLICATE if result.duplicate else metrics.STRANGER
+    return metrics.STEPPED[0] if result.reply else metrics.STEPPED[1]
 
 
 def _failure(exc: Exception) -> str:

@@ -49,7 +49,8 @@ def init_app(app: Flask) -> None:
     config = app.config
     secret = str(config["TDBOT_SECRET_KEY"]).encode()
     # The session key is derived, not the code key itself: a leaked cookie secret must not let anyone forge codes.
-    config["SECRET_KEY"] = config.get("SECRET_KEY") or hmac.new(secret, b"tdbot ops sessions", hashlib.sha256).hexdigest()
+    derived = hmac.new(secret, b"tdbot ops sessions", hashlib.sha256).hexdigest()
+    config["SECRET_KEY"] = config.get("SECRET_KEY") or derived
     config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=str(config.get("PUBLIC_BASE_URL") or "").startswith("https://"),
