@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -10,12 +11,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.commands import guess_lang
 from dialogs.effects import Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import HUMAN, Facts, Message, step
+from dialogs.engine import HUMAN, Facts, Message, heard, step
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway import metrics
@@ -25,7 +27,7 @@ from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.masking import mask_codes
 from gateway.state import audit, codec, escalations
-from gateway.state.store import Contention, Writes
+from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,21 @@ class Inbound:
     text: str
     inbound_id: str
     channel: str = "sms"
-    provider_opted_out: bool = False
+    provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
+    id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
+
+    @classmethod
+    def received(cls, msisdn: str, text: str, link_id: str | None, **fields: Any) -> Inbound:
+        """A message known by its link's own id; when the link gives none, by its sender and text, which make it the
+        same message for a few seconds only (a retried request), never days later (docs/delivery.md)."""
+        if link_id:
+            return cls(msisdn, text, link_id, **fields)
+        return cls(msisdn, text, content_id(msisdn, text), id_kind=CONTENT_ID, **fields)
+
+
+def content_id(msisdn: str, text: str) -> str:
+    """The id standing in for a link's own: the same sender and text give the same id."""
+    return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,7 @@ class Outcome:
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
+    heard: str = ""  # what the conversation log keeps of the inbound text
     effects: list[Effect] = field(default_factory=list)
     before: DialogState = field(default_factory=DialogState)  # the dialog as the step found it
 
@@ -86,9 +103,10 @@ class Service:
     def _transact(self, inbound: Inbound, work: Callable[..., Outcome], quotas: Sequence[Quota] = ()) -> Result:
         """Read, step and write back as one compare-and-set: two round trips, retried when another step won."""
         msisdn, inbound_id, store = inbound.msisdn, inbound.inbound_id, self.runtime.store
+        # The inbound record last: the read counts nothing against the quotas once it holds an answer.
         keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
         for attempt in range(MAX_TRIES):
-            raw_sub, raw_dialog, seen = values = self._read(keys, quotas if attempt == 0 else ())
+            raw_sub, raw_dialog, seen = values = self._read(keys, inbound_id, quotas if attempt == 0 else ())
             if seen is not None:
                 return Result(reply=seen.decode(), duplicate=True)
             now = self.runtime.clock()
@@ -101,12 +119,15 @@ class Service:
             _back_off(attempt)
         raise Contention(msisdn)
 
-    def _read(self, keys: Sequence[str], quotas: Sequence[Quota]) -> list[bytes | None]:
-        """The values of `keys`, counting this inbound against `quotas` in the same round trip."""
-        counts, values = self.runtime.store.read(keys, [(q.key, q.seconds) for q in quotas])
-        for quota, count in zip(quotas, counts, strict=True):
-            if count > quota.allowed:
-                raise OverQuota(quota)
+    def _read(self, keys: Sequence[str], inbound_id: str, quotas: Sequence[Quota]) -> list[bytes | None]:
+        """The values of `keys`, counting this inbound once against each of `quotas` in the same round trip (not at
+        all when it was answered already: no places come back). Each quota remembers its first `allowed` ids and the
+        one after them, which gets the notice (docs/delivery.md)."""
+        counters = [(q.key, q.seconds, q.allowed + 1) for q in quotas]
+        places, values = self.runtime.store.read(keys, inbound_id, counters)
+        for quota, place in zip(quotas, places, strict=False):
+            if place > quota.allowed:
+                raise OverQuota(quota, place)
         return values
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
@@ -116,17 +137,20 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
         updated = apply(subscriber, effects, now)
         messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
         result = Result(
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=messages, pending=_pending(messages, effects, updated, now),
         )
-        return Outcome(result, state, updated if updated != subscriber else None, effects=effects, before=dialog)
+        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text),
+                       effects=effects, before=dialog)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
-        lang = guess_lang(inbound.text, "en")
+        if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
+            return Outcome(Result(reply="", stranger=True), stranger=True)
+        lang = reply_lang(inbound.msisdn, inbound.text)
         return Outcome(Result(reply=render(lang, "unknown_sender"), stranger=True), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
@@ -142,7 +166,7 @@ class Service:
             store.save_subscriber(outcome.subscriber, pipeline=pipe)
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
-        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
+        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         _record(self.runtime, pipe, inbound, outcome, now)
@@ -169,10 +193,10 @@ class Service:
 
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
-    msisdn, text = inbound.msisdn, mask_codes(inbound.text[: audit.TEXT_CHARS])
+    msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
     said = {"id": inbound.inbound_id, "channel": inbound.channel, "text": text}
     runtime.store.audit(msisdn, audit.step_entry(
-        inbound.inbound_id, inbound.channel, inbound.text, outcome.result.reply, outcome.result.messages,
+        inbound.inbound_id, inbound.channel, outcome.heard, outcome.result.reply, outcome.result.messages,
         outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
     for effect in outcome.effects:
         if isinstance(effect, Escalate):

@@ -29,7 +29,6 @@ from dialogs.effects import (
 from dialogs.messages import money
 from dialogs.model import DialogState
 from gateway.delivery.messages import OutboundMessage
-from gateway.masking import mask_codes
 from gateway.state import codec
 from gateway.state.keys import AUDIT, Keys
 
@@ -89,8 +88,9 @@ def step_entry(
     inbound_id: str, channel: str, text: str, reply: str, messages: Iterable[OutboundMessage], effects: list[Effect],
     before: DialogState, after: DialogState | None,
 ) -> dict:
-    """What one step did, in the order the subscriber lived it; codes typed in or sent never appear."""
-    entry: dict = {"kind": STEP, "id": inbound_id, "channel": channel, "in": mask_codes(text[:TEXT_CHARS]),
+    """What one step did, in the order the subscriber lived it. `text` is the message as heard (a code typed while
+    one is awaited is starred out: dialogs.engine.heard); a code sent never appears."""
+    entry: dict = {"kind": STEP, "id": inbound_id, "channel": channel, "in": text[:TEXT_CHARS],
                    "reply": reply, "sent": [sent(m) for m in messages]}
     changed = changes(effects, before, after)
     if changed:

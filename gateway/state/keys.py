@@ -12,6 +12,7 @@ LOG = "log"  # the previous release's per-subscriber log list, read for what it 
 AUDIT = "audit"  # per subscriber: the audit stream; shared: the stream of operator actions
 ESCALATION = "escalation"  # per subscriber and reason: the open escalation, its log, and resolved ones
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
+BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 
 ESCALATIONS = "escalations"
 OUTBOX = "outbox"
@@ -27,6 +28,7 @@ OVERDUE = "overdue"  # overdue statements (msisdn|statement id) by deadline, for
 COUNTERS = "counters"  # counts the jobs keep (metrics no single process sees whole)
 TRAFFIC = "traffic"  # messages per minute, for the console's charts
 WORKER_SEEN = "worker:seen"  # when a worker last ran a cron job
+REMINDERS_MISSED = "reminders_missed"  # a counter: reminders that quiet hours kept from going out before their deadline
 
 
 @dataclass(frozen=True)
