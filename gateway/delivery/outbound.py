@@ -156,7 +156,7 @@ def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -
 
 def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
-    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
+    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock(), context={"message": message.id})
     return UNCERTAIN
 
 
@@ -218,7 +218,8 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
-        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock())
+        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
+            "message": message.id, "error": error_code, "resends": message.resends})
         return
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),

@@ -137,7 +137,7 @@ def end(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str
         return mark_overdue(after, runtime.policy(after), statement_id, now) if after else None
 
     updated = runtime.store.update_subscriber(msisdn, change)
-    runtime.store.escalate(msisdn, PAYMENT_FAILED, now)
+    runtime.store.escalate(msisdn, PAYMENT_FAILED, now, context={"statement": statement_id, "reference": reference})
     if updated is not None and released[-1]:
         _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
     return "failed"
@@ -162,7 +162,8 @@ def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentRe
     settled = settle(runtime, msisdn, statement_id, payment)
     if settled.outcome not in (RECORDED, DUPLICATE) or settled.statement is None or settled.subscriber is None:
         log.error("charge %s for %s could not be recorded: %s", receipt.reference, statement_id, settled.outcome)
-        runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock())
+        runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock(), context={
+            "statement": statement_id, "reference": receipt.reference, "amount_fen": receipt.amount_fen})
         return settled.outcome
     key = "pay_done_partial" if settled.statement.owed_fen else "pay_done"
     _notify(runtime, settled.subscriber, f"{receipt.reference}|done", CONFIRMATION, key, name=settled.statement.name,
@@ -188,7 +189,8 @@ def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment) -
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
-        runtime.store.escalate(msisdn, OVERPAID, now)
+        runtime.store.escalate(msisdn, OVERPAID, now, context={
+            "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
     return settled
 
 

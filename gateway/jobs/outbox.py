@@ -225,7 +225,8 @@ def _count_failure(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pend
         )
         if tries == STUCK_AFTER:
             log.error("after-commit work of %s for %s failed %d times; escalated", inbound_id, msisdn, tries)
-            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock())
+            context = {"inbound": inbound_id, "tries": tries}
+            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock(), context=context)
     except Exception:
         log.exception("could not count a failed try of %s for %s", inbound_id, msisdn)
 
@@ -235,7 +236,8 @@ def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> 
     try:
         with runtime.redis.pipeline(transaction=False) as pipe:
             pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
-            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe)
+            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe,
+                                   context={"inbound": inbound_id})
             pipe.execute()
         runtime.redis.hdel(key(runtime, msisdn), inbound_id)
     except Exception:
