@@ -598,3 +598,11 @@ def test_five_wrong_codes_lock_whatever_they_are(sub: Subscriber, policy: Carrie
         assert not cancels(effects)
     assert state.stage == LOCKED
     assert "escalate:code_attempts" in describe(effects, policy)
+
+
+def test_a_dialog_nobody_handed_over_is_written_as_the_previous_release_wrote_it() -> None:
+    from gateway.state import codec
+
+    assert "human" not in codec.dialog_to_json(IDLE_STATE)
+    handed = replace(IDLE_STATE, human=True)
+    assert codec.dialog_from_json(codec.dialog_to_json(handed)) == handed
