@@ -51,7 +51,13 @@ def need_chromium() -> None:
         pytest.skip(INSTALL)
 
 
-def wait_for(check, seconds: float = 15.0) -> None:
+def go(page, selector: str) -> None:
+    """Click what leads to another page, and wait for that page: nothing is read from the one left behind."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def wait_for(check, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "timed out"
@@ -64,57 +70,68 @@ def test_an_agent_answers_an_sms_human_request_in_a_browser(app, redis, redis_ur
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with running(redis_url, tmp_path, TDBOT_TRAFFIC_FLUSH_SECONDS="1") as live:
-        assert "人工" in live.sms(NUMBER, "人工", "SMbrowser0000000000000000000001")
-        assert "客服会在此回复" in live.sms(NUMBER, "我的账单不对，多扣了钱", "SMbrowser0000000000000000000002")
-        assert live.sms(NUMBER, "还在吗？", "SMbrowser0000000000000000000003") == ""  # the bot stays quiet
-
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{live.base}/ops/")
-        page.fill("input[name=name]", "wang")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live.base}/ops/")
-        page.screenshot(path=str(shots / "1-dashboard.png"), full_page=True)
-
-        page.click("header nav >> text=Escalations")
-        assert page.locator("table.escalations tbody tr").count() == 1
-        assert "+86 138****8000" in page.inner_text("table.escalations") and NUMBER not in page.content()
-        page.screenshot(path=str(shots / "2-escalations.png"), full_page=True)
-        page.click("table.escalations a")
-        conversation = page.inner_text("ol.conversation")
-        assert "我的账单不对，多扣了钱" in conversation and "还在吗？" in conversation
-        assert "The bot is quiet" in page.inner_text("main")
-        page.screenshot(path=str(shots / "3-escalation-open.png"), full_page=True)
-
-        page.click("#take")
-        page.fill("textarea[name=text]", REPLY)
-        page.click("#send-reply")
-        wait_for(lambda: any(e["to"] == NUMBER and e["text"].endswith(REPLY)
-                             for e in map(json.loads, redis.lrange("tdbot:outbox", 0, -1))))
-        page.reload()
-        assert REPLY in page.inner_text("ol.conversation")
-        page.screenshot(path=str(shots / "4-escalation-replied.png"), full_page=True)
-
-        page.fill("input[name=note]", "多扣费用已核对，已说明")
-        page.click("#resolve")
-        assert "resolved" in page.inner_text("h1")
-        assert "视频会员" in live.sms(NUMBER, "0000", "SMbrowser0000000000000000000004")  # the bot answers again
-        page.screenshot(path=str(shots / "5-escalation-resolved.png"), full_page=True)
-
-        page.click("dl.facts >> text=+86 138****8000")
-        timeline = page.inner_text("ol.timeline")
-        for seen in ("wang resolve", "wang reply", "sent by a person", "handed to a person", "0000"):
-            assert seen in timeline, seen
-        wait_for(lambda: page.reload() is not None and "[agent, sent]" in page.inner_text("ol.timeline"))
-        page.screenshot(path=str(shots / "6-timeline.png"), full_page=True)
-
-        page.click("header nav >> text=Dashboard")
-        charts = page.locator("svg.chart")
-        assert charts.count() == 5
-        assert page.locator("svg.chart polyline.series").count() >= 2  # messages in and out, per channel
-        assert "in twilio" in page.inner_text("section.charts") and "out console" in page.inner_text("section.charts")
-        page.screenshot(path=str(shots / "7-dashboard-after.png"), full_page=True)
+        try:
+            journey(live, page, redis, shots)
+        except Exception:
+            page.screenshot(path=str(shots / "failed.png"), full_page=True)
+            print(f"the processes' logs:\n{live.log_text()[-4000:]}")
+            raise
     names = sorted(p.name for p in shots.iterdir())
     assert names == ["1-dashboard.png", "2-escalations.png", "3-escalation-open.png", "4-escalation-replied.png",
                      "5-escalation-resolved.png", "6-timeline.png", "7-dashboard-after.png"]
     print(f"screenshots in {shots}: {', '.join(names)}")
+
+
+def journey(live, page, redis, shots: Path) -> None:
+    """Sign in, see the escalation an SMS 人工 opened and the bot quiet, take it, reply, resolve; then the timeline
+    and the dashboard."""
+    assert "人工" in live.sms(NUMBER, "人工", "SMbrowser0000000000000000000001")
+    assert "客服会在此回复" in live.sms(NUMBER, "我的账单不对，多扣了钱", "SMbrowser0000000000000000000002")
+    assert live.sms(NUMBER, "还在吗？", "SMbrowser0000000000000000000003") == ""  # the bot stays quiet
+
+    page.goto(f"{live.base}/ops/")
+    page.fill("input[name=name]", "wang")
+    page.fill("input[name=password]", PASSWORD)
+    go(page, "button[type=submit]")
+    assert page.url == f"{live.base}/ops/"
+    page.screenshot(path=str(shots / "1-dashboard.png"), full_page=True)
+
+    go(page, "header nav >> text=Escalations")
+    assert page.locator("table.escalations tbody tr").count() == 1
+    assert "+86 138****8000" in page.inner_text("table.escalations") and NUMBER not in page.content()
+    page.screenshot(path=str(shots / "2-escalations.png"), full_page=True)
+    go(page, "table.escalations a")
+    conversation = page.inner_text("ol.conversation")
+    assert "我的账单不对，多扣了钱" in conversation and "还在吗？" in conversation
+    assert "The bot is quiet" in page.inner_text("main")
+    page.screenshot(path=str(shots / "3-escalation-open.png"), full_page=True)
+
+    go(page, "#take")
+    page.fill("textarea[name=text]", REPLY)
+    go(page, "#send-reply")
+    wait_for(lambda: any(e["to"] == NUMBER and e["text"].endswith(REPLY)
+                         for e in map(json.loads, redis.lrange("tdbot:outbox", 0, -1))))
+    page.reload()
+    assert REPLY in page.inner_text("ol.conversation")
+    page.screenshot(path=str(shots / "4-escalation-replied.png"), full_page=True)
+
+    page.fill("input[name=note]", "多扣费用已核对，已说明")
+    go(page, "#resolve")
+    assert "resolved" in page.inner_text("h1")
+    assert "视频会员" in live.sms(NUMBER, "0000", "SMbrowser0000000000000000000004")  # the bot answers again
+    page.screenshot(path=str(shots / "5-escalation-resolved.png"), full_page=True)
+
+    go(page, "dl.facts >> text=+86 138****8000")
+    timeline = page.inner_text("ol.timeline")
+    for seen in ("wang resolve", "wang reply", "sent by a person", "handed to a person", "0000"):
+        assert seen in timeline, seen
+    wait_for(lambda: page.reload() is not None and "[agent, sent]" in page.inner_text("ol.timeline"))
+    page.screenshot(path=str(shots / "6-timeline.png"), full_page=True)
+
+    go(page, "header nav >> text=Dashboard")
+    charts = page.locator("svg.chart")
+    assert charts.count() == 5
+    assert page.locator("svg.chart polyline.series").count() >= 2  # messages in and out, per channel
+    assert "in twilio" in page.inner_text("section.charts") and "out console" in page.inner_text("section.charts")
+    page.screenshot(path=str(shots / "7-dashboard-after.png"), full_page=True)
