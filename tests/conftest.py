@@ -77,6 +77,7 @@ def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
         "TDBOT_SENDER_MPS": 1000,  # pacing is tested on its own; journeys should not wait a second a message
         "RATELIMIT_ENABLED": False,  # flood limits are tested on their own (tests/e2e/test_flooding.py)
         "TDBOT_USSD_TOKEN": USSD_TOKEN,
+        "TDBOT_TRAFFIC_FLUSH_SECONDS": 0,  # counted at once: a buffer outliving its test must not write into the next
     }
 
 

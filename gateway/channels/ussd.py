@@ -7,7 +7,7 @@ answers so far, joined by `*`) and answers text/plain: `CON ` (the session goes 
 the screen the request before it left (ussd_screens.py), turned into the command an SMS would carry, and stepped by
 the service; its screen is recorded in the step's own commit, so an aggregator's retry gets the same screen and the
 step never runs twice. `POST /webhooks/ussd/events` keeps the session's end (status, duration) on the subscriber's
-log. Africa's Talking signs nothing: a request must carry `?token=<TDBOT_USSD_TOKEN>` or come from an address in
+audit trail. Africa's Talking signs nothing: a request must carry `?token=<TDBOT_USSD_TOKEN>` or come from an address in
 `TDBOT_USSD_ALLOW`, else 403.
 """
 
@@ -36,7 +36,7 @@ from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
 from gateway.service import Inbound, Service
-from gateway.state import session_ends
+from gateway.state import audit, session_ends
 from gateway.state.store import SESSION_ID, Contention
 from gateway.web import limits
 
@@ -63,7 +63,7 @@ SHORT = 40  # service and network codes, cost
 # How far back a request's newest answer may begin: a phone's answer can itself hold `*`, so each of the last few stars
 # is a place where it may begin, and the latest request we answered tells which (ussd_screens.py).
 LOOKBACK = 16
-LONG = 200  # an error message, the session's input, kept on the log
+LONG = 200  # an error message, the session's input, kept in the audit trail
 
 
 class BadRequest(ValueError):
@@ -237,12 +237,9 @@ def events() -> Response:
         msisdn, session_id, entry = parse_event(request.form)
     except BadRequest as exc:
         return _plain(str(exc), 400)
-    rt, ref = runtime(), session_ref(session_id)
-    # Shaped as the log's other entries (a step, a reminder), with what the gateway told of the session.
-    logged = {"at": int(rt.clock().timestamp()), "id": f"ussd-end:{ref}", "channel": CHANNEL, "in": "", "reply": "",
-              "sent": [], **entry}
+    rt = runtime()
     try:
-        session_ends.record(rt.store, msisdn, ref, logged)
+        session_ends.record(rt.store, msisdn, session_ref(session_id), entry, rt.clock())
     except RedisError:
         log.exception("Redis unavailable for the end of USSD session %s; asking for a retry", session_id)
         return _plain("try again", 503)
@@ -250,7 +247,7 @@ def events() -> Response:
 
 
 def parse_event(form: Mapping[str, str]) -> tuple[str, str, dict]:
-    """(number, session id, the log entry) of an end-of-session notification; BadRequest when it is not one."""
+    """(number, session id, the audit entry) of an end-of-session notification; BadRequest when it is not one."""
     fields = {name: form.get(param, "") for param, name in EVENT_FIELDS.items()}
     _check_session(fields["session_id"])
     msisdn = to_e164(fields["phone_number"]) if fields["phone_number"] else None
@@ -259,11 +256,11 @@ def parse_event(form: Mapping[str, str]) -> tuple[str, str, dict]:
     if fields["status"] not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     entry = {
-        "event": "session_end", "session": fields["session_id"],
+        "kind": audit.SESSION_END, "channel": CHANNEL, "session": fields["session_id"],
         "status": STATUSES[fields["status"]], "duration_ms": _count(fields, "duration_ms", "durationInMillis"),
         "hops": _count(fields, "hops", "hopsCount"), "network": fields["network_code"][:SHORT],
         "service_code": fields["service_code"][:SHORT], "cost": fields["cost"][:SHORT],
-        # The answers may hold a code typed on the code screen: the log never keeps one.
+        # The answers may hold a code typed on the code screen: the audit trail never keeps one.
         "input": masked_codes(fields["input"][:LONG]), "error": fields["error"][:LONG],
     }
     return msisdn, fields["session_id"], entry

@@ -68,6 +68,8 @@ def position_after(command: str, reply: str, state: DialogState | None) -> Posit
 
 
 def _kind_after(command: str, state: DialogState) -> str:
+    if state.human:  # a person has the conversation: the screen says so, and that is all
+        return END
     pending = state.intent == CANCEL and state.stage in (CONFIRMING, VERIFYING)
     if command == FIRST:
         return _awaiting(state) if pending else MENU

@@ -22,7 +22,7 @@ from gateway.state import demo
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
 from tests.e2e.test_run_and_chat import Lines
-from tests.support.live_stack import live_stack
+from tests.support.live import running
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,9 @@ CARRIERS = {
 TERMINAL = "+8613800138009"  # a fourth subscriber, for the terminal: codes go out at most once a minute a number
 
 
-def settings(redis_url: str) -> dict[str, str]:
-    return {"REDIS_URL": redis_url, "TDBOT_USSD_TOKEN": TOKEN, "TDBOT_SECRET_KEY": "live-secret",
-            "TDBOT_SENDER_MPS": "1000", "TDBOT_QUIET_HOURS": "off"}
-
-
 def seed(redis_url: str) -> object:
     """The demo subscribers and one more, as of today (the processes keep real time)."""
-    runtime = create_app({"TESTING": True, **settings(redis_url)}).extensions["tdbot"]
+    runtime = create_app({"TESTING": True, "REDIS_URL": redis_url}).extensions["tdbot"]
     demo.seed(runtime, date.today())
     package = Subscription("music", "音乐包", "YYB", 1000, date.today() + timedelta(days=12))
     upsert(runtime, Subscriber(TERMINAL, locale="zh", subscriptions=(package,)))
@@ -89,7 +84,7 @@ def sent_to(redis, outbox: str, number: str, pattern: re.Pattern[str], deadline:
 def test_a_subscriber_of_each_carrier_cancels_a_package_over_ussd_on_the_live_stack(redis, redis_url, tmp_path):
     runtime = seed(redis_url)
     outbox = runtime.keys.shared(OUTBOX)
-    with live_stack(settings(redis_url), tmp_path, worker_args=("--no-cron",)) as stack:
+    with running(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
         deadline = time.monotonic() + 2 * WAIT
         for number, (network, result) in CARRIERS.items():
             phone = Dialling(stack.base, number, network)
@@ -108,8 +103,7 @@ def test_a_subscriber_of_each_carrier_cancels_a_package_over_ussd_on_the_live_st
 
 def test_tdbot_ussd_plays_a_session_in_the_terminal(redis, redis_url, tmp_path):
     runtime = seed(redis_url)
-    env_settings = settings(redis_url)
-    with live_stack(env_settings, tmp_path, worker_args=("--no-cron",)) as stack:
+    with running(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
         deadline = time.monotonic() + 2 * WAIT
         terminal = subprocess.Popen(
             [str(TDBOT), "ussd", TERMINAL, "--url", stack.base, "--linger", "0.5"], env=stack.env,

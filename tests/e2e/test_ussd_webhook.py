@@ -18,6 +18,7 @@ from dialogs.model import CANCELLED, CONFIRMING, VERIFYING, Subscriber, Subscrip
 from dialogs.reminders import SETTLE, Reminder
 from gateway import create_app
 from gateway.config import InvalidSetting
+from gateway.state import audit
 from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
@@ -326,6 +327,18 @@ def test_opted_out_of_reminders_a_subscriber_still_gets_screens_and_codes(seeded
     assert reminders.text(subscriber, policy_of(NUMBER), reminder, clock()) is None  # and reminders honour it
 
 
+def test_while_a_person_has_the_conversation_the_menu_says_so_and_moves_nothing(seeded, client, clock, phone):
+    for text in ("TD", "1", "人工"):
+        phone.send(text)
+    store = seeded.extensions["tdbot"].store
+    before = store.load_dialog(NUMBER)
+    assert before.human and before.stage == CONFIRMING
+    play(seeded, client, clock, NUMBER, [(DIAL, "客服正在处理您的问题，将通过短信回复您。", END)])
+    after = store.load_dialog(NUMBER)
+    assert (after.human, after.stage, after.selected) == (True, CONFIRMING, before.selected)
+    assert cancelled(seeded, NUMBER) == set()
+
+
 # --- answers a screen does not take -------------------------------------------------------------------------------
 
 GARBAGE = ["abc", "", "*", "**", "x" * 500, "😀", "\x00\x01\xff\ufffe", "1 3", "TD", "99", "1" * 50, "Y", "#"]
@@ -510,27 +523,37 @@ def post_event(client, data: dict[str, str]):
     return client.post(f"{EVENTS_PATH}?token={USSD_TOKEN}", data=data)
 
 
-def test_a_sessions_end_is_kept_on_the_subscribers_log_once(seeded, client, clock) -> None:
+def session_ends(app, number: str = NUMBER) -> list[dict]:
+    runtime = app.extensions["tdbot"]
+    entries = audit.read_all(runtime.redis, runtime.keys.audit(number))
+    return [{k: v for k, v in e.items() if k != "seq"} for e in entries if e["kind"] == audit.SESSION_END]
+
+
+def test_a_sessions_end_is_kept_in_the_subscribers_audit_trail_once(seeded, client, clock) -> None:
     assert post_event(client, event()).status_code == 200
     assert post_event(client, event()).status_code == 200  # the gateway's retry
-    [entry] = [e for e in seeded.extensions["tdbot"].store.conversation(NUMBER) if e.get("event") == "session_end"]
-    assert entry == {
-        "at": int(clock().timestamp()), "id": "ussd-end:ATUid_end1", "channel": "ussd", "in": "", "reply": "",
-        "sent": [], "event": "session_end", "session": "ATUid_end1", "status": "success", "duration_ms": 14230,
-        "hops": 5, "network": "46000", "service_code": "*100#", "cost": "CNY 0.0000", "input": "2*1*1*******",
-        "error": "",
-    }
+    assert session_ends(seeded) == [{
+        "at": int(clock().timestamp()), "kind": "session_end", "channel": "ussd", "session": "ATUid_end1",
+        "status": "success", "duration_ms": 14230, "hops": 5, "network": "46000", "service_code": "*100#",
+        "cost": "CNY 0.0000", "input": "2*1*1*******", "error": "",
+    }]
 
 
-def test_the_log_keeps_a_bounded_number_of_entries(seeded, client, monkeypatch) -> None:
-    from gateway.state import store
-
-    monkeypatch.setattr(store, "LOG_LENGTH", 3)
-    monkeypatch.setattr("gateway.state.session_ends.LOG_LENGTH", 3)
-    for n in range(5):
+def test_each_sessions_end_is_kept(seeded, client) -> None:
+    for n in range(3):
         post_event(client, event(session_id=f"s{n}", status="Incomplete", errorMessage="timeout"))
-    entries = seeded.extensions["tdbot"].store.conversation(NUMBER)
-    assert [e["session"] for e in entries] == ["s2", "s3", "s4"] and entries[0]["status"] == "incomplete"
+    assert [(e["session"], e["status"], e["error"]) for e in session_ends(seeded)] == [
+        ("s0", "incomplete", "timeout"), ("s1", "incomplete", "timeout"), ("s2", "incomplete", "timeout")]
+
+
+def test_the_console_shows_a_sessions_end_on_the_timeline(seeded, client) -> None:
+    from flask import render_template_string
+
+    post_event(client, event())
+    with seeded.test_request_context():
+        html = render_template_string('{% from "ops/_timeline.html" import timeline %}{{ timeline(entries) }}',
+                                      entries=session_ends(seeded))
+    assert "USSD session ended</b>: success, 14.2 s, 5 screens" in html
 
 
 def test_the_end_of_an_unknown_numbers_session_is_not_kept(seeded, client, redis) -> None:

@@ -4,6 +4,7 @@ every screen in every language within 182 characters with its hint, whatever the
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -90,6 +91,8 @@ AFTER = [
     ("an expired code", "123456", state(CONFIRMING), CONFIRM),
     ("the fifth wrong code: locked", "123456", state(LOCKED), END),
     ("a code for a payment", "123456", state(VERIFYING, PAY), END),
+    ("a person has the conversation", FIRST, replace(state(CONFIRMING), human=True), END),
+    ("a person has it, whatever the key", "Y", replace(state(VERIFYING), human=True), END),
 ]
 
 
