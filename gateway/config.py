@@ -59,7 +59,8 @@ class InsecureConfig(RuntimeError):
 
 
 def check_secret(config: dict) -> None:
-    """Refuse the public default secret once real traffic can arrive: a Twilio account or a public URL is set."""
+    """Refuse the public default secret once real traffic can arrive: a Twilio account, a public URL, or a way in for
+    a USSD gateway is set."""
     if config.get("TESTING") or config.get("TDBOT_SECRET_KEY") != DEFAULT_SECRET:
         return
     exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL", *USSD_ACCESS) if config.get(name)]
