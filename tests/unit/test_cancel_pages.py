@@ -18,7 +18,7 @@ from dialogs.effects import CODE, CONFIRMATION, Reply, SendMessage
 from dialogs.engine import Facts, Message, statement_for, step
 from dialogs.messages import CATALOGUES, money, render, when
 from dialogs.model import CONFIRMING, IDLE, VERIFYING, DialogState, Subscriber, Subscription
-from tests.support.imported import MAX_FEE_FEN, MAX_PACKAGES, fees, names
+from tests.support.imported import MAX_FEE_FEN, MAX_NAME, MAX_PACKAGES, fees, names
 from tests.support.profiles import examples
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -179,8 +179,9 @@ def assert_each_named_once(done: Cancelled, who: Subscriber, policy: CarrierPoli
 
 # --- a hundred packages, as the API accepts them ----------------------------------------------------------------
 
-HUNDRED = subscriber([(f"第{i}号咪咕视频钻石会员尊享月包超长名称示例补足到四十个字符长度的名字", MAX_FEE_FEN)
-                      for i in range(1, MAX_PACKAGES + 1)], "zh")
+LONGEST = "咪咕视频钻石会员尊享月包超长名称示例补足到四十个字符长度的名字啊啊啊啊啊啊"
+HUNDRED = subscriber([((f"第{i}号" + LONGEST)[:MAX_NAME], MAX_FEE_FEN) for i in range(1, MAX_PACKAGES + 1)], "zh")
+assert {len(s.name) for s in HUNDRED.subscriptions} == {MAX_NAME}
 ALL_IDS = tuple(s.id for s in HUNDRED.subscriptions)
 EVERY_NUMBER = "TD " + " ".join(str(n) for n in range(1, MAX_PACKAGES + 1))
 
