@@ -265,33 +265,29 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
                     amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes),
                     periods=tuple(s.renews_on.isoformat() for s in subs), quoted_at=turn.clock)
-    return state, [Reply(_fitted(turn, "confirm", *_stated(turn, subs, quotes)))]
+    return _show(turn, state, CONFIRM)
 
 
-def _stated(turn: Turn, subs: list[Subscription], quotes: list[Statement]) -> Lines:
-    """What a confirmation states: per package its fee, the amount to settle and the deadline; the total."""
+def _confirm_lines(turn: Turn, state: DialogState) -> Lines:
+    """The packages as quoted, a line each; every page states how many there are, the total and how to answer, so
+    that Y on any page confirms what the subscriber was told."""
     lang, tz = turn.lang, turn.facts.policy.timezone
+    quoted = [(sub, *_quoted(turn, state, sub)) for sub in _selected(turn, state.selected)]
     lines = [
-        _line(lang, "confirm_line", s.name, fee=money(lang, s.fee_fen), amount=money(lang, q.amount_fen),
-              deadline=when(lang, q.due_at, tz))
-        for s, q in zip(subs, quotes, strict=True)
+        _line(lang, "confirm_line", s.name, fee=money(lang, s.fee_fen), amount=money(lang, fen),
+              deadline=when(lang, due_at, tz))
+        for s, fen, due_at in quoted
     ]
-    return lines, {"amount": money(lang, sum(q.amount_fen for q in quotes)), "count": len(subs)}
+    return lines, {"count": len(lines), "amount": money(lang, sum(fen for _, fen, _ in quoted))}
 
 
-def _fitted(
-    turn: Turn, key: str, lines: list[pages.Line], values: dict[str, object], wrap: Callable[[str], str] = str
-) -> str:
-    """Template `key` with a line per package, `wrap`ped. An SMS names the packages short (NAME_CHARS); a screen
-    whole if that fits, else short, else as `<key>_many`: the same without the lines."""
-    def text(shorten: bool) -> str:
-        shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
-        return wrap(turn.show(key, lines=shown, **values))
-
-    if not turn.on_screen:
-        return text(shorten=True)
-    return next((t for t in (text(False), text(True)) if len(t) <= turn.screen.chars),
-                wrap(turn.show(f"{key}_many", **values)))
+def _quoted(turn: Turn, state: DialogState, sub: Subscription) -> tuple[int, datetime]:
+    """The amount and deadline quoted for `sub`; what the flow did not keep, as the rules say now."""
+    i = state.selected.index(sub.id)
+    if i < len(state.amounts) and i < len(state.due_ats):
+        return state.amounts[i], datetime.fromtimestamp(state.due_ats[i], UTC)
+    fresh = statement_for(turn.facts, sub, turn.now)
+    return fresh.amount_fen, fresh.due_at
 
 
 def _epoch(moment: datetime) -> int:
@@ -362,24 +358,42 @@ def _code_expired(turn: Turn) -> bool:
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
     lines = [_cancel_line(turn, sub, effects) for sub in _selected(turn, turn.state.selected)]
-    sms = turn.say("done", lines="\n".join(line.text(short_name(line.name)) for line in lines))
-    effects.append(SendMessage(sms, CONFIRMATION))
+    sent = [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
     # Over SMS the confirmation is the answer; a USSD session ends on a screen saying the same.
-    screen = [Reply(_fitted(turn, "done", lines, {"count": len(lines)}))] if turn.on_screen else []
-    return _done(turn.state), effects + screen
+    return _done(turn.state), effects + sent + ([Reply(_result_screen(turn, lines))] if turn.on_screen else [])
+
+
+def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
+    """The result of a cancel: one message, or as many as its lines need (an SMS, whatever channel asked), each
+    numbered and within the budget, every package in exactly one."""
+
+    def compose(shown: list[str], part: int, parts: int) -> str:
+        numbered = render(turn.lang, "done_part", n=part, count=parts) if parts > 1 else ""
+        return turn.say("done", lines="\n".join(shown), part=numbered)
+
+    return pages.split(lines, compose, lambda text: fits_screen(turn.facts.policy, "done", text))
+
+
+def _result_screen(turn: Turn, lines: list[pages.Line]) -> str:
+    """The result on a screen: the packages named whole if that fits, else short (NAME_CHARS), else counted."""
+    for shorten in (False, True):
+        shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
+        text = turn.show("done", lines=shown)
+        if len(text) <= turn.screen.chars:
+            return text
+    return turn.show("done_many", count=len(lines))
 
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.Line:
-    """The result line of cancelling `sub`, adding to `effects` what the cancel does."""
+    lang = turn.lang
     if not sub.active:
-        return _line(turn.lang, "done_line_already", sub.name)
+        return _line(lang, "done_line_already", sub.name)
     statement, cancel = _as_quoted(turn, sub)
     effects += [cancel, IssueStatement(statement)]
     if statement.status == PAID:
-        return _line(turn.lang, "done_line_free", sub.name)
-    deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
-    amount = money(turn.lang, statement.amount_fen)
-    return _line(turn.lang, "done_line", sub.name, amount=amount, deadline=deadline)
+        return _line(lang, "done_line_free", sub.name)
+    deadline = when(lang, statement.due_at, turn.facts.policy.timezone)
+    return _line(lang, "done_line", sub.name, amount=money(lang, statement.amount_fen), deadline=deadline)
 
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
@@ -587,7 +601,7 @@ def _no_order(turn: Turn, command: cmds.Command) -> Outcome:
 
 # --- listings, a page at a time -------------------------------------------------------------------------------
 
-LIST, QUERY, BILL, PAY_CONFIRM, PLANS = "list", "query", "bill", "pay_confirm", "plans"
+LIST, QUERY, BILL, CONFIRM, PAY_CONFIRM, PLANS = "list", "query", "bill", "confirm", "pay_confirm", "plans"
 Lines = tuple[list[pages.Line], dict[str, object]]
 
 
@@ -600,7 +614,8 @@ def _list_lines(turn: Turn, state: DialogState) -> Lines:
 
 # What each listing shows, from the facts and the state that offers it (its options, its confirmed amounts).
 _LINES: dict[str, Callable[[Turn, DialogState], Lines]] = {
-    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, PAY_CONFIRM: _pay_lines, PLANS: _plan_lines,
+    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, CONFIRM: _confirm_lines, PAY_CONFIRM: _pay_lines,
+    PLANS: _plan_lines,
 }
 
 
@@ -672,15 +687,10 @@ def _first_screen(turn: Turn) -> Outcome:
     state = turn.state
     if state.intent != CANCEL or state.stage not in (CONFIRMING, VERIFYING):
         return state, [turn.reply("menu")]
-
-    def resume(screen: str) -> str:
-        return turn.show("resume", screen=screen)
-
     if state.stage == VERIFYING:
-        return state, [Reply(resume(turn.show("code_expired" if _code_expired(turn) else "code_waiting")))]
-    subs = _selected(turn, state.selected)
-    quotes = [_as_quoted(turn, s)[0] for s in subs]  # what the code would settle now
-    return state, [Reply(_fitted(turn, "confirm", *_stated(turn, subs, quotes), resume))]
+        waiting = turn.show("code_expired" if _code_expired(turn) else "code_waiting")
+        return state, [turn.reply("resume", screen=waiting)]
+    return _show(turn, state, CONFIRM)  # the confirmation as quoted, a page at a time, `0` to the menu
 
 
 # --- the conversation log -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass
 
-from dialogs import pages
+from dialogs import engine, pages
 from dialogs.messages import render_screen
 from dialogs.model import CANCEL, CHOOSING, CONFIRMING, VERIFYING, DialogState
 from dialogs.segments import USSD_SCREEN
@@ -23,17 +23,19 @@ log = logging.getLogger(__name__)
 
 # Positions: what the screen shown offers.
 MENU = "menu"  # 1-4: the four menu choices
-LIST = "list"  # a number: that package; 98 and 0: the pages
-INFO = "info"  # a listing to read (statements): 98 and 0
+LIST = "list"  # a number: that package
+INFO = "info"  # a listing to read (statements): only its pages
 CONFIRM = "confirm"  # 1 confirm, 2 abandon
 CODE = "code"  # the six digits; 1 a new code, 2 abandon
 END = "end"  # nothing: the session is over
+# On any screen but the menu `0` goes back: to the page before, or from a first page to the menu; on a listing `98`
+# shows the page after (the engine shows the same page again when there is none).
 
 FIRST = ""  # the command of a session's first request: the engine answers with the first screen
 MAIN_MENU = "main menu"  # not a dialog command: the menu again, drawn without a step (nothing there changes)
 
 MENU_CHOICES = {"1": "0000", "2": "TD", "3": "ZD", "4": "HELP"}
-KEYS = {"1": "Y", "2": "N", pages.BACK: MAIN_MENU}  # on a confirmation or the code screen
+KEYS = {"1": "Y", "2": "N"}  # on a confirmation or the code screen
 CODE_DIGITS = re.compile(r"[0-9]{6}")
 NUMBER = re.compile(r"[0-9]{1,3}")
 
@@ -44,7 +46,8 @@ class Position:
     text: str  # the screen, without a hint
     lang: str = "zh"
     choices: int = 0  # LIST: the packages numbered 1..choices
-    page: int = 0  # LIST, INFO: the listing's first line on the page shown (0: the first page)
+    paged: bool = False  # the screen is a page of a listing (packages, statements, a confirmation)
+    page: int = 0  # the listing's first line on the page shown (0: the first page)
     hint: str = ""  # a line above the screen: the answer before was not one the screen takes
 
     def to_json(self) -> str:
@@ -63,25 +66,30 @@ def position_after(command: str, reply: str, state: DialogState | None) -> Posit
     """The screen `reply` is, after `command` left the dialog in `state` (None: a number we have no record of)."""
     if state is None:
         return Position(END, reply)
-    return Position(_kind_after(command, state), reply, state.lang or "zh", choices=len(state.options),
-                    page=state.page_start)
+    kind = _kind_after(command, state)
+    return Position(kind, reply, state.lang or "zh", choices=len(state.options),
+                    paged=bool(state.listing) and kind != END, page=state.page_start)
 
 
 def _kind_after(command: str, state: DialogState) -> str:
     if state.human:  # a person has the conversation: the screen says so, and that is all
         return END
-    pending = state.intent == CANCEL and state.stage in (CONFIRMING, VERIFYING)
+    awaiting = _awaiting(state)
     if command == FIRST:
-        return _awaiting(state) if pending else MENU
-    if state.listing:
-        return LIST if state.intent == CANCEL and state.stage == CHOOSING else INFO
+        return awaiting if awaiting in (CONFIRM, CODE) else MENU
+    if state.listing == engine.CONFIRM:
+        return awaiting
+    if state.listing:  # numbers choose on a cancel's list or query; any other listing is there to read
+        return LIST if awaiting == LIST else INFO
     if command in MENU_CHOICES.values():  # a menu choice shows a listing, or says its piece and is done
         return END
-    return _awaiting(state) if state.intent == CANCEL else END
+    return awaiting
 
 
 def _awaiting(state: DialogState) -> str:
     """What a cancel under way waits for: a choice, a confirmation, a code; else nothing."""
+    if state.intent != CANCEL:
+        return END
     return {CHOOSING: LIST, CONFIRMING: CONFIRM, VERIFYING: CODE}.get(state.stage, END)
 
 
@@ -95,23 +103,15 @@ def command_for(position: Position, answer: str) -> str | None:
     answer = answer.strip()
     if position.kind == MENU:
         return MENU_CHOICES.get(answer)
+    if answer == pages.BACK:
+        return answer if position.paged and position.page else MAIN_MENU
+    if answer == pages.MORE and position.paged:
+        return answer
+    if position.kind == LIST:
+        return str(int(answer)) if NUMBER.fullmatch(answer) and 1 <= int(answer) <= position.choices else None
     if position.kind == CODE and CODE_DIGITS.fullmatch(answer):
         return answer
-    if position.kind in (CONFIRM, CODE):
-        return KEYS.get(answer)
-    if position.kind in (LIST, INFO):
-        return _on_listing(position, answer)
-    return None
-
-
-def _on_listing(position: Position, answer: str) -> str | None:
-    if answer == pages.MORE:
-        return answer
-    if answer == pages.BACK:
-        return answer if position.page else MAIN_MENU
-    if position.kind == LIST and NUMBER.fullmatch(answer) and 1 <= int(answer) <= position.choices:
-        return str(int(answer))
-    return None
+    return KEYS.get(answer) if position.kind in (CONFIRM, CODE) else None
 
 
 def main_menu(lang: str) -> Position:

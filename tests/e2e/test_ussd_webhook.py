@@ -97,7 +97,8 @@ def sent_to(app, number: str) -> list[str]:
 TO_CODE = [
     (DIAL, "请选择：\n1 我的业务\n2 退订\n3 账单\n4 帮助", CON),
     ("2", "请选择要退订的业务：\n1.视频会员 15.00元/月\n2.音乐包 10.00元/月\n3.流量包 20.00元/月\n0.返回", CON),
-    ("1", "您将退订：\n视频会员（15.00元/月），结清9.50元，截止12月2日23:59\n合计需结清9.50元。\n1 确认\n2 放弃", CON),
+    ("1", "您将退订1项：\n视频会员（15.00元/月），结清9.50元，截止12月2日23:59\n"
+          "0.返回\n合计需结清9.50元。\n1 确认\n2 放弃", CON),
     ("1", "验证码已短信发送，请输入6位验证码：\n1 重新获取\n2 放弃", CON),
 ]
 DONE = (CODE, "退订结果：\n视频会员已退订，结清9.50元，截止12月2日23:59", END)
@@ -182,7 +183,7 @@ JOURNEYS = [
     ("English", TELECOM, [
         (DIAL, "Choose:\n1 My packages\n2 Cancel a package\n3 Statements\n4 Help", CON),
         ("2", "Choose a package to cancel:\n1. Cloud Storage CNY 8.00/month\n2. Video VIP CNY 15.00/month", CON),
-        ("2", "To cancel:\nVideo VIP CNY 15.00/mo: pay", CON),
+        ("2", "To cancel (1):\nVideo VIP CNY 15.00/mo: pay", CON),
         ("1", "Code sent by SMS. Enter the 6 digits:", CON),
         (CODE, "Result:\nVideo VIP cancelled; settle", END),
     ], {"vid"}),
@@ -296,9 +297,9 @@ def test_a_confirmation_asked_by_sms_is_given_on_ussd(seeded, client, clock, pho
     phone.send("TD")
     phone.send("2")
     play(seeded, client, clock, NUMBER, [
-        (DIAL, "您有退订未完成。\n您将退订：\n音乐包（10.00元/月），结清", CON), ("0", "请选择：", CON)])
+        (DIAL, "您将退订1项：\n音乐包（10.00元/月），结清", CON), ("0", "请选择：", CON)])
     assert seeded.extensions["tdbot"].store.load_dialog(NUMBER).stage == CONFIRMING  # the menu left it waiting
-    play(seeded, client, clock, NUMBER, [(DIAL, "您有退订未完成。", CON), ("1", "验证码已短信发送", CON),
+    play(seeded, client, clock, NUMBER, [(DIAL, "您将退订1项：", CON), ("1", "验证码已短信发送", CON),
                                          (CODE, "音乐包已退订", END)])
 
 

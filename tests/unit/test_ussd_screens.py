@@ -79,7 +79,9 @@ AFTER = [
     ("HELP while a code waits", "HELP", state(VERIFYING), END),
     ("98: the next page", "98", state(CHOOSING, listing="list"), LIST),
     ("0: the page before", "0", state(listing="bill"), INFO),
-    ("a number: its confirmation", "2", state(CONFIRMING), CONFIRM),
+    ("a number: its confirmation", "2", state(CONFIRMING, listing="confirm"), CONFIRM),
+    ("the first screen while a confirmation waits, a page of it", FIRST, state(CONFIRMING, listing="confirm"), CONFIRM),
+    ("ZD while a confirmation waits: a listing to read", "ZD", state(CONFIRMING, listing="bill"), INFO),
     ("a number not offered (the packages changed meanwhile)", "5", state(CHOOSING), LIST),
     ("a number in a plan's list", "1", state(CHOOSING, PLAN), END),
     ("Y: the code is sent", "Y", state(VERIFYING), CODE),
@@ -105,15 +107,18 @@ def test_where_a_step_leaves_the_session(name: str, command: str, after: DialogS
 
 def test_a_listing_position_keeps_its_page_and_how_many_it_numbers() -> None:
     after = DialogState(stage=CHOOSING, listing="list", options=("a", "b", "c"), page_start=2, lang="en")
-    assert position_after("98", "page", after) == Position(LIST, "page", "en", choices=3, page=2)
+    assert position_after("98", "page", after) == Position(LIST, "page", "en", choices=3, paged=True, page=2)
 
 
 # --- what an answer means on each screen ------------------------------------------------------------------------
 
-LISTED = Position(LIST, "list", choices=8)
-PAGE_2 = Position(LIST, "list", choices=8, page=4)
-READ = Position(INFO, "bill")
-READ_2 = Position(INFO, "bill", page=3)
+LISTED = Position(LIST, "list", choices=8, paged=True)
+PAGE_2 = Position(LIST, "list", choices=8, paged=True, page=4)
+READ = Position(INFO, "bill", paged=True)
+READ_2 = Position(INFO, "bill", paged=True, page=3)
+CONFIRMING_PAGE = Position(CONFIRM, "c", paged=True)
+CONFIRMING_PAGE_2 = Position(CONFIRM, "c", paged=True, page=2)
+EXPIRED = Position(CONFIRM, "验证码已过期。\n1 重新获取\n2 放弃")  # no listing: no pages
 
 # (screen, answer, the command it makes; None: the screen does not take it)
 ANSWERS = [
@@ -124,10 +129,13 @@ ANSWERS = [
     (LISTED, "98", "98"), (LISTED, "1,3", None), (LISTED, "１", None), (LISTED, "-1", None), (LISTED, "1000", None),
     (PAGE_2, "0", "0"), (PAGE_2, "5", "5"),
     (READ, "98", "98"), (READ, "0", MAIN_MENU), (READ_2, "0", "0"), (READ, "1", None),
-    (Position(CONFIRM, "c"), "1", "Y"), (Position(CONFIRM, "c"), "2", "N"), (Position(CONFIRM, "c"), "0", MAIN_MENU),
-    (Position(CONFIRM, "c"), "Y", None), (Position(CONFIRM, "c"), "123456", None), (Position(CONFIRM, "c"), "3", None),
+    (CONFIRMING_PAGE, "1", "Y"), (CONFIRMING_PAGE, "2", "N"), (CONFIRMING_PAGE, "0", MAIN_MENU),
+    (CONFIRMING_PAGE, "98", "98"), (CONFIRMING_PAGE_2, "0", "0"), (CONFIRMING_PAGE_2, "1", "Y"),
+    (CONFIRMING_PAGE, "Y", None), (CONFIRMING_PAGE, "123456", None), (CONFIRMING_PAGE, "3", None),
+    (EXPIRED, "1", "Y"), (EXPIRED, "98", None), (EXPIRED, "0", MAIN_MENU),
     (Position(CODE, "c"), "123456", "123456"), (Position(CODE, "c"), "012345", "012345"),
     (Position(CODE, "c"), "1", "Y"), (Position(CODE, "c"), "2", "N"), (Position(CODE, "c"), "0", MAIN_MENU),
+    (Position(CODE, "c"), "98", None),
     (Position(CODE, "c"), "12345", None), (Position(CODE, "c"), "1234567", None),
     (Position(CODE, "c"), "１２３４５６", None), (Position(CODE, "c"), "12 34 56", None),
     (Position(END, "bye"), "1", None),
@@ -135,7 +143,7 @@ ANSWERS = [
 
 
 @pytest.mark.parametrize(("position", "given", "command"), ANSWERS,
-                         ids=[f"{p.kind}-p{p.page}-{a!r}" for p, a, _ in ANSWERS])
+                         ids=[f"{p.kind}{'-paged' * p.paged}-p{p.page}-{a!r}" for p, a, _ in ANSWERS])
 def test_what_an_answer_means_on_each_screen(position: Position, given: str, command: str | None) -> None:
     assert command_for(position, given) == command
 
@@ -246,10 +254,11 @@ def test_every_screen_naming_packages_fits_with_its_hint(packages, locale, carri
         assert not text.startswith(POLICIES[carrier].sender_id)  # a screen is no SMS: never signed
 
 
-def test_a_confirmation_too_long_for_a_screen_states_the_count_and_total() -> None:
+def test_a_confirmation_too_long_for_a_screen_comes_a_page_at_a_time_each_with_the_total_and_the_keys() -> None:
     who = subscriber([(f"咪咕视频钻石会员尊享月包{i}", 99_999) for i in range(6)], "zh")
     confirm = screens_of(who, "cmcc", tuple(s.id for s in who.subscriptions))[1]
-    assert confirm.startswith("您将退订6项业务，合计需结清") and confirm.endswith("1 确认\n2 放弃")
+    assert confirm.startswith("您将退订6项：\n咪咕视频钻石会员尊享月包0（999.99元/月）")
+    assert confirm.endswith("98.更多 0.返回\n合计需结清3799.98元。\n1 确认\n2 放弃")
 
 
 def test_a_confirmation_states_the_amount_and_the_carriers_deadline() -> None:
