@@ -48,7 +48,7 @@ def test_ussd_shows_each_screen_until_the_phone_hangs_up(served, redis_url, tmp_
     assert result.exit_code == 0, result.output
     assert "CON 请选择：\n1 我的业务" in result.output
     assert "CON 请选择要退订的业务：\n1.视频会员" in result.output
-    assert "CON 您将退订：\n视频会员（15.00元/月）" in result.output
+    assert "CON 您将退订1项：\n视频会员（15.00元/月）" in result.output
 
 
 def test_ussd_stops_at_an_end_screen(served, redis_url, tmp_path, monkeypatch) -> None:  # noqa: F811
