@@ -8,18 +8,20 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from carriers import policy_of
 from dialogs.apply import apply
 from dialogs.commands import guess_lang
-from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
+from dialogs.effects import CODE, NOTICE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import Facts, Message, step
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import OutboundMessage
+from gateway.delivery import outbound
+from gateway.delivery.messages import REPLY, OutboundMessage
+from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.state import codec
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1600
 MAX_TRIES = 50
 MAX_BACKOFF = 0.05
+# A reply to a number we have no record of is kept only while it is delivered: strangers must not fill Redis.
+STRANGER_MESSAGE_TTL = 86400
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Inbound:
     msisdn: str
     text: str
     inbound_id: str
-    channel: str = "sms"
+    channel: Channel = SMS
     provider_opted_out: bool = False
 
 
@@ -100,30 +104,47 @@ class Service:
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
         if subscriber is None:
-            return self._stranger(inbound)
+            return self._stranger(inbound, now)
         facts = Facts(
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
-        updated = apply(subscriber, effects, now)
-        messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
-        result = Result(
-            reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
-            messages=messages, pending=_pending(messages, effects, updated, now),
-        )
+        updated = _came_by(apply(subscriber, effects, now), inbound.channel)
+        route = self.runtime.routing.route(subscriber.msisdn, subscriber, answering=inbound.channel)
+        reply = "\n".join(e.text for e in effects if isinstance(e, Reply))
+        sent = [(e.text, e.kind) for e in effects if isinstance(e, SendMessage)]
+        messages = [_message(subscriber.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
+        messages += [_message(subscriber.msisdn, text, kind, route, now) for text, kind in sent]
+        result = Result(reply=reply, messages=messages, pending=_pending(messages, effects, updated, now))
         return Outcome(result, state, updated if updated != subscriber else None)
 
-    def _stranger(self, inbound: Inbound) -> Outcome:
-        lang = guess_lang(inbound.text, "en")
-        return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
+    def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
+        reply = render(guess_lang(inbound.text, "en"), "unknown_sender")
+        route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
+        messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
+        pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
+        return Outcome(Result(reply=reply, messages=messages, pending=pending), stranger=True)
 
-    def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
-        return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
+    def _reply(self, inbound: Inbound, reply: str) -> list[tuple[str, str]]:
+        """The reply as a message to send, for a channel whose HTTP answer cannot carry it."""
+        return [(reply, REPLY)] if reply and not inbound.channel.replies_in_body else []
+
+    def notify(self, inbound: Inbound, text: str) -> None:
+        """Tell the sender of `inbound` something outside any step (over their quota, a message too long), by a
+        message where its channel cannot answer in its HTTP response."""
+        now = self.runtime.clock()
+        route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
+        message = _message(inbound.msisdn, text, NOTICE, route, now)
+        self.runtime.store.save_message(message)
+        outbound.enqueue(self.runtime, [message])
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
         if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
+            for message in result.messages:  # only a reply it cannot have otherwise, for a while
+                store.save_message(message, pipeline=pipe)
+                pipe.expire(self.keys.message(msisdn, message.id), STRANGER_MESSAGE_TTL)
             return
         if outcome.dialog is not None:
             store.save_dialog(msisdn, outcome.dialog, pipeline=pipe)
@@ -134,8 +155,8 @@ class Service:
         store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
-        sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
-        entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
+        sent = [m.text for m in result.messages if m.kind not in (CODE, REPLY)]  # codes never reach the ops log
+        entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel.name,
                  "in": inbound.text[:200], "reply": result.reply, "sent": sent}
         store.log(msisdn, entry, pipeline=pipe)
 
@@ -150,6 +171,17 @@ class Service:
                 outbox.run(self.runtime, msisdn, inbound_id, result.pending)
         except Exception:
             log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
+
+
+def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:
+    return OutboundMessage(uuid.uuid4().hex, msisdn, text, kind, int(now.timestamp()), route=route)
+
+
+def _came_by(subscriber: Subscriber, channel: Channel) -> Subscriber:
+    """The subscriber as last seen on `channel`: an SMS channel is where their notices go by default."""
+    if not channel.carries_sms or subscriber.sms_channel == channel.name:
+        return subscriber
+    return replace(subscriber, sms_channel=channel.name)
 
 
 def _pending(

@@ -20,6 +20,7 @@ from dialogs.commands import guess_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
+from gateway.delivery.routing import TWILIO, Channel
 from gateway.service import MAX_TEXT, Inbound, Service
 from gateway.state.store import Contention
 from gateway.web import limits
@@ -28,6 +29,7 @@ from gateway.web.limits import OverQuota
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
+CHANNEL = Channel(TWILIO)  # replies in TwiML; notices can go back by Twilio's REST API
 
 
 def signed_url() -> str:
@@ -89,7 +91,7 @@ def inbound() -> Response:
         return twiml(render(lang, "too_long"))
     message = Inbound(
         msisdn=msisdn, text=body, inbound_id=form.get("MessageSid") or _fallback_id(msisdn, body),
-        channel="twilio", provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
+        channel=CHANNEL, provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:

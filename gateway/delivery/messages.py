@@ -13,6 +13,7 @@ FAILED = "failed"
 SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when its turn came
 
 REMINDER = "reminder"  # the kind of a reminder message (the others are dialogs.effects' kinds)
+REPLY = "reply"  # a step's reply, sent as a message where the channel cannot answer in its HTTP response (Kannel)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class OutboundMessage:
     error: str = ""
     resends: int = 0  # how many times an undelivered message was sent again before this one
     ref: str = ""  # a reminder's due-index member, re-checked right before sending
+    route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
 
     def to_hash(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

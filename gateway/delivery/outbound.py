@@ -1,4 +1,4 @@
-"""Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender.
+"""Outbound messages: queued on RQ after the step commits, delivered by a worker through their route's sender.
 
 A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
 skipped) and the first final status sticks, whoever reports it: the worker, or receipts arriving late, twice or
@@ -38,6 +38,7 @@ RESEND_DELAYS = [60, 300]
 CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
+SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
 
 
@@ -71,15 +72,16 @@ def _retry() -> Retry:
 
 
 def deliver(msisdn: str, message_id: str) -> str:
-    """RQ job: send one stored message once, in its sender's pace. A retryable provider error re-raises so RQ
-    retries it."""
+    """RQ job: send one stored message once, by its route and in that route's pace. A retryable provider error
+    re-raises so RQ retries it."""
     runtime = bootstrap.current()
     message = runtime.store.load_message(msisdn, message_id)
     if message is not None and message.status == SENDING:
         return _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
-    later = runtime.pacer.acquire(segments(message.text))
+    route = runtime.route(message)
+    later = route.pacer.acquire(segments(message.text))
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return "paced"
@@ -89,7 +91,7 @@ def deliver(msisdn: str, message_id: str) -> str:
     if not runtime.store.claim_message(msisdn, message_id):
         return "skipped"  # another run of this job got there first
     try:
-        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
+        sid = route.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
     except SendError as exc:
         return _failed(runtime, message, exc)
     _sent(runtime, message, sid)
@@ -103,7 +105,7 @@ def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     """A run died between claiming and recording the send. Ask the sender; never send blindly a second time."""
-    find = getattr(runtime.sender, "find", None)
+    find = getattr(runtime.route(message).sender, "find", None)
     if find is None:
         log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
         runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
@@ -134,6 +136,8 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
+    if exc.escalate:
+        runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock())
     if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
         undelivered(runtime, message, str(exc.code or ""))
     return "failed"
@@ -174,9 +178,10 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
         runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock())
         return
+    subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
-        resends=message.resends + 1,
+        resends=message.resends + 1, route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
     )
     runtime.store.save_message(again)
     _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)
