@@ -12,14 +12,19 @@ from rq import Worker
 
 from gateway import logs
 from gateway.bootstrap import QUEUES, bootstrap
-from gateway.config import from_env
+from gateway.config import InvalidSetting, check_quiet_hours, from_env
 from gateway.jobs import cron as sweeper_cron
 
 
 def main(cron: bool = True, config: dict | None = None) -> None:
     """Work tdbot's queues with the settings in `config` (default: the environment) until stopped."""
     logs.setup()
-    runtime = bootstrap(config if config is not None else from_env())
+    config = config if config is not None else from_env()
+    try:
+        check_quiet_hours(config)  # here, not in every reminder job for as long as the worker runs
+    except InvalidSetting as exc:
+        raise SystemExit(f"worker not started: {exc}") from exc
+    runtime = bootstrap(config)
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
     scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None

@@ -1,6 +1,7 @@
 """Carrier policy as data, plus small pure functions over it."""
 
 from carriers.deadlines import (
+    allowed_send_time,
     amount_due_fen,
     in_quiet_hours,
     next_renewal,
@@ -26,6 +27,7 @@ __all__ = [
     "POLICIES",
     "CarrierPolicy",
     "Plan",
+    "allowed_send_time",
     "amount_due_fen",
     "carrier_for",
     "in_quiet_hours",

@@ -78,21 +78,41 @@ def reminder_slots(
     return sorted(((i, at) for at, i in slots.items()), key=lambda slot: slot[1])
 
 
-def _before_deadline(policy: CarrierPolicy, when: datetime, deadline: datetime) -> datetime:
-    """`when` out of quiet hours: delayed to their end, or, if that would miss the deadline, brought forward to
-    the last minute before they began (a reminder after its deadline is no reminder)."""
-    if not in_quiet_hours(policy, when):
-        return when.astimezone(UTC)
-    later = shift_out_of_quiet_hours(policy, when)
-    return later if later < deadline else _last_minute_before_quiet(policy, when)
+def _before_deadline(policy: CarrierPolicy, target: datetime, deadline: datetime) -> datetime:
+    """When a reminder aimed at `target` is due: there if a backlog up to `quiet_margin` late still reaches the phone
+    out of quiet hours and before `deadline`, else at their end, else a margin before they begin (docs/reminders.md)."""
+    quiet = _quiet_period(policy, target)
+    if quiet is None:
+        return target.astimezone(UTC)
+    start, end = quiet
+    margin = policy.quiet_margin
+    if end + margin <= deadline:  # should a send slip into these quiet hours, their end is still in time
+        return target.astimezone(UTC) if target < start else end
+    return target.astimezone(UTC) if target + margin <= start else start - margin
 
 
-def _last_minute_before_quiet(policy: CarrierPolicy, when: datetime) -> datetime:
-    local = when.astimezone(policy.tz)
-    day = local.date()
-    if policy.quiet_start > policy.quiet_end and local.time() < policy.quiet_end:
-        day -= timedelta(days=1)  # after midnight in a window that wraps: it began the evening before
-    return (datetime.combine(day, policy.quiet_start, policy.tz) - timedelta(minutes=1)).astimezone(UTC)
+def _quiet_period(policy: CarrierPolicy, when: datetime) -> tuple[datetime, datetime] | None:
+    """The quiet hours `when` falls in, else the next ones to begin, as UTC (start, end); None when they are off."""
+    if policy.quiet_start == policy.quiet_end:
+        return None
+    day = when.astimezone(policy.tz).date()
+    # Those that began yesterday (after midnight in a window that wraps it), today or tomorrow: one has not ended.
+    periods = (_quiet_from(policy, day + timedelta(days=n)) for n in (-1, 0, 1))
+    return next((start, end) for start, end in periods if end > when)
+
+
+def _quiet_from(policy: CarrierPolicy, day: date) -> tuple[datetime, datetime]:
+    """The quiet hours that begin on `day`, as UTC (start, end)."""
+    end_day = day + timedelta(days=1) if policy.quiet_start > policy.quiet_end else day
+    start = datetime.combine(day, policy.quiet_start, policy.tz)
+    return start.astimezone(UTC), datetime.combine(end_day, policy.quiet_end, policy.tz).astimezone(UTC)
+
+
+def allowed_send_time(policy: CarrierPolicy, now: datetime, deadline: datetime | None) -> datetime | None:
+    """When a reminder found due at `now` (by a sweep, or at the sender) may go out: now, else the end of the quiet
+    hours it is in; None when that is not before its `deadline` (none for the overdue notice): it is missed."""
+    at = shift_out_of_quiet_hours(policy, now)
+    return at if deadline is None or at < deadline else None
 
 
 def _add_months(day: date, months: int) -> date:

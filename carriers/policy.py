@@ -38,6 +38,9 @@ class CarrierPolicy:
     renewal_reminders: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=1))
     quiet_start: time = time(22, 0)
     quiet_end: time = time(8, 0)
+    # A normal backlog (sweep interval, queue wait, pacing) between a reminder falling due and reaching the phone: a
+    # reminder that must beat quiet hours is due this long before they begin (docs/reminders.md).
+    quiet_margin: timedelta = timedelta(minutes=30)
     timezone: str = "Asia/Shanghai"
     late_fee_bp: int = 0
     late_fee_flat_fen: int = 0
@@ -56,6 +59,17 @@ class CarrierPolicy:
         if self.late_fee_bp < 0 or self.late_fee_flat_fen < 0:
             raise ValueError("late fee must not be negative")
         ZoneInfo(self.timezone)  # fail at definition time, not at the first reminder
+        self._check_quiet_margin()
+
+    def _check_quiet_margin(self) -> None:
+        """What the reminder rule needs to keep its promise: room for a backlog before a deadline and each day."""
+        if self.quiet_margin < timedelta(0):
+            raise ValueError("quiet_margin must not be negative")
+        if any(offset < self.quiet_margin for offset in self.settlement_reminders + self.renewal_reminders):
+            raise ValueError(f"a reminder offset is shorter than quiet_margin ({self.quiet_margin})")
+        if _allowed_each_day(self.quiet_start, self.quiet_end) < self.quiet_margin:
+            raise ValueError(f"quiet hours {self.quiet_start:%H:%M}-{self.quiet_end:%H:%M} leave less than "
+                             f"quiet_margin ({self.quiet_margin}) a day to remind in")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -63,6 +77,13 @@ class CarrierPolicy:
 
 
 _DAY = timedelta(days=1)
+
+
+def _allowed_each_day(quiet_start: time, quiet_end: time) -> timedelta:
+    """How long a day is out of quiet hours [quiet_start, quiet_end), which may wrap midnight (none: all day)."""
+    minutes = (quiet_start.hour * 60 + quiet_start.minute) - (quiet_end.hour * 60 + quiet_end.minute)
+    return timedelta(minutes=minutes % (24 * 60) or 24 * 60)
+
 
 POLICIES: dict[str, CarrierPolicy] = {
     "cmcc": CarrierPolicy(

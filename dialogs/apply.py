@@ -26,16 +26,16 @@ def _apply_one(subscriber: Subscriber, effect: Effect, now: datetime) -> Subscri
     elif isinstance(effect, SetOptOut):
         return replace(subscriber, opted_out=effect.opted_out)
     elif isinstance(effect, Pay):
-        return _pending(subscriber, effect)
+        return _pending(subscriber, effect, now)
     elif isinstance(effect, OrderPlan) and subscriber.subscription(effect.subscription.id) is None:
         return subscriber.with_subscription(effect.subscription)
     return subscriber
 
 
-def _pending(subscriber: Subscriber, effect: Pay) -> Subscriber:
+def _pending(subscriber: Subscriber, effect: Pay, now: datetime) -> Subscriber:
     """Mark the charge as under way in the same commit as the step, so it is neither lost nor made twice."""
     statement = subscriber.statement(effect.statement_id)
     if statement is None or statement.pending_reference:
         return subscriber
     return subscriber.with_statement(
-        replace(statement, pending_reference=effect.reference, pending_fen=effect.amount_fen))
+        replace(statement, pending_reference=effect.reference, pending_fen=effect.amount_fen, pending_since=now))

@@ -1,14 +1,19 @@
 """How many SMS segments each template may cost on a carrier's route. Data, checked by tests/unit/test_templates.py.
 
 A message is counted with the carrier's signature in front and that carrier's segment capacities (some Unicom
-routes allow only 65/62 UCS-2 units). The multi-line messages are budgeted for up to `PACKAGES` packages;
-each package beyond that may add one segment. Package names are shortened to `NAME_CHARS` in messages.
+routes allow only 65/62 UCS-2 units). Listings that grow with packages (`PAGED`) are split into pages that each keep
+the template's budget (dialogs/pages.py), and show names whole unless a line alone would not fit (`fit_name`). The
+other multi-line messages are budgeted for up to `PACKAGES` packages, each package beyond that adding at most one
+segment, and shorten names to `NAME_CHARS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from carriers import CarrierPolicy
-from dialogs.segments import Budget
+from dialogs.segments import USSD_SCREEN, Budget, fits, is_gsm7
 
 PACKAGES = 3
 NAME_CHARS = 12
@@ -88,14 +93,34 @@ BUDGETS: dict[str, int] = {
     "plan_expired": 2,
     "plan_not_ordered": 1,
     "plan_unavailable": 2,
+    "page_more": LINE,
+    "page_back": LINE,
 }
-# Messages with one line per package (or statement); the others have a fixed shape.
-MULTI_LINE = frozenset({"list", "confirm", "done", "query", "bill", "pay_confirm", "plans"})
+# Listings of packages, statements or plans: shown a page at a time, each page within the template's budget.
+PAGED = frozenset({"list", "query", "bill", "pay_confirm", "plans"})
+# The other messages with one line per package; the rest have a fixed shape.
+MULTI_LINE = frozenset({"confirm", "done"})
+CUT = "…"
+GSM_CUT = "..."  # "…" is not in GSM-7: it would turn the whole message into UCS-2
+
+
+@dataclass(frozen=True)
+class Screen:
+    """How much one reply may hold on the channel its message came in on. `chars` 0 is an SMS, held to each
+    template's segment budget on the carrier's route; otherwise a screen of at most that many characters."""
+
+    chars: int = 0
+
+
+SMS = Screen()
+USSD = Screen(USSD_SCREEN)
 
 
 def is_fragment(key: str) -> bool:
     """A piece rendered into a bigger message (a line, a status), never sent alone."""
-    return "_line" in key or key.startswith("status_") or key in ("query_owed", "query_nothing_owed")
+    return (
+        "_line" in key or key.startswith(("status_", "page_")) or key in ("query_owed", "query_nothing_owed")
+    )
 
 
 def max_segments(key: str, lines: int = PACKAGES) -> int:
@@ -112,6 +137,33 @@ def budget(policy: CarrierPolicy, key: str, lines: int = PACKAGES) -> Budget:
     )
 
 
+def fits_screen(policy: CarrierPolicy, key: str, text: str, screen: Screen = SMS) -> bool:
+    """Whether `text`, rendered from template `key`, may go out as one reply on `screen`."""
+    if screen.chars:
+        return len(text) <= screen.chars
+    return fits(text, budget(policy, key))
+
+
+def fit_name(name: str, text_for: Callable[[str], str], room: Callable[[str], bool]) -> str:
+    """`name` whole if `text_for(name)` passes `room`; else its longest start, marked as cut, that does (at least
+    one character, even if that still does not). Counted in the message's own encoding: GSM-7 holds more."""
+    if len(name) < 2 or room(text_for(name)):
+        return name
+    low, high = 1, len(name) - 1  # the longest start that fits lies in [low, high], if any does
+    while low < high:
+        middle = (low + high + 1) // 2
+        if room(text_for(_cut(name, middle, text_for))):
+            low = middle
+        else:
+            high = middle - 1
+    return _cut(name, low, text_for)
+
+
+def _cut(name: str, keep: int, text_for: Callable[[str], str]) -> str:
+    gsm = name[:keep] + GSM_CUT
+    return gsm if is_gsm7(text_for(gsm)) else name[:keep] + CUT
+
+
 def short_name(name: str) -> str:
-    """A package name as it appears in a message: cut to NAME_CHARS, marked with … when cut."""
-    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+    """A package name as the messages not yet budgeted by `fit_name` show it: cut to NAME_CHARS, marked with …"""
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + CUT

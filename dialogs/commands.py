@@ -114,3 +114,13 @@ def _cancel(text: str) -> Cancel | None:
     if numbers:
         return Cancel(numbers=numbers)
     return Cancel(query=rest)
+
+
+# Anything a subscriber might mean as a code: six or more digits of any script, perhaps spaced or dashed.
+CODE_LIKE = re.compile(r"\d(?:[\s.-]?\d){5,}")
+DIGIT = re.compile(r"\d")
+
+
+def masked_codes(text: str) -> str:
+    """`text` with every digit of anything like a code starred out, for records that outlive the code."""
+    return CODE_LIKE.sub(lambda found: DIGIT.sub("*", found.group(0)), text)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
-from dialogs import codes, payments, plans
+from dialogs import codes, pages, payments, plans
 from dialogs import commands as cmds
-from dialogs.budgets import QUERY_CHARS, short_name
+from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
@@ -50,7 +51,9 @@ LOCK_SECONDS = 86400
 @dataclass(frozen=True)
 class Message:
     text: str
-    provider_opted_out: bool = False  # the provider (e.g. Twilio Advanced Opt-Out) already confirmed
+    # The keyword (cmds.STOP, START or HELP) the provider already answered, as Twilio Advanced Opt-Out does.
+    provider_answered: str = ""
+    screen: Screen = SMS  # how much a reply may hold on the channel the message came in on
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Turn:
     facts: Facts
     now: datetime
     lang: str
+    screen: Screen = SMS
 
     @property
     def clock(self) -> int:
@@ -84,9 +88,10 @@ Outcome = tuple[DialogState, list[Effect]]
 
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
-    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text))
-    new_state, effects = _dispatch(turn, cmds.parse(text), message)
-    return replace(new_state, lang=turn.lang, updated_at=turn.clock), effects
+    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
+    turned = _turn_page(turn, text)
+    new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+    return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
@@ -104,11 +109,23 @@ def _expire(state: DialogState, clock: int) -> DialogState:
     return state
 
 
-def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+def _unless_answered(message: Message, effects: list[Effect]) -> list[Effect]:
+    """When the provider already answered (Twilio Advanced Opt-Out), a reply of ours would be a second one: only
+    what the step does stays. Its STOP stands whatever we make of the word; its START for a `YES` confirming a
+    cancel is not taken as asking for reminders again."""
+    if not message.provider_answered:
+        return effects
+    kept = [e for e in effects if not isinstance(e, Reply)]
+    if message.provider_answered == cmds.STOP and SetOptOut(True) not in kept:
+        return [SetOptOut(True), *kept]
+    return kept
+
+
+def _dispatch(turn: Turn, command: cmds.Command) -> Outcome:
     if turn.state.stage == OFFERED and command != cmds.Keyword(cmds.YES):
-        return _no_order(turn, command, message)
+        return _no_order(turn, command)
     if isinstance(command, cmds.Keyword):
-        return _keyword(turn, command.name, message)
+        return _keyword(turn, command.name)
     if turn.state.stage == LOCKED and isinstance(command, (cmds.Cancel, cmds.Code, cmds.Numbers)):
         return turn.state, [turn.reply("still_locked")]
     if isinstance(command, cmds.Cancel):
@@ -128,7 +145,7 @@ def _dispatch(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
     return turn.state, [turn.reply("unknown")]
 
 
-def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
+def _keyword(turn: Turn, name: str) -> Outcome:
     state = turn.state
     match name:
         case cmds.YES:
@@ -138,11 +155,11 @@ def _keyword(turn: Turn, name: str, message: Message) -> Outcome:
         case cmds.QUERY:
             return _query(turn)
         case cmds.BILL:
-            return state, [_bill(turn)]
+            return _bill(turn)
         case cmds.HUMAN:
             return state, [Escalate("requested"), turn.reply("human")]
         case cmds.STOP:
-            return state, [SetOptOut(True)] + ([] if message.provider_opted_out else [turn.reply("stop")])
+            return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
             return state, [SetOptOut(False), turn.reply("start")]
         case cmds.HELP:
@@ -164,6 +181,13 @@ def _done(state: DialogState) -> DialogState:
     return replace(_idle(state), attempts=0)
 
 
+def _cannot_start(turn: Turn, key: str) -> Outcome:
+    """A command whose flow has nothing to start with: a confirmation or code in hand stays where it was (the
+    subscriber may still answer it); a bare choice ends."""
+    keep = turn.state.stage in (CONFIRMING, VERIFYING, LOCKED)
+    return (turn.state if keep else _idle(turn.state)), [turn.reply(key)]
+
+
 # --- choosing -------------------------------------------------------------------------------
 
 
@@ -171,7 +195,7 @@ def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
     active = turn.facts.subscriber.active()
     options = tuple(s.id for s in active)
     if not active:
-        return _idle(turn.state), [turn.reply("none_active")]
+        return _cannot_start(turn, "none_active")
     if command.everything:
         return _confirm(turn, options)
     if command.numbers:
@@ -182,18 +206,15 @@ def _cancel_command(turn: Turn, command: cmds.Cancel) -> Outcome:
 
 
 def _list(turn: Turn, active: tuple[Subscription, ...]) -> Outcome:
-    lines = "\n".join(
-        render(turn.lang, "list_line", n=i, name=short_name(s.name), fee=money(turn.lang, s.fee_fen))
-        for i, s in enumerate(active, 1)
-    )
     state = replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active))
-    return state, [turn.reply("list", count=len(active), lines=lines)]
+    return _show(turn, state, LIST)
 
 
 def _choose(turn: Turn, options: tuple[str, ...], numbers: tuple[int, ...]) -> Outcome:
     if not options or any(n < 1 or n > len(options) for n in numbers):
         count = len(options)
-        state = replace(turn.state, stage=CHOOSING, options=options) if options else turn.state
+        # A fresh cancel choice: whatever flow came before (a BG list, a code) is not what these numbers are for.
+        state = replace(_idle(turn.state), stage=CHOOSING, options=options) if options else turn.state
         return state, [turn.reply("invalid_choice" if count else "none_active", count=count)]
     return _confirm(turn, tuple(options[n - 1] for n in numbers))
 
@@ -333,39 +354,48 @@ def _as_quoted(turn: Turn, statement: Statement) -> Statement:
 
 
 # --- read-only commands ---------------------------------------------------------------------
+# Whatever flow is under way (a choice, a confirmation, a code, a lock) stays exactly where it was. Only from IDLE
+# does a query open the choice its numbers offer, as TD's list does.
 
 
 def _query(turn: Turn) -> Outcome:
-    subscriber, lang = turn.facts.subscriber, turn.lang
+    subscriber, state = turn.facts.subscriber, turn.state
     if not subscriber.subscriptions:
-        return turn.state, [turn.reply("query_empty")]
-    lines = "\n".join(_query_line(lang, s) for s in subscriber.subscriptions)
+        return state, [turn.reply("query_empty")]
+    active = subscriber.active()
+    if state.stage == IDLE and active:
+        state = replace(_idle(state), stage=CHOOSING, options=tuple(s.id for s in active))
+    return _show(turn, state, QUERY)
+
+
+def _query_lines(turn: Turn, state: DialogState) -> Lines:
+    subscriber, lang = turn.facts.subscriber, turn.lang
+    numbers = {s.id: n for n, s in enumerate(subscriber.active(), 1)}  # the numbers TD n and the choice go by
+    lines = [
+        _line(lang, "query_line_active", s.name, n=numbers[s.id], fee=money(lang, s.fee_fen),
+              renews=day(lang, s.renews_on))
+        if s.active else _line(lang, "query_line_cancelled", s.name)
+        for s in subscriber.subscriptions
+    ]
     owed = sum(s.owed_fen for s in subscriber.open_statements())
     owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
-    active, reply = subscriber.active(), turn.reply("query", lines=lines, owed=owed_text)
-    if not active or turn.state.stage == LOCKED:  # a query must not be a way out of a lock
-        return turn.state, [reply]
-    return replace(_idle(turn.state), stage=CHOOSING, options=tuple(s.id for s in active)), [reply]
+    return lines, {"owed": owed_text}
 
 
-def _query_line(lang: str, sub: Subscription) -> str:
-    if not sub.active:
-        return render(lang, "query_line_cancelled", name=short_name(sub.name))
-    fee, renews = money(lang, sub.fee_fen), day(lang, sub.renews_on)
-    return render(lang, "query_line_active", name=short_name(sub.name), fee=fee, renews=renews)
+def _bill(turn: Turn) -> Outcome:
+    if not turn.facts.subscriber.statements:
+        return turn.state, [turn.reply("bill_empty")]
+    return _show(turn, turn.state, BILL)
 
 
-def _bill(turn: Turn) -> Reply:
-    statements = turn.facts.subscriber.statements[-5:]
-    if not statements:
-        return turn.reply("bill_empty")
+def _bill_lines(turn: Turn, state: DialogState) -> Lines:
     lang, tz = turn.lang, turn.facts.policy.timezone
-    lines = "\n".join(
-        render(lang, "bill_line", name=short_name(s.name), amount=money(lang, s.owed_fen or s.amount_fen),
-               status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
-        for s in statements
-    )
-    return turn.reply("bill", lines=lines)
+    lines = [
+        _line(lang, "bill_line", s.name, amount=money(lang, s.owed_fen or s.amount_fen),
+              status=render(lang, f"status_{s.status}"), deadline=when(lang, s.due_at, tz))
+        for s in reversed(turn.facts.subscriber.statements)  # the newest first
+    ]
+    return lines, {}
 
 
 # --- paying (JF) ----------------------------------------------------------------------------
@@ -379,20 +409,26 @@ def _flow(turn: Turn, key: str) -> str:
 
 
 def _pay(turn: Turn) -> Outcome:
-    subscriber, lang = turn.facts.subscriber, turn.lang
+    subscriber = turn.facts.subscriber
     if turn.state.stage == LOCKED:
         return turn.state, [turn.reply("still_locked")]
     due = payments.payable(subscriber)
     if not due:
-        return _idle(turn.state), [turn.reply("pay_pending" if payments.pending(subscriber) else "pay_nothing")]
-    lines = "\n".join(
-        render(lang, "pay_line", name=short_name(s.name), amount=money(lang, s.owed_fen),
-               status=render(lang, f"status_{s.status}"))
-        for s in due
-    )
+        return _cannot_start(turn, "pay_pending" if payments.pending(subscriber) else "pay_nothing")
     state = replace(_idle(turn.state), stage=CONFIRMING, intent=PAY, selected=tuple(s.id for s in due),
                     amounts=tuple(s.owed_fen for s in due))
-    return state, [turn.reply("pay_confirm", lines=lines, amount=money(lang, sum(s.owed_fen for s in due)))]
+    return _show(turn, state, PAY_CONFIRM)
+
+
+def _pay_lines(turn: Turn, state: DialogState) -> Lines:
+    """The statements as confirmed: what Y charges at most, whatever page it is said on."""
+    lang, subscriber = turn.lang, turn.facts.subscriber
+    confirmed = [(subscriber.statement(i), fen) for i, fen in zip(state.selected, state.amounts, strict=False)]
+    lines = [
+        _line(lang, "pay_line", s.name, amount=money(lang, fen), status=render(lang, f"status_{s.status}"))
+        for s, fen in confirmed if s is not None
+    ]
+    return lines, {"amount": money(lang, sum(state.amounts))}
 
 
 def _complete_payment(turn: Turn) -> Outcome:
@@ -415,18 +451,20 @@ def _complete_payment(turn: Turn) -> Outcome:
 
 
 def _plans(turn: Turn) -> Outcome:
-    lang = turn.lang
     if turn.state.stage == LOCKED:
         return turn.state, [turn.reply("still_locked")]
     offer = plans.available(turn.facts.policy, turn.facts.subscriber)
     if not offer:
-        return _idle(turn.state), [turn.reply("plans_none")]
-    lines = "\n".join(
-        render(lang, "plan_line", n=i, name=short_name(p.name(lang)), fee=money(lang, p.fee_fen))
-        for i, p in enumerate(offer, 1)
-    )
+        return _cannot_start(turn, "plans_none")
     state = replace(_idle(turn.state), stage=CHOOSING, intent=PLAN, options=tuple(p.code for p in offer))
-    return state, [turn.reply("plans", lines=lines)]
+    return _show(turn, state, PLANS)
+
+
+def _plan_lines(turn: Turn, state: DialogState) -> Lines:
+    lang, policy = turn.lang, turn.facts.policy
+    offered = [(n, plans.find(policy, code)) for n, code in enumerate(state.options, 1)]
+    lines = [_line(lang, "plan_line", p.name(lang), n=n, fee=money(lang, p.fee_fen)) for n, p in offered if p]
+    return lines, {}
 
 
 def _choose_plan(turn: Turn, numbers: tuple[int, ...]) -> Outcome:
@@ -439,8 +477,8 @@ def _choose_plan(turn: Turn, numbers: tuple[int, ...]) -> Outcome:
     state = replace(_idle(turn.state), stage=OFFERED, intent=PLAN, plan_offer=plan.code,
                     offer_expires_at=int(expires.timestamp()))
     deadline = when(lang, expires, turn.facts.policy.timezone)
-    return state, [turn.reply("plan_confirm", name=short_name(plan.name(lang)), fee=money(lang, plan.fee_fen),
-                              deadline=deadline)]
+    return state, [Reply(_named(turn, "plan_confirm", plan.name(lang), fee=money(lang, plan.fee_fen),
+                                deadline=deadline))]
 
 
 def _order(turn: Turn) -> Outcome:
@@ -453,14 +491,95 @@ def _order(turn: Turn) -> Outcome:
         return _idle(turn.state), [turn.reply("plan_unavailable")]
     today = turn.now.astimezone(facts.policy.tz).date()
     sub = plans.subscription_for(facts.subscriber, plan, lang, today)
-    text = turn.say("plan_ordered", name=short_name(sub.name), fee=money(lang, sub.fee_fen),
-                    renews=day(lang, sub.renews_on))
+    text = _named(turn, "plan_ordered", sub.name, fee=money(lang, sub.fee_fen), renews=day(lang, sub.renews_on))
     return _idle(turn.state), [OrderPlan(sub), SendMessage(text, CONFIRMATION)]
 
 
-def _no_order(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+def _no_order(turn: Turn, command: cmds.Command) -> Outcome:
     """二次确认: anything but 是/Y to an offer means no order; a real command is then handled as usual."""
     turn = replace(turn, state=_idle(turn.state))
     if isinstance(command, (cmds.Unknown, cmds.Numbers, cmds.Code)) or command == cmds.Keyword(cmds.NO):
         return turn.state, [turn.reply("plan_not_ordered")]
-    return _dispatch(turn, command, message)
+    return _dispatch(turn, command)
+
+
+# --- listings, a page at a time -------------------------------------------------------------------------------
+
+LIST, QUERY, BILL, PAY_CONFIRM, PLANS = "list", "query", "bill", "pay_confirm", "plans"
+Lines = tuple[list[pages.Line], dict[str, object]]
+
+
+def _list_lines(turn: Turn, state: DialogState) -> Lines:
+    lang, subscriber = turn.lang, turn.facts.subscriber
+    listed = [(n, subscriber.subscription(i)) for n, i in enumerate(state.options, 1)]
+    lines = [_line(lang, "list_line", s.name, n=n, fee=money(lang, s.fee_fen)) for n, s in listed if s is not None]
+    return lines, {"count": len(state.options)}
+
+
+# What each listing shows, from the facts and the state that offers it (its options, its confirmed amounts).
+_LINES: dict[str, Callable[[Turn, DialogState], Lines]] = {
+    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, PAY_CONFIRM: _pay_lines, PLANS: _plan_lines,
+}
+
+
+def _line(lang: str, key: str, name: str, **values: object) -> pages.Line:
+    return pages.Line(name, lambda shown: render(lang, key, name=shown, **values))
+
+
+def _listing(turn: Turn, state: DialogState, key: str) -> pages.Listing:
+    lines, values = _LINES[key](turn, state)
+
+    def compose(shown: list[str], back: bool, more: bool) -> str:
+        return turn.say(key, lines="\n".join(shown), pages=_nav(turn.lang, back, more), **values)
+
+    return pages.Listing(lines, compose, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen))
+
+
+def _nav(lang: str, back: bool, more: bool) -> str:
+    """The line offering the pages after and before, if any: `98` more, `0` back, as USSD menus do."""
+    ways = [render(lang, key) for key, offered in (("page_more", more), ("page_back", back)) if offered]
+    return "\n" + " ".join(ways) if ways else ""
+
+
+def _show(turn: Turn, state: DialogState, key: str, start: int = 0) -> Outcome:
+    """Listing `key` from line `start`, remembered so that `98` and `0` can turn its pages."""
+    page = _listing(turn, state, key).page(start)
+    return replace(state, listing=key, page_start=page.start), [Reply(page.text)]
+
+
+def _turn_page(turn: Turn, text: str) -> Outcome | None:
+    """`98` or `0` answering the listing just shown, if it has a page that way; None when the text means anything
+    else (then `98` is package 98, if there is one)."""
+    state = turn.state
+    if text not in (pages.MORE, pages.BACK) or state.listing not in _LINES:
+        return None
+    if turn.clock - state.updated_at > IDLE_TIMEOUT:  # a listing long left is not what a 98 now answers
+        return None
+    listing = _listing(turn, state, state.listing)
+    if text == pages.BACK:
+        return _show(turn, state, state.listing, listing.previous(state.page_start)) if state.page_start else None
+    following = listing.page(state.page_start).end
+    return _show(turn, state, state.listing, following) if following < len(listing.lines) else None
+
+
+def _off_page(turn: Turn) -> Turn:
+    """Any other message leaves the listing: `98` then means the next page only right after a page was shown."""
+    return replace(turn, state=replace(turn.state, listing="", page_start=0))
+
+
+def _named(turn: Turn, key: str, name: str, **values: object) -> str:
+    """Template `key` naming `name`, whole unless the message's budget needs it cut."""
+
+    def text_for(shown: str) -> str:
+        return turn.say(key, name=shown, **values)
+
+    return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))
+
+
+# --- the conversation log -----------------------------------------------------------------------------------
+
+
+def heard(state: DialogState, text: str) -> str:
+    """What the conversation log may keep of `text` arriving in `state`: while a code is awaited, anything like one
+    is starred out, as the codes we send never reach the log."""
+    return cmds.masked_codes(text) if state.stage == VERIFYING else text

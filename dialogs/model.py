@@ -60,9 +60,11 @@ class Statement:
     paid_fen: int = 0
     late_fee_fen: int = 0
     payments: tuple[Payment, ...] = ()
-    # A `JF` charge handed to the billing backend and not yet settled: no second charge while set.
+    # A `JF` charge handed to the billing backend and not yet settled: no second charge while set. `pending_since`
+    # is when the subscriber confirmed it: a charge confirmed before the deadline is paid in time (docs/billing.md).
     pending_reference: str = ""
     pending_fen: int = 0
+    pending_since: datetime | None = None
 
     @property
     def owed_fen(self) -> int:
@@ -138,3 +140,8 @@ class DialogState:
     locked_until: int = 0
     plan_offer: str = ""
     offer_expires_at: int = 0
+    # The listing the last reply showed a page of (its template key, e.g. "list") and the index of that page's first
+    # line, so `98` and `0` can turn its pages. Pages are worked out again each turn for the channel the message
+    # came in on, so a listing started by SMS can be paged on a USSD screen and the other way round.
+    listing: str = ""
+    page_start: int = 0

@@ -1,4 +1,8 @@
-"""A statement past its deadline. Pure: open and owing turns overdue with the carrier's late fee, once."""
+"""A statement past its deadline and its late fee (docs/billing.md, "Late fees"). Pure.
+
+The fee is a function of the payment history, computed again whenever it may have changed and never added to itself:
+the carrier's fee on what payments made before the deadline (by their `paid_at`) left unpaid.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,39 @@ from dataclasses import replace
 from datetime import datetime
 
 from carriers import CarrierPolicy, late_fee_fen
-from dialogs.model import OPEN, OVERDUE, Subscriber
+from dialogs.model import OVERDUE, PAID, Statement, Subscriber
+
+
+def timely_paid_fen(statement: Statement) -> int:
+    """What was paid before the deadline, the moment it turns overdue. Money credited without a payment record counts
+    as paid in time."""
+    late = sum(p.amount_fen for p in statement.payments if p.paid_at >= statement.due_at)
+    return statement.paid_fen - late
+
+
+def unpaid_at_deadline_fen(statement: Statement) -> int:
+    return max(0, statement.amount_fen - timely_paid_fen(statement))
+
+
+def awaiting_charge(statement: Statement) -> bool:
+    """A `JF` charge confirmed before the deadline is under way: the subscriber paid in time, the money is coming."""
+    since = statement.pending_since
+    return bool(statement.pending_reference) and since is not None and since < statement.due_at
+
+
+def assess(statement: Statement, policy: CarrierPolicy, now: datetime) -> Statement:
+    """`statement` with the late fee and status the rules give it at `now`."""
+    if now < statement.due_at or awaiting_charge(statement):
+        return statement
+    assessed = replace(statement, late_fee_fen=late_fee_fen(policy, unpaid_at_deadline_fen(statement)))
+    return replace(assessed, status=OVERDUE if assessed.owed_fen else PAID)
 
 
 def mark_overdue(subscriber: Subscriber, policy: CarrierPolicy, statement_id: str, now: datetime) -> Subscriber:
+    """The deadline check: a statement still owing turns overdue with its late fee; checking again changes nothing.
+    One owing nothing is left alone: a payment recorded after the deadline had its fee looked at when recorded."""
     statement = subscriber.statement(statement_id)
-    if statement is None or statement.status != OPEN or statement.owed_fen == 0 or now < statement.due_at:
+    if statement is None or statement.owed_fen == 0:
         return subscriber
-    fee = late_fee_fen(policy, statement.owed_fen)
-    return subscriber.with_statement(replace(statement, status=OVERDUE, late_fee_fen=statement.late_fee_fen + fee))
+    assessed = assess(statement, policy, now)
+    return subscriber if assessed == statement else subscriber.with_statement(assessed)

@@ -1,11 +1,18 @@
-"""Money against statements. Pure: the payments API and the `JF` billing job both settle through here."""
+"""Money against statements. Pure: the payments API and the `JF` billing job both settle through here.
+
+The rules are docs/billing.md's "Payments and charges (JF)"; when a payment was made decides the late fee ("Late fees",
+dialogs/overdue.py), so recording one looks at the fee again.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 
+from carriers import CarrierPolicy
 from dialogs.model import PAID, Payment, Statement, Subscriber
+from dialogs.overdue import assess
 
 RECORDED = "recorded"
 DUPLICATE = "duplicate"  # the same reference and amount again: nothing changes
@@ -34,8 +41,11 @@ def statement_msisdn(statement_id: str) -> str | None:
     return f"+{match.group(1)}" if match else None
 
 
-def record_payment(subscriber: Subscriber | None, statement_id: str, payment: Payment) -> Settled:
-    """Apply `payment` once: a replay of its reference is a DUPLICATE, a reuse with other terms a CONFLICT."""
+def record_payment(
+    subscriber: Subscriber | None, statement_id: str, payment: Payment, policy: CarrierPolicy, now: datetime
+) -> Settled:
+    """Apply `payment` once: a replay of its reference is a DUPLICATE, a reuse with other terms a CONFLICT.
+    `overpaid_fen` is what it brings beyond what the statement owes (a fee it takes back included): to be refunded."""
     statement = subscriber.statement(statement_id) if subscriber else None
     if subscriber is None or statement is None:
         return Settled(NO_STATEMENT, subscriber)
@@ -46,8 +56,8 @@ def record_payment(subscriber: Subscriber | None, statement_id: str, payment: Pa
         return Settled(DUPLICATE if same else CONFLICT, subscriber, where, recorded)
     if len(statement.payments) >= MAX_PAYMENTS:
         return Settled(TOO_MANY, subscriber, statement)
-    updated = _paid(statement, payment)
-    overpaid = max(0, payment.amount_fen - statement.owed_fen)
+    updated = _paid(statement, payment, policy, now)
+    overpaid = _excess_fen(updated) - _excess_fen(statement)
     return Settled(RECORDED, subscriber.with_statement(updated), updated, payment, overpaid)
 
 
@@ -59,15 +69,30 @@ def _find(subscriber: Subscriber, reference: str) -> tuple[Statement, Payment] |
     return None
 
 
-def _paid(statement: Statement, payment: Payment) -> Statement:
+def _paid(statement: Statement, payment: Payment, policy: CarrierPolicy, now: datetime) -> Statement:
     updated = replace(statement, paid_fen=statement.paid_fen + payment.amount_fen,
                       payments=statement.payments + (payment,))
-    if updated.owed_fen == 0:
+    if updated.owed_fen == 0 or payment.reference == statement.pending_reference:
         # Settled in full: a pending `JF` charge must not go through as well.
-        return replace(updated, status=PAID, pending_reference="", pending_fen=0)
-    if payment.reference == statement.pending_reference:
-        return replace(updated, pending_reference="", pending_fen=0)
-    return updated
+        updated = _released(updated)
+    updated = assess(updated, policy, now)  # when it was paid decides the late fee; a timely one takes it back
+    return replace(_released(updated), status=PAID) if updated.owed_fen == 0 else updated
+
+
+def _excess_fen(statement: Statement) -> int:
+    return max(0, statement.paid_fen - statement.amount_fen - statement.late_fee_fen)
+
+
+def _released(statement: Statement) -> Statement:
+    return replace(statement, pending_reference="", pending_fen=0, pending_since=None)
+
+
+def receipt_payment(statement: Statement | None, reference: str, amount_fen: int, charged_at: datetime) -> Payment:
+    """The payment a `JF` receipt records: paid when the subscriber confirmed the charge, if the statement still
+    carries it; else (it was settled otherwise meanwhile) when the ledger took the money."""
+    if statement is not None and statement.pending_reference == reference and statement.pending_since:
+        return Payment(reference, amount_fen, statement.pending_since)
+    return Payment(reference, amount_fen, charged_at)
 
 
 def release_pending(subscriber: Subscriber | None, statement_id: str, reference: str) -> Subscriber | None:
@@ -75,7 +100,7 @@ def release_pending(subscriber: Subscriber | None, statement_id: str, reference:
     statement = subscriber.statement(statement_id) if subscriber else None
     if subscriber is None or statement is None or statement.pending_reference != reference:
         return subscriber
-    return subscriber.with_statement(replace(statement, pending_reference="", pending_fen=0))
+    return subscriber.with_statement(_released(statement))
 
 
 def payable(subscriber: Subscriber) -> tuple[Statement, ...]:

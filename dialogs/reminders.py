@@ -66,6 +66,17 @@ def for_renewal(policy: CarrierPolicy, msisdn: str, sub: Subscription, now: date
     return before + [(Reminder(RENEW, msisdn, sub.id, period), at)]
 
 
+def deadline(subscriber: Subscriber, policy: CarrierPolicy, reminder: Reminder) -> datetime | None:
+    """The moment after which `reminder` has no point: its statement's deadline, or its package's renewal. The overdue
+    notice has none (quiet hours only delay it)."""
+    if reminder.kind == SETTLE:
+        statement = subscriber.statement(reminder.ref)
+        return statement.due_at if statement else None
+    if reminder.kind == RENEWAL:
+        return renewal_moment(policy, period_start(reminder))
+    return None
+
+
 def text(subscriber: Subscriber, policy: CarrierPolicy, reminder: Reminder, now: datetime) -> str | None:
     """The message `reminder` sends now, or None when there is nothing (left) to say."""
     if subscriber.opted_out:

@@ -110,14 +110,16 @@ def bootstrap(config: dict) -> Runtime:
 
 
 def _senders(config: dict, redis: Redis, keys: Keys) -> dict[str, Sender]:
-    """A sender per route: the console always (the development default; `SENDER` replaces it in tests and benches),
-    Twilio when its account is set, and a Kannel link per carrier when sendsms is."""
-    senders = {CONSOLE: config.get("SENDER") or ConsoleSender(redis, keys.shared(OUTBOX))}
+    """A sender per route: the console always (the development default), Twilio when its account is set, and a Kannel
+    link per carrier when sendsms is. `SENDER` (tests, benches) stands in for the route its name names."""
+    senders: dict[str, Sender] = {CONSOLE: ConsoleSender(redis, keys.shared(OUTBOX))}
     twilio = _twilio(config)
     if twilio is not None:
         senders[TWILIO] = twilio
     if config.get("KANNEL_SENDSMS_URL"):
         senders |= {f"{KANNEL}-{carrier}": _kannel(config, carrier) for carrier in POLICIES}
+    if config.get("SENDER"):
+        senders[config["SENDER"].name] = config["SENDER"]
     return senders
 
 

@@ -124,9 +124,32 @@ def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
 
 def carrier_policy(config: dict, msisdn: str, carrier: str | None) -> CarrierPolicy:
     """A subscriber's carrier policy, with the deployment's quiet hours when TDBOT_QUIET_HOURS sets them."""
-    policy = policy_of(msisdn, carrier)
+    return _with_quiet_hours(config, policy_of(msisdn, carrier))
+
+
+def _with_quiet_hours(config: dict, policy: CarrierPolicy) -> CarrierPolicy:
     quiet = quiet_hours(str(config.get("TDBOT_QUIET_HOURS") or ""))
     return replace(policy, quiet_start=quiet[0], quiet_end=quiet[1]) if quiet else policy
+
+
+class InvalidSetting(ValueError):
+    """A setting the app and the worker cannot run with; the message names it."""
+
+
+_QUIET_HOURS = re.compile(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*")
+
+
+def check_quiet_hours(config: dict) -> None:
+    """Refuse at start-up a TDBOT_QUIET_HOURS that every reminder job would otherwise fail on."""
+    setting = str(config.get("TDBOT_QUIET_HOURS") or "")
+    try:
+        for policy in POLICIES.values():
+            _with_quiet_hours(config, policy)  # each record checks that the window leaves room to remind in
+    except ValueError as exc:
+        raise InvalidSetting(
+            f"TDBOT_QUIET_HOURS={setting!r} is not usable: {exc}. Write HH:MM-HH:MM (e.g. 22:00-08:00, which may "
+            "wrap midnight), off for none, or leave it unset for each carrier's own."
+        ) from exc
 
 
 @functools.cache
@@ -134,7 +157,12 @@ def quiet_hours(setting: str) -> tuple[time, time] | None:
     """'22:00-08:00' → (22:00, 08:00); 'off' → none (start == end); '' → the carrier's own."""
     if not setting:
         return None
-    if setting.lower() == "off":
+    if setting.strip().lower() == "off":
         return time(0), time(0)
-    start, end = setting.split("-", 1)
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    matched = _QUIET_HOURS.fullmatch(setting)
+    if matched is None:
+        raise ValueError("not HH:MM-HH:MM")
+    start, end = (time.fromisoformat(part.zfill(5)) for part in matched.groups())
+    if start == end:
+        raise ValueError("start and end are the same")
+    return start, end

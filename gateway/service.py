@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -10,12 +11,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.commands import guess_lang
 from dialogs.effects import CODE, NOTICE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import Facts, Message, step
+from dialogs.engine import Facts, Message, heard, step
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway.bootstrap import Runtime
@@ -25,7 +27,7 @@ from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.state import codec
-from gateway.state.store import Contention, Writes
+from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,21 @@ class Inbound:
     text: str
     inbound_id: str
     channel: Channel = SMS
-    provider_opted_out: bool = False
+    provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
+    id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
+
+    @classmethod
+    def received(cls, msisdn: str, text: str, link_id: str | None, **fields: Any) -> Inbound:
+        """A message known by its link's own id; when the link gives none, by its sender and text, which make it the
+        same message for a few seconds only (a retried request), never days later (docs/delivery.md)."""
+        if link_id:
+            return cls(msisdn, text, link_id, **fields)
+        return cls(msisdn, text, content_id(msisdn, text), id_kind=CONTENT_ID, **fields)
+
+
+def content_id(msisdn: str, text: str) -> str:
+    """The id standing in for a link's own: the same sender and text give the same id."""
+    return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class Outcome:
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
+    heard: str = ""  # what the conversation log keeps of the inbound text
 
 
 class Service:
@@ -79,9 +96,10 @@ class Service:
     def _transact(self, inbound: Inbound, work: Callable[..., Outcome], quotas: Sequence[Quota] = ()) -> Result:
         """Read, step and write back as one compare-and-set: two round trips, retried when another step won."""
         msisdn, inbound_id, store = inbound.msisdn, inbound.inbound_id, self.runtime.store
+        # The inbound record last: the read counts nothing against the quotas once it holds an answer.
         keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
         for attempt in range(MAX_TRIES):
-            raw_sub, raw_dialog, seen = values = self._read(keys, quotas if attempt == 0 else ())
+            raw_sub, raw_dialog, seen = values = self._read(keys, inbound_id, quotas if attempt == 0 else ())
             if seen is not None:
                 return Result(reply=seen.decode(), duplicate=True)
             now = self.runtime.clock()
@@ -94,12 +112,15 @@ class Service:
             _back_off(attempt)
         raise Contention(msisdn)
 
-    def _read(self, keys: Sequence[str], quotas: Sequence[Quota]) -> list[bytes | None]:
-        """The values of `keys`, counting this inbound against `quotas` in the same round trip."""
-        counts, values = self.runtime.store.read(keys, [(q.key, q.seconds) for q in quotas])
-        for quota, count in zip(quotas, counts, strict=True):
-            if count > quota.allowed:
-                raise OverQuota(quota)
+    def _read(self, keys: Sequence[str], inbound_id: str, quotas: Sequence[Quota]) -> list[bytes | None]:
+        """The values of `keys`, counting this inbound once against each of `quotas` in the same round trip (not at
+        all when it was answered already: no places come back). Each quota remembers its first `allowed` ids and the
+        one after them, which gets the notice (docs/delivery.md)."""
+        counters = [(q.key, q.seconds, q.allowed + 1) for q in quotas]
+        places, values = self.runtime.store.read(keys, inbound_id, counters)
+        for quota, place in zip(quotas, places, strict=False):
+            if place > quota.allowed:
+                raise OverQuota(quota, place)
         return values
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
@@ -109,7 +130,7 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_opted_out), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
         updated = _came_by(apply(subscriber, effects, now), inbound.channel)
         route = self.runtime.routing.route(subscriber.msisdn, subscriber, answering=inbound.channel)
         reply = "\n".join(e.text for e in effects if isinstance(e, Reply))
@@ -117,10 +138,12 @@ class Service:
         messages = [_message(subscriber.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         messages += [_message(subscriber.msisdn, text, kind, route, now) for text, kind in sent]
         result = Result(reply=reply, messages=messages, pending=_pending(messages, effects, updated, now))
-        return Outcome(result, state, updated if updated != subscriber else None)
+        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text))
 
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
-        reply = render(guess_lang(inbound.text, "en"), "unknown_sender")
+        if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
+            return Outcome(Result(reply=""), stranger=True)
+        reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
@@ -130,14 +153,15 @@ class Service:
         """The reply as a message to send, for a channel whose HTTP answer cannot carry it."""
         return [(reply, REPLY)] if reply and not inbound.channel.replies_in_body else []
 
-    def notify(self, inbound: Inbound, text: str) -> None:
-        """Tell the sender of `inbound` something outside any step (over their quota, a message too long), by a
-        message where its channel cannot answer in its HTTP response."""
+    def notify(self, inbound: Inbound, about: str, text: str) -> None:
+        """Tell the sender of `inbound` something `about` it outside any step (over their quota, too long), by a
+        message, for a channel that cannot answer in its HTTP response. Once per inbound id: a retry sends nothing."""
         now = self.runtime.clock()
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
-        message = _message(inbound.msisdn, text, NOTICE, route, now)
-        self.runtime.store.save_message(message)
-        outbound.enqueue(self.runtime, [message])
+        message = replace(_message(inbound.msisdn, text, NOTICE, route, now), id=_digest(inbound.inbound_id, about))
+        if self.runtime.store.load_message(message.msisdn, message.id) is None:
+            self.runtime.store.save_message(message)
+            outbound.enqueue(self.runtime, [message])
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
@@ -152,12 +176,12 @@ class Service:
             store.save_subscriber(outcome.subscriber, pipeline=pipe)
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
-        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe)
+        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         sent = [m.text for m in result.messages if m.kind not in (CODE, REPLY)]  # codes never reach the ops log
         entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel.name,
-                 "in": inbound.text[:200], "reply": result.reply, "sent": sent}
+                 "in": outcome.heard[:200], "reply": result.reply, "sent": sent}
         store.log(msisdn, entry, pipeline=pipe)
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:
@@ -171,6 +195,10 @@ class Service:
                 outbox.run(self.runtime, msisdn, inbound_id, result.pending)
         except Exception:
             log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:

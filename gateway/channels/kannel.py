@@ -6,7 +6,8 @@ and each send's dlr-url calls `/webhooks/kannel/dlr` (gateway/delivery/senders.p
     ?token=…&m=<our message id>&to=<number>&type=%d&reply=%A
 Both answer 200 with an empty body: a reply goes out as a message through sendsms, paced and tracked like any other.
 smsbox asks again (http-request-retry, the same %I) after anything but a 2xx: a retry answers the same and changes
-nothing, and while Redis is away the answer is 503 so that the message comes back rather than being lost.
+nothing, and while Redis is away the answer is 503 so that the message comes back rather than being lost. A link that
+gives no %I has the number and text stand in for it, for seconds only (docs/delivery.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
 
 from carriers import to_e164
-from dialogs.commands import guess_lang
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
@@ -54,8 +55,6 @@ MO_FIELDS = {
 CODINGS = {"": "text", "-1": "text", "0": "text", "1": "binary", "2": "ucs2"}
 DLR_FIELDS = {"type": "type", "m": "message_id", "to": "msisdn", "reply": "reply"}
 SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# Without a provider id, the same text from the same number within this many seconds is one message.
-DEDUPE_WINDOW = 10
 
 
 class BadRequest(ValueError):
@@ -157,12 +156,11 @@ def parse_dlr(args: Mapping[str, str]) -> DeliveryReport:
     return DeliveryReport(kind, msisdn, fields["message_id"], fields["reply"])
 
 
-def inbound_id(mo: MO, now: float) -> str:
-    """Kannel's %I; a link that gives none: the same number and text within a few seconds count once."""
-    if mo.id:
-        return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else hashlib.sha256(mo.id.encode()).hexdigest()[:32])
-    window = int(now // DEDUPE_WINDOW)
-    return "kannel:h" + hashlib.sha256(f"{mo.msisdn}\n{mo.text}\n{window}".encode()).hexdigest()[:32]
+def link_id(mo: MO) -> str | None:
+    """Kannel's %I as our dedupe id (one that is not a plain token is hashed); None when the link gave none."""
+    if not mo.id:
+        return None
+    return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else hashlib.sha256(mo.id.encode()).hexdigest()[:32])
 
 
 @bp.before_request
@@ -182,8 +180,7 @@ def mo() -> Response:
     except BadRequest as exc:
         return _plain(str(exc), 400)
     service = Service(runtime())
-    inbound = Inbound(message.msisdn, message.text, inbound_id(message, service.runtime.clock().timestamp()),
-                      channel=CHANNEL)
+    inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=CHANNEL)
     try:
         _handle(service, inbound)
     except RedisError:
@@ -196,15 +193,15 @@ def mo() -> Response:
 
 
 def _handle(service: Service, inbound: Inbound) -> None:
-    lang, flood = guess_lang(inbound.text, "en"), _limits()
+    lang = reply_lang(inbound.msisdn, inbound.text[:MAX_TEXT])
     if len(inbound.text) > MAX_TEXT:
-        service.notify(inbound, render(lang, "too_long"))
+        service.notify(inbound, "too_long", render(lang, "too_long"))
         return
     try:
-        service.handle(inbound, flood.sms_quotas(inbound.msisdn))
-    except OverQuota:
-        if flood.first_notice(inbound.msisdn):  # one notice per window, then silence: never an SMS war
-            service.notify(inbound, render(lang, "flooded"))
+        service.handle(inbound, _limits().sms_quotas(inbound.msisdn))
+    except OverQuota as over:
+        if over.first:  # one notice per window, then silence: never an SMS war
+            service.notify(inbound, "flooded", render(lang, "flooded"))
 
 
 @bp.route("/dlr", methods=["GET", "POST"])

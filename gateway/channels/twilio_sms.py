@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -16,7 +15,8 @@ from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
-from dialogs.commands import guess_lang
+from dialogs import commands as cmds
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
@@ -79,26 +79,31 @@ def twiml(text: str) -> Response:
     return Response(_XML_DECLARATION + body, mimetype="application/xml")
 
 
+# Twilio Advanced Opt-Out's OptOutType: which of its keywords it has already answered the subscriber for.
+OPT_OUT_TYPES = {"STOP": cmds.STOP, "START": cmds.START, "HELP": cmds.HELP}
+
+
 @bp.post("/sms")
 def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
-    lang = guess_lang(body, "en")
     msisdn = to_e164(form.get("From", ""))
+    # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
+    lang = reply_lang(msisdn, body[:MAX_TEXT])
     if msisdn is None:
         return twiml(render(lang, "unknown_sender"))
     if len(body) > MAX_TEXT:
         return twiml(render(lang, "too_long"))
-    message = Inbound(
-        msisdn=msisdn, text=body, inbound_id=form.get("MessageSid") or _fallback_id(msisdn, body),
-        channel=CHANNEL, provider_opted_out=form.get("OptOutType", "").upper() == "STOP",
+    message = Inbound.received(
+        msisdn, body, form.get("MessageSid"),
+        channel=CHANNEL, provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:
         result = Service(runtime()).handle(message, flood.sms_quotas(msisdn))
-    except OverQuota:
+    except OverQuota as over:
         # One notice per window, then silence: never an SMS war with a flooding phone.
-        return twiml(render(lang, "flooded") if flood.first_notice(msisdn) else "")
+        return twiml(render(lang, "flooded") if over.first else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
         return twiml(render(lang, "busy"))
@@ -110,10 +115,6 @@ def inbound() -> Response:
 
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
-
-
-def _fallback_id(msisdn: str, body: str) -> str:
-    return "h" + hashlib.sha256(f"{msisdn}\n{body}".encode()).hexdigest()[:32]
 
 
 @bp.post("/status")

@@ -29,6 +29,8 @@ class OutboundMessage:
     error: str = ""
     resends: int = 0  # how many times an undelivered message was sent again before this one
     ref: str = ""  # a reminder's due-index member, re-checked right before sending
+    claim: str = ""  # the token of the run that claimed it for sending (Store.claim_message)
+    claimed_at: int = 0  # when that run began its attempt (epoch seconds): where a lookup of an uncertain send starts
     route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
 
     def to_hash(self) -> dict[str, str]:

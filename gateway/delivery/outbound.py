@@ -3,8 +3,10 @@
 A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
 skipped) and the first final status sticks, whoever reports it: the worker, or receipts arriving late, twice or
 out of order. A worker claims a message (queued → sending) before handing it over, so a job run twice — RQ
-retrying after a worker was killed — never sends it twice; one left in "sending" is settled by asking the
-sender whether it went (`Sender.find`) or, when it cannot tell, by a person.
+retrying after a worker was killed — never sends it twice. A send that may or may not have gone out (the worker
+died before recording it, or the provider never answered) stays "sending" until it is settled: found with the
+provider (`Sender.find`) and recorded, sent again once finding nothing means it never left, or, when the provider
+cannot tell, handed to a person. docs/delivery.md has the rules.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from redis.client import Pipeline
@@ -25,8 +27,8 @@ from dialogs.segments import segments
 from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
-from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError
-from gateway.delivery.wanted import still_wanted
+from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
+from gateway.delivery.wanted import HELD, SEND, verdict
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
 SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
+UNCERTAIN = "uncertain"
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
 
 
@@ -85,13 +88,20 @@ def deliver(msisdn: str, message_id: str) -> str:
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return "paced"
-    if not still_wanted(runtime, message):
-        advance(runtime, message, SKIPPED)
+    checked = verdict(runtime, message)
+    if checked == HELD:
+        return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
+    if checked != SEND:
+        advance(runtime, message, SKIPPED, error=checked)
         return "skipped"
-    if not runtime.store.claim_message(msisdn, message_id):
+    if not runtime.store.claim_message(msisdn, message_id, at=int(runtime.clock().timestamp())):
         return "skipped"  # another run of this job got there first
     try:
         sid = route.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
+    except SendUncertain as exc:
+        log.warning("send of %s to %s may have gone out (%s): looking it up", message_id, msisdn, exc)
+        claimed = runtime.store.load_message(msisdn, message_id)
+        return _settle_uncertain(runtime, claimed) if claimed is not None else UNCERTAIN
     except SendError as exc:
         return _failed(runtime, message, exc)
     _sent(runtime, message, sid)
@@ -104,18 +114,52 @@ def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
-    """A run died between claiming and recording the send. Ask the sender; never send blindly a second time."""
-    find = getattr(runtime.route(message).sender, "find", None)
+    """A send that may have gone out. Record it if the provider has it; send it again only once finding nothing means
+    it never left (`settles_after` the attempt began); when the provider cannot tell, a person decides."""
+    sender = runtime.route(message).sender
+    find = getattr(sender, "find", None)
     if find is None:
-        log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
-        runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
-        return "uncertain"
-    sid = find(message.id)
+        return _escalate_uncertain(runtime, message)
+    began = datetime.fromtimestamp(message.claimed_at or message.created_at, UTC)
+    try:
+        sid = _unrecorded(runtime, message, find(message.msisdn, message.text, began, message.id))
+    except SendError as exc:
+        return _lookup_failed(runtime, message, exc)
     if sid:
         _sent(runtime, message, sid)
         return sid
-    _record(runtime, message, status=QUEUED)  # it never left: send it now
-    return deliver(message.msisdn, message.id)
+    wait = began + timedelta(seconds=getattr(sender, "settles_after", 0)) - runtime.clock()
+    if wait > timedelta(0):
+        _enqueue_in(runtime, message, wait.total_seconds(), _current_queue())  # the provider may not show it yet
+        return UNCERTAIN
+    if not runtime.store.release_message(message):
+        return "skipped"  # another run settled it first
+    return deliver(message.msisdn, message.id)  # it never left: send it now
+
+
+def _unrecorded(runtime: Runtime, message: OutboundMessage, found: list[str]) -> str | None:
+    """The first of `found` no other message of ours was sent as, now taken for `message`: two of our messages may
+    share recipient, text and minute."""
+    mine = f"{message.msisdn}|{message.id}"
+    for sid in found:
+        key = runtime.keys.shared(PROVIDER_SID, sid)
+        if runtime.redis.set(key, mine, ex=SID_TTL, nx=True) or runtime.redis.get(key) == mine.encode():
+            return sid
+    return None
+
+
+def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    job = get_current_job()
+    if exc.retryable and job is not None and job.retries_left:
+        log.warning("could not look up message %s to %s, will retry: %s", message.id, message.msisdn, exc)
+        raise exc
+    return _escalate_uncertain(runtime, message)
+
+
+def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
+    log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
+    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
+    return UNCERTAIN
 
 
 def _forget_code(message: OutboundMessage) -> dict[str, str]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -19,6 +22,13 @@ log = logging.getLogger(__name__)
 
 OUTBOX_LENGTH = 1000
 SENT_TTL = 7 * 86400  # how long the console sender can tell whether a message went
+TWILIO_TIMEOUT = 10  # seconds the Twilio client waits for an answer
+# "Not in Twilio's list" is an answer only this long after the attempt began: the client's timeout, Twilio finishing a
+# create we gave up on, and the list lagging a few seconds behind creates (docs/delivery.md).
+TWILIO_SETTLES_AFTER = 60
+TWILIO_CLOCK_SKEW = timedelta(seconds=30)  # Twilio's clock against ours, when matching a message by its creation
+TWILIO_LOOKUP_LIMIT = 50  # the recipient's most recent messages looked at
+OUTBOUND_API = "outbound-api"  # a message created through the REST API (a TwiML reply is "outbound-reply")
 # Twilio errors that no retry can fix: opted out, invalid or unreachable 'To', blocked.
 PERMANENT_TWILIO_ERRORS = {21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006}
 OPTED_OUT = 21610
@@ -34,12 +44,20 @@ class SendError(Exception):
         self.escalate = escalate
 
 
+class SendUncertain(Exception):
+    """The provider may or may not have taken the message: the request left and no answer came back."""
+
+
 class Sender(Protocol):
     name: str
 
     def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
-        """Hand the message to the provider; return its id. Raise SendError on failure. `reference` is our message
-        id; a sender that can also look a send up by it offers `find(reference) -> provider id | None`."""
+        """Hand the message to the provider; return its id. Raise SendError when it did not leave, SendUncertain when
+        it may have. `reference` is our message id.
+
+        A sender that can look a send up offers `find(to, text, since, reference) -> [provider id, ...]` (what the
+        provider holds that may be that message, oldest first; SendError when it cannot be asked) and
+        `settles_after`: seconds after an attempt began when finding nothing means it never left."""
 
 
 @dataclass
@@ -47,6 +65,7 @@ class ConsoleSender:
     redis: Redis
     outbox_key: str
     name: str = "console"
+    settles_after: int = 0  # its record of a send is written with the send itself
 
     def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
         sid = f"CON{time.time_ns():x}"
@@ -60,9 +79,9 @@ class ConsoleSender:
         log.info("console SMS to %s: %s", to, text)
         return sid
 
-    def find(self, reference: str) -> str | None:
+    def find(self, to: str, text: str, since: datetime, reference: str) -> list[str]:
         sid = self.redis.get(self._sent_key(reference))
-        return sid.decode() if sid else None
+        return [sid.decode()] if sid else []
 
     def _sent_key(self, reference: str) -> str:
         return f"{self.outbox_key}:sent:{reference}"
@@ -70,12 +89,16 @@ class ConsoleSender:
 
 class TwilioSender:
     name = "twilio"
+    settles_after = TWILIO_SETTLES_AFTER
 
-    def __init__(self, account_sid: str, auth_token: str, sender: dict[str, str], base_url: str | None) -> None:
+    def __init__(
+        self, account_sid: str, auth_token: str, sender: dict[str, str], base_url: str | None,
+        timeout: float = TWILIO_TIMEOUT,
+    ) -> None:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
             # TWILIO_EDGE / TWILIO_REGION would rewrite the host; the configured base URL is where sends go.
@@ -83,16 +106,67 @@ class TwilioSender:
         self.sender = sender
 
     def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
-        from twilio.base.exceptions import TwilioRestException
-
         extra = {"status_callback": status_callback} if status_callback else {}
-        try:
-            message = self.client.messages.create(to=to, body=text, **self.sender, **extra)
-        except TwilioRestException as exc:
-            raise SendError(str(exc.msg), retryable=_retryable(exc.status, exc.code), code=exc.code) from exc
-        except OSError as exc:
-            raise SendError(str(exc), retryable=True) from exc
-        return message.sid
+        with _asking_twilio():
+            try:
+                return self.client.messages.create(to=to, body=text, **self.sender, **extra).sid
+            except OSError as exc:
+                if _never_left(exc):
+                    raise
+                raise SendUncertain(str(exc)) from exc
+
+    def find(self, to: str, text: str, since: datetime, reference: str = "") -> list[str]:
+        """Messages Twilio holds from us to `to` with `text`, created since `since` (less the clock skew), oldest
+        first. The recipient's latest messages, not a DateSent filter: Twilio filters that by day, and a message
+        still queued at Twilio has no DateSent yet."""
+        by_number = {"from_": self.sender["from_"]} if "from_" in self.sender else {}
+        with _asking_twilio():
+            listed = self.client.messages.list(
+                to=to, limit=TWILIO_LOOKUP_LIMIT, page_size=TWILIO_LOOKUP_LIMIT, **by_number
+            )
+        earliest = since - TWILIO_CLOCK_SKEW
+        ours = [
+            m for m in listed
+            if m.body == text and m.direction == OUTBOUND_API and self._from_us(m)
+            and m.date_created is not None and m.date_created >= earliest
+        ]
+        return [m.sid for m in sorted(ours, key=lambda m: m.date_created)]
+
+    def _from_us(self, message) -> bool:
+        if "from_" in self.sender:
+            return message.from_ == self.sender["from_"]
+        return message.messaging_service_sid == self.sender.get("messaging_service_sid")
+
+
+@contextmanager
+def _asking_twilio() -> Iterator[None]:
+    """Twilio's answers as SendError: an error answer, or no connection made (it did not leave)."""
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise SendError(str(exc.msg), retryable=_retryable(exc.status, exc.code), code=exc.code) from exc
+    except TwilioException as exc:  # a list page refused: the library keeps only the response
+        status = getattr(exc.args[1] if len(exc.args) > 1 else None, "status_code", 500)
+        raise SendError(f"{exc} ({status})", retryable=_retryable(status, None)) from exc
+    except OSError as exc:
+        raise SendError(str(exc), retryable=True) from exc
+
+
+def _never_left(exc: OSError) -> bool:
+    """True when the request failed before reaching the provider: no connection was made. Anything else (a read
+    timeout, a connection dropped after the request went) leaves the send uncertain."""
+    from requests import exceptions as http
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    if isinstance(exc, http.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return (
+        isinstance(exc, http.ConnectionError)
+        and isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+    )
 
 
 def _retryable(status: int, code: int | None) -> bool:
@@ -110,8 +184,9 @@ class KannelSender:
     """Kannel's sendsms for one carrier link: from the carrier's short code, to its smsc when one is named, with
     delivery reports asked for at tdbot (`callback`: the DLR URL up to and including its token).
 
-    Refused connections and 5xx (bearerbox away, queue full) are retried; a read timeout is retried too, so a send
-    Kannel took but did not answer may go twice rather than never (sendsms offers no lookup by our id).
+    A connection that could not be made, 5xx and a full queue (bearerbox away or busy) are retried. A request that went
+    and got no answer (a read timeout, a dropped connection) is uncertain, and sendsms offers no lookup by our id: a
+    person decides, never a blind second send (docs/delivery.md).
     """
 
     name = "kannel"
@@ -127,6 +202,8 @@ class KannelSender:
             response = self.session.get(self.url, params=self.params(to, text, reference), timeout=SENDSMS_TIMEOUT)
         except requests.RequestException as exc:
             # Never the exception's text: it quotes the URL, and the URL carries the password.
+            if not _never_left(exc):
+                raise SendUncertain(f"sendsms did not answer: {type(exc).__name__}") from None
             raise SendError(f"sendsms unreachable: {type(exc).__name__}", retryable=True) from None
         refused = sendsms_refusal(response.status_code, response.text)
         if refused is not None:

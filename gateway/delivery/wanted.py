@@ -1,25 +1,55 @@
-"""The last check before a reminder leaves: paid, cancelled or opted out since it was queued, it stays unsent."""
+"""The last checks before a reminder leaves: paid, cancelled or opted out since it was queued, it stays unsent; in
+quiet hours it waits for their end, unless they last past its deadline: then it is missed (docs/reminders.md)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
+from carriers import allowed_send_time
 from dialogs import reminders
+from dialogs.model import Subscriber
+from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
 from gateway.delivery.messages import REMINDER, OutboundMessage
 from gateway.state import due
+from gateway.state.keys import REMINDERS_MISSED
 
 log = logging.getLogger(__name__)
 
+# What a message reaching the sender gets; the last two are the reason a skipped one records.
+SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
 
-def still_wanted(runtime: Runtime, message: OutboundMessage) -> bool:
-    """Right before a reminder goes out: does it still have something to say (not paid, cancelled, opted out)?"""
+
+def verdict(runtime: Runtime, message: OutboundMessage) -> str:
+    """Right before a message goes out. Only reminders are checked: replies, codes and a dialog's notices answer
+    the subscriber and are never held."""
     if message.kind != REMINDER or not message.ref:
-        return True
-    reminder = due.parse(message.ref)
+        return SEND
+    reminder, now = due.parse(message.ref), runtime.clock()
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
-    policy = runtime.policy(subscriber) if subscriber else None
-    if policy is None or reminders.text(subscriber, policy, reminder, runtime.clock()) is None:
+    if not _still_wanted(runtime, subscriber, reminder, now):
         log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
-        return False
-    return True
+        return UNWANTED
+    at = send_time(runtime, subscriber, reminder, now)
+    return MISSED if at is None else HELD if at > now else SEND
+
+
+def _still_wanted(runtime: Runtime, subscriber: Subscriber | None, reminder: Reminder, now: datetime) -> bool:
+    """Does `reminder` still have something to say (not paid, cancelled, opted out or moved on)?"""
+    return subscriber is not None and reminders.text(subscriber, runtime.policy(subscriber), reminder, now) is not None
+
+
+def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now: datetime) -> datetime | None:
+    """When `reminder` may go out: now; the end of the quiet hours `now` is in, when that is before its deadline (it
+    is back in the due index until then); or None: no allowed moment is left, it is missed (logged and counted)."""
+    policy = runtime.policy(subscriber)
+    deadline = reminders.deadline(subscriber, policy, reminder)
+    at = allowed_send_time(policy, now, deadline)
+    if at is None:
+        log.warning("reminder %s missed: found at %s, no moment out of quiet hours is left before its deadline %s",
+                    due.member(reminder), now, deadline)
+        runtime.redis.incr(runtime.keys.shared(REMINDERS_MISSED))
+    elif at > now:
+        due.schedule(runtime.redis, runtime.keys, [(reminder, at)])
+    return at

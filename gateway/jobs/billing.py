@@ -12,7 +12,7 @@ from typing import Protocol
 from redis import Redis
 
 from gateway.state.codec import dumps
-from gateway.state.keys import LEDGER, Keys
+from gateway.state.keys import BILLING_DRILL, LEDGER, Keys
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class PaymentFailed(Exception):
 class Billing(Protocol):
     def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
         """Take `amount_fen` once per `reference`: a repeated call returns the first receipt. Raise PaymentFailed."""
+
+    def receipt(self, msisdn: str, reference: str) -> PaymentReceipt | None:
+        """The money taken under `reference`, if any: the truth a retried charge goes by."""
 
 
 class RedisLedger:
@@ -72,17 +75,26 @@ def _receipt(raw: bytes | str) -> PaymentReceipt:
 
 
 class FailingBilling:
-    """A backend that is down: the first `failures` charges fail (all of them when None), then `inner` takes over."""
+    """A backend that is down, for drills: the first `failures` charge attempts fail (all of them when None), then
+    `inner` takes over. Attempts are counted in Redis at `key`: RQ runs every try in a fresh work horse, and every
+    worker of the deployment shares the drill."""
 
-    def __init__(self, inner: Billing, failures: int | None = None, *, retryable: bool = True) -> None:
-        self.inner, self.failures, self.retryable = inner, failures, retryable
-        self.attempts = 0
+    def __init__(self, inner: Billing, redis: Redis, key: str, failures: int | None = None, *,
+                 retryable: bool = True) -> None:
+        self.inner, self.redis, self.key, self.failures, self.retryable = inner, redis, key, failures, retryable
 
     def charge(self, msisdn: str, statement_id: str, amount_fen: int, reference: str) -> PaymentReceipt:
-        self.attempts += 1
-        if self.failures is None or self.attempts <= self.failures:
+        attempt = self.redis.incr(self.key)
+        if self.failures is None or attempt <= self.failures:
             raise PaymentFailed("payment backend unavailable", retryable=self.retryable)
         return self.inner.charge(msisdn, statement_id, amount_fen, reference)
+
+    def receipt(self, msisdn: str, reference: str) -> PaymentReceipt | None:
+        return self.inner.receipt(msisdn, reference)
+
+    @property
+    def attempts(self) -> int:
+        return int(self.redis.get(self.key) or 0)
 
 
 def backend_for(config: dict, redis: Redis, keys: Keys, clock: Callable[[], datetime]) -> Billing:
@@ -94,5 +106,6 @@ def backend_for(config: dict, redis: Redis, keys: Keys, clock: Callable[[], date
     if choice == "failing":
         failures = config.get("TDBOT_BILLING_FAILURES")
         log.warning("billing backend is the failing drill (%s failures)", failures or "all")
-        return FailingBilling(ledger, int(failures) if failures not in (None, "") else None)
+        return FailingBilling(ledger, redis, keys.shared(BILLING_DRILL),
+                              int(failures) if failures not in (None, "") else None)
     raise ValueError(f"TDBOT_BILLING must be 'ledger' or 'failing', not {choice!r}")

@@ -1,8 +1,10 @@
 """`JF` charges: the step commits a pending charge on the statement; then this RQ job takes the money.
 
-Neither lost nor doubled: the pending reference is written in the same commit as the step, the job charges
-with that reference as the billing backend's idempotency key, and the statement is marked paid through
-dialogs.payments, which applies a reference once. A job that runs twice finds the charge settled and stops.
+Neither lost nor doubled (docs/billing.md, "Payments and charges (JF)"): the pending reference is written in the same
+commit as the step; every try of the job first asks the ledger what was taken under that reference and records that,
+charging only when nothing was; dialogs.payments applies a reference once. A try that fails for any reason is retried
+by RQ; after the last, `charge_failed` (the job's on_failure) records what the ledger took or releases the charge,
+tells the subscriber and escalates.
 """
 
 from __future__ import annotations
@@ -10,25 +12,45 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from datetime import datetime
+from types import TracebackType
 
+from redis import Redis
 from redis.client import Pipeline
-from rq import Queue, Retry, get_current_job
+from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
 from dialogs.messages import money, render
-from dialogs.model import Payment, Statement, Subscriber
-from dialogs.payments import DUPLICATE, RECORDED, Settled, record_payment, release_pending
+from dialogs.model import OVERDUE, Payment, Statement, Subscriber
+from dialogs.overdue import mark_overdue
+from dialogs.payments import (
+    DUPLICATE,
+    NO_STATEMENT,
+    RECORDED,
+    Settled,
+    receipt_payment,
+    record_payment,
+    release_pending,
+)
+from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
+from gateway.state import due
 
 log = logging.getLogger(__name__)
 
-# Backoff between tries of a failing backend; after the last one a person takes over.
+# Backoff between tries of a failing charge; after the last one a person takes over.
 RETRY_INTERVALS = [10, 60, 300, 900]
+# A charge confirmed less than this long ago may still go through though no job of it is to be seen: its tries take
+# about 21 minutes, and the after-commit work that enqueues it can wait for the outbox cron.
+IN_FLIGHT_FOR = 3600
+_ALIVE = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
 PAYMENT_FAILED = "payment_failed"
 PAYMENT_UNRECORDED = "payment_unrecorded"  # money taken that no statement could take: a person must look
 OVERPAID = "overpaid"
@@ -39,26 +61,94 @@ def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pip
     retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
     jobs = [
         Queue.prepare_data(charge, (msisdn, pay.statement_id, pay.amount_fen, pay.reference),
-                           job_id=f"pay-{_digest(pay.reference)}", retry=retry)
+                           job_id=job_id(pay.reference), retry=retry, on_failure=Callback(charge_failed))
         for pay in charges
     ]
     if jobs:
         runtime.queue(DEFAULT_QUEUE).enqueue_many(jobs, pipeline=pipeline)
 
 
+def job_id(reference: str) -> str:
+    return f"pay-{_digest(reference)}"
+
+
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:
-    """RQ job: charge one pending statement. A retryable failure re-raises so RQ tries again later."""
+    """RQ job: record what an earlier try took under `reference`, else charge the pending statement. Anything that
+    goes wrong but a refusal for good is raised, for RQ to try again."""
     runtime = bootstrap.current()
-    statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
-    if statement is None or statement.pending_reference != reference:
-        return "skipped"  # settled already (this job ran before, or it was paid elsewhere) or given up
-    # What was confirmed, but no more than is still owed: part may have been paid elsewhere since.
-    amount_fen = min(amount_fen, statement.owed_fen)
-    try:
-        receipt = runtime.billing.charge(msisdn, statement_id, amount_fen, reference)
-    except PaymentFailed as exc:
-        return _failed(runtime, msisdn, statement_id, reference, exc)
+    receipt = runtime.billing.receipt(msisdn, reference)  # the ledger is the truth about money taken
+    if receipt is None:
+        statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
+        if statement is None or statement.pending_reference != reference:
+            return "skipped"  # settled elsewhere, or given up, before any money was taken
+        try:
+            # What was confirmed, but no more than is still owed: part may have been paid elsewhere since.
+            receipt = runtime.billing.charge(msisdn, statement_id, min(amount_fen, statement.owed_fen), reference)
+        except PaymentFailed as exc:
+            if exc.retryable:
+                raise
+            log.error("charge %s refused for good: %s", reference, exc)
+            return _failed_for_good(runtime, msisdn, statement_id, reference)
     return _settle(runtime, msisdn, statement_id, receipt)
+
+
+def charge_failed(job: Job, connection: Redis, exc_type: type[BaseException] | None, exc: BaseException | None,
+                  traceback: TracebackType | None) -> None:
+    """RQ on_failure. RQ 3 calls it after every failed try (an exception in the work horse, or an abandoned job found
+    by the started-job registry's cleanup) before it decides to retry, with `retries_left` not yet counted down: so
+    only a call with none left is the end."""
+    msisdn, statement_id, _, reference = job.args
+    runtime = bootstrap.current()
+    if job.retries_left:
+        log.warning("charge %s failed (%r), %d tries left", reference, exc, job.retries_left)
+        subscriber = runtime.store.load_subscriber(msisdn)
+        if job.retries_left == len(RETRY_INTERVALS) and subscriber is not None:  # tell the subscriber once
+            _notify(runtime, subscriber, f"{reference}|retrying", NOTICE, "pay_retrying")
+        return
+    log.error("charge %s failed on its last try: %r", reference, exc)
+    _failed_for_good(runtime, msisdn, statement_id, reference)
+
+
+def in_flight(runtime: Runtime, statement: Statement, now: datetime) -> bool:
+    """Whether the statement's pending charge may still go through: its job is queued, scheduled or running, or it
+    was confirmed too recently for a job to be seen."""
+    since = statement.pending_since
+    if since is not None and (now - since).total_seconds() < IN_FLIGHT_FOR:
+        return True
+    try:
+        job = Job.fetch(job_id(statement.pending_reference), connection=runtime.queue_redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status() in _ALIVE
+
+
+def end(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str:
+    """A charge that will not be tried again: record what the ledger took under it; if nothing, release it (`JF` may
+    be sent again), tell the subscriber, escalate, and apply the late fee it was holding off if the deadline passed."""
+    receipt = runtime.billing.receipt(msisdn, reference)
+    if receipt is not None:
+        return _settle(runtime, msisdn, statement_id, receipt)
+    now, released = runtime.clock(), []
+
+    def change(subscriber: Subscriber | None) -> Subscriber | None:
+        after = release_pending(subscriber, statement_id, reference)
+        released.append(after is not subscriber)
+        return mark_overdue(after, runtime.policy(after), statement_id, now) if after else None
+
+    updated = runtime.store.update_subscriber(msisdn, change)
+    runtime.store.escalate(msisdn, PAYMENT_FAILED, now)
+    if updated is not None and released[-1]:
+        _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
+    return "failed"
+
+
+def _failed_for_good(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str:
+    outcome = end(runtime, msisdn, statement_id, reference)
+    statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
+    if statement is not None and statement.status == OVERDUE:
+        # Told as any overdue statement is, by the deadline check (gateway/jobs/overdue.py), which sweeps in seconds.
+        due.schedule(runtime.redis, runtime.keys, [(Reminder(DEADLINE, msisdn, statement_id), runtime.clock())])
+    return outcome
 
 
 def _statement(subscriber: Subscriber | None, statement_id: str) -> Statement | None:
@@ -66,25 +156,28 @@ def _statement(subscriber: Subscriber | None, statement_id: str) -> Statement | 
 
 
 def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentReceipt) -> str:
-    payment = Payment(receipt.reference, receipt.amount_fen, receipt.charged_at)
+    statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
+    payment = receipt_payment(statement, receipt.reference, receipt.amount_fen, receipt.charged_at)
     settled = settle(runtime, msisdn, statement_id, payment)
     if settled.outcome not in (RECORDED, DUPLICATE) or settled.statement is None or settled.subscriber is None:
         log.error("charge %s for %s could not be recorded: %s", receipt.reference, statement_id, settled.outcome)
         runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock())
         return settled.outcome
-    statement = settled.statement
-    key = "pay_done_partial" if statement.owed_fen else "pay_done"
-    _notify(runtime, settled.subscriber, f"{receipt.reference}|done", CONFIRMATION, key, name=statement.name,
+    key = "pay_done_partial" if settled.statement.owed_fen else "pay_done"
+    _notify(runtime, settled.subscriber, f"{receipt.reference}|done", CONFIRMATION, key, name=settled.statement.name,
             amount=receipt.amount_fen)
     return "paid"
 
 
 def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment) -> Settled:
     """Record `payment` on the statement atomically, once per reference; escalate money taken beyond what was owed."""
-    outcomes: list[Settled] = []
+    now, outcomes = runtime.clock(), []
 
     def change(subscriber: Subscriber | None) -> Subscriber | None:
-        outcomes.append(record_payment(subscriber, statement_id, payment))
+        if subscriber is None:
+            outcomes.append(Settled(NO_STATEMENT, None))
+        else:
+            outcomes.append(record_payment(subscriber, statement_id, payment, runtime.policy(subscriber), now))
         return outcomes[-1].subscriber
 
     runtime.store.update_subscriber(msisdn, change)
@@ -92,24 +185,8 @@ def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment) -
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
-        runtime.store.escalate(msisdn, OVERPAID, runtime.clock())
+        runtime.store.escalate(msisdn, OVERPAID, now)
     return settled
-
-
-def _failed(runtime: Runtime, msisdn: str, statement_id: str, reference: str, exc: PaymentFailed) -> str:
-    job = get_current_job()
-    subscriber = runtime.store.load_subscriber(msisdn)
-    if exc.retryable and job is not None and job.should_retry:
-        if job.retries_left == len(RETRY_INTERVALS) and subscriber is not None:  # tell the subscriber once
-            _notify(runtime, subscriber, f"{reference}|retrying", NOTICE, "pay_retrying")
-        log.warning("charge %s failed, will retry: %s", reference, exc)
-        raise exc
-    log.error("charge %s failed for good: %s", reference, exc)
-    updated = runtime.store.update_subscriber(msisdn, lambda s: release_pending(s, statement_id, reference))
-    runtime.store.escalate(msisdn, PAYMENT_FAILED, runtime.clock())
-    if updated is not None:
-        _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
-    return "failed"
 
 
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,

@@ -1,4 +1,5 @@
-"""A due reminder goes out: checked against the subscriber as they are now, kept out of quiet hours, sent once.
+"""A due reminder goes out: checked against the subscriber as they are now, kept out of quiet hours and never sent
+after its deadline (docs/reminders.md), sent once.
 
 The due index itself (scheduling, claiming, leases) is `gateway/state/due.py`; the sweeper hands claimed members
 here in batches (`gateway/jobs/sweeper.py`).
@@ -11,17 +12,16 @@ import logging
 
 from redis import WatchError
 
-from carriers import in_quiet_hours, shift_out_of_quiet_hours
 from dialogs import reminders
 from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
-from gateway.delivery import outbound
+from gateway.delivery import outbound, wanted
 from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
 from gateway.state import due
 
 log = logging.getLogger(__name__)
 
-SENT, SKIPPED, DUPLICATE, DEFERRED = "sent", "skipped", "duplicate", "deferred"
+SENT, SKIPPED, DUPLICATE, DEFERRED, MISSED = "sent", "skipped", "duplicate", "deferred", "missed"
 
 
 def message_id(reminder: Reminder) -> str:
@@ -30,18 +30,19 @@ def message_id(reminder: Reminder) -> str:
 
 
 def notify(runtime: Runtime, reminder: Reminder) -> str:
-    """Send `reminder` if, as things are now, it still has something to say."""
+    """Queue `reminder` for the sender if, as things are now, it still has something to say and may go out now."""
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
-    policy = runtime.policy(subscriber) if subscriber else None
-    if policy is not None and in_quiet_hours(policy, now):
-        # A backlog may carry a reminder into the night: shift it again rather than wake anyone.
-        due.schedule(runtime.redis, runtime.keys, [(reminder, shift_out_of_quiet_hours(policy, now))])
-        return DEFERRED
-    text = reminders.text(subscriber, policy, reminder, now) if policy else None
+    text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", due.member(reminder))
         return SKIPPED
+    # A backlog may carry a reminder into the night: it waits for the morning if that is in time, else it is missed.
+    at = wanted.send_time(runtime, subscriber, reminder, now)
+    if at is None:
+        return MISSED
+    if at > now:
+        return DEFERRED
     message = OutboundMessage(
         message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
         route=runtime.routing.route(reminder.msisdn, subscriber),
@@ -49,8 +50,8 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     if not _create_once(runtime, message):
         stored = runtime.store.load_message(message.msisdn, message.id)
         if stored is not None and stored.status in (QUEUED, SENDING):
-            # Made by a run that died before queuing it (or whose job died): queue it again. Sending is claimed,
-            # so a job that is still queued as well sends it once.
+            # Made by a run that died before queuing it (or whose job died), or held by the sender in quiet hours:
+            # queue it again. Sending is claimed, so a job that is still queued as well sends it once.
             outbound.enqueue_reminders(runtime, [stored])
         return DUPLICATE
     outbound.enqueue_reminders(runtime, [message])

@@ -67,7 +67,12 @@ def statement_from_dict(data: dict) -> Statement:
         late_fee_fen=int(data.get("late_fee_fen", 0)),
         payments=tuple(payment_from_dict(p) for p in data.get("payments", ())),
         pending_reference=data.get("pending_reference", ""), pending_fen=int(data.get("pending_fen", 0)),
+        pending_since=_moment(data.get("pending_since")),
     )
+
+
+def _moment(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
 
 
 def payment_from_dict(data: dict) -> Payment:

@@ -10,6 +10,7 @@ INBOUND = "in"
 MESSAGE = "msg"
 LOG = "log"
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
+BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 
 ESCALATIONS = "escalations"
 OUTBOX = "outbox"
@@ -18,6 +19,7 @@ PROVIDER_SID = "sid"
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"
 PACE = "pace"
+REMINDERS_MISSED = "reminders_missed"  # a counter: reminders that quiet hours kept from going out before their deadline
 
 
 @dataclass(frozen=True)

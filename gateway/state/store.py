@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -22,7 +23,12 @@ from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
 from gateway.state import codec
 from gateway.state.keys import ESCALATIONS, Keys
 
+# How long an inbound id's answer is kept (docs/delivery.md): the link's own id for longer than any link retries a
+# webhook; a hash of sender + text, for a link that gives no id, only for seconds: the same text later is a new message.
+PROVIDER_ID = "provider"
+CONTENT_ID = "content"
 INBOUND_TTL = 7 * 86400
+CONTENT_ID_TTL = 10
 # A verification code's message record outlives any delivery (minutes, or RQ's retries) but not by much: even
 # masked, it need not stay, and a code whose delivery never ran must not sit in Redis in plain text.
 CODE_MESSAGE_TTL = 3600
@@ -99,24 +105,47 @@ class Contention(RuntimeError):
         super().__init__(f"too much contention on {msisdn}")
         self.msisdn = msisdn
 
-# A step's first round trip: count this hit on each fixed-window counter (a window starts at its first hit), then
-# read the step's keys. KEYS: the counters, then the keys to read. ARGV: each counter's window in seconds.
+# A step's first round trip: read the step's keys, the last of them its inbound record; unless that record holds an
+# answer already, count this inbound id on each fixed-window counter (a window starts at its first hit). A counter is
+# a hash of the ids counted in its window, each with its place (1, 2, ...): a copy of an id finds its place and is not
+# counted again. Past `cap` ids are not remembered: every one of them is over the limit anyway.
+# KEYS: the keys to read, then the counters. ARGV: how many keys to read, the inbound id, then each counter's window in
+# seconds and cap. Answers {places, values}, with no places when the inbound was answered already.
 _READ = """
-local counts = {}
-for i = 1, #ARGV do
-  redis.call('SET', KEYS[i], 0, 'EX', ARGV[i], 'NX')
-  counts[i] = redis.call('INCR', KEYS[i])
+local n, id = tonumber(ARGV[1]), ARGV[2]
+local values = redis.call('MGET', unpack(KEYS, 1, n))
+if values[n] then
+  return {{}, values}
 end
-return {counts, redis.call('MGET', unpack(KEYS, #ARGV + 1))}
+local places = {}
+for i = n + 1, #KEYS do
+  local window, cap = ARGV[2 * (i - n) + 1], tonumber(ARGV[2 * (i - n) + 2])
+  local place = tonumber(redis.call('HGET', KEYS[i], id))
+  if not place then
+    place = redis.call('HLEN', KEYS[i]) + 1
+    if place <= cap then
+      redis.call('HSET', KEYS[i], id, place)
+    end
+    if place == 1 then
+      redis.call('EXPIRE', KEYS[i], window)
+    end
+  end
+  places[i - n] = place
+end
+return {places, values}
 """
 
-# KEYS: a message. ARGV: the status it must have, the status it takes.
+# Move a message between queued and sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
+# carry ('' for any), then the status, claim and claim time it takes.
 _CLAIM = """
-if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2])
-  return 1
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
+  return 0
 end
-return 0
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
+return 1
 """
 
 def digest(value: bytes | None) -> str:
@@ -143,17 +172,20 @@ class Store:
         return client
 
     def read(
-        self, keys: Sequence[str], counters: Sequence[tuple[str, int]] = ()
+        self, keys: Sequence[str], inbound_id: str = "", counters: Sequence[tuple[str, int, int]] = ()
     ) -> tuple[list[int], list[bytes | None]]:
-        """The values of `keys`, after bumping each (key, seconds) fixed-window counter: one call for both.
+        """The values of `keys`, whose last is `inbound_id`'s record, and the place of `inbound_id` on each (key,
+        window seconds, cap) counter, counted unless the record holds an answer (then no places): one call for all.
 
         The counters must share the keys' Cluster slot (a script may touch only one)."""
         client = self._own_connection()
         if not counters:
             return [], client.mget(keys)
-        keys = [*(key for key, _ in counters), *keys]
-        counts, values = self._read(keys=keys, args=[s for _, s in counters], client=client)
-        return counts, values
+        argv: list = [len(keys), inbound_id]
+        for _, seconds, cap in counters:
+            argv += [seconds, cap]
+        places, values = self._read(keys=[*keys, *(key for key, _, _ in counters)], args=argv, client=client)
+        return places, values
 
     def write_if_unchanged(self, read: dict[str, bytes | None], writes: Writes) -> bool:
         """Run `writes` atomically, only if the keys in `read` still hold those values.
@@ -203,9 +235,11 @@ class Store:
         conn = pipeline if pipeline is not None else self.redis
         conn.set(self.keys.dialog(msisdn), codec.dialog_to_json(state))
 
-    def record_inbound(self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None) -> None:
+    def record_inbound(
+        self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID
+    ) -> None:
         conn = pipeline if pipeline is not None else self.redis
-        conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=INBOUND_TTL)
+        conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=CONTENT_ID_TTL if kind == CONTENT_ID else INBOUND_TTL)
 
     def save_message(self, message: OutboundMessage, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis
@@ -214,9 +248,17 @@ class Store:
         if message.kind == CODE:
             conn.expire(key, CODE_MESSAGE_TTL)
 
-    def claim_message(self, msisdn: str, message_id: str) -> bool:
-        """Move a message from queued to sending, once: only the caller that gets True may send it."""
-        return self._claim(keys=[self.keys.message(msisdn, message_id)], args=[QUEUED, SENDING]) == 1
+    def claim_message(self, msisdn: str, message_id: str, at: int = 0) -> bool:
+        """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may
+        send it. The claim gets a token of its own, which `release_message` checks."""
+        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at]
+        return self._claim(keys=[self.keys.message(msisdn, message_id)], args=args) == 1
+
+    def release_message(self, message: OutboundMessage) -> bool:
+        """Move a message claimed for sending back to queued, only if it still carries `message`'s claim: of two runs
+        that both found it never went out, one releases it (and sends it), the other gets False."""
+        args = [SENDING, message.claim, QUEUED, "", 0]
+        return self._claim(keys=[self.keys.message(message.msisdn, message.id)], args=args) == 1
 
     def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:
         data = self.redis.hgetall(self.keys.message(msisdn, message_id))

@@ -8,7 +8,8 @@ signature or token fails is counted per IP instead (after the cheap HMAC check, 
 refused requests). Inbound SMS is also capped per sending number,
 counted only once its signature has been checked (a forgery must not use up a real subscriber's allowance), in the
 same Redis call that reads the subscriber (`Service.handle(..., quotas)`): a fixed window kept in the subscriber's
-own Cluster slot, with flask-limiter's limit notation.
+own Cluster slot, with flask-limiter's limit notation. It counts messages, not requests: a retried webhook is one
+message, and one already answered counts nothing (docs/delivery.md).
 
 Settings: `TDBOT_RATE_LIMIT_IP` and `TDBOT_RATE_LIMIT_SMS` (limits notation: "300/second", "20/minute");
 `RATELIMIT_ENABLED=False` turns both off (the test suite does, except where it tests them). Behind a proxy, set
@@ -49,24 +50,29 @@ class Quota:
 
 
 class OverQuota(Exception):
-    def __init__(self, quota: Quota) -> None:
-        super().__init__(f"over the limit of {quota.allowed} in {quota.seconds}s")
-        self.quota = quota
+    def __init__(self, quota: Quota, place: int) -> None:
+        super().__init__(f"message {place} is over the limit of {quota.allowed} in {quota.seconds}s")
+        self.quota, self.place = quota, place
+
+    @property
+    def first(self) -> bool:
+        """The first message over the limit in its window (and every copy of it): the one that gets a notice."""
+        return self.place == self.quota.allowed + 1
 
 
 class Limits:
     def __init__(self, limiter: Limiter, prefix: str, per_ip: RateLimitItem, per_number: RateLimitItem) -> None:
         self.limiter, self.prefix = limiter, prefix
         self.per_ip, self.per_number = per_ip, per_number
-        self.notice = type(per_number)(1, per_number.multiples, namespace="NOTICE")
 
     def sms_quotas(self, msisdn: str) -> tuple[Quota, ...]:
         """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
         if not self.limiter.enabled:
             return ()
-        # Hash-tagged like the subscriber's own keys: counted in the same script that reads them (Cluster slot).
+        # Hash-tagged like the subscriber's own keys: counted in the same script that reads them (Cluster slot). A
+        # hash of the message ids counted (gateway/state/store.py), named apart from the plain counter it replaced.
         n = self.per_number
-        key = f"{self.prefix}:{{{msisdn}}}:sms:{n.amount}/{n.get_expiry()}s"
+        key = f"{self.prefix}:{{{msisdn}}}:sms-ids:{n.amount}/{n.get_expiry()}s"
         return (Quota(key, self.per_number.get_expiry(), self.per_number.amount),)
 
     def unsigned_over_limit(self, ip: str) -> bool:
@@ -77,13 +83,6 @@ class Limits:
             return not self.limiter.limiter.hit(self.per_ip, self.prefix, "unsigned", ip)
         except RedisError:
             return False  # the request is refused (403) anyway; no reason to turn that into an error
-
-    def first_notice(self, msisdn: str) -> bool:
-        """True for the first message over `msisdn`'s limit in a window: only that one is answered."""
-        try:
-            return self.limiter.limiter.hit(self.notice, self.prefix, "sms", msisdn)
-        except RedisError:
-            return False  # when in doubt, stay quiet: a flooding phone gets no reply rather than many
 
 
 def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:

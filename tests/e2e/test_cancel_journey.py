@@ -277,7 +277,8 @@ def test_full_width_td1_cancels_the_first_package(phone_for) -> None:
     assert statuses(phone)["vid"] == "cancelled"
 
 
-@pytest.mark.parametrize(("text", "word"), [("TD", "no monthly packages"), ("退订", "未查询到")])
+# A +86 number: TD is pinyin, so the country's language; English words get English.
+@pytest.mark.parametrize(("text", "word"), [("TD", "未查询到"), ("退订", "未查询到"), ("HELP", "no monthly packages")])
 def test_unknown_number_gets_a_clear_reply_and_nothing_is_stored(client, app, redis, text, word) -> None:
     stranger = Phone(client, app, "+8613900000001")
     before = redis_state(redis)

@@ -67,6 +67,22 @@ def test_one_message_posted_1000_times_at_once_has_one_effect_and_one_reply(app,
     assert len(logged) == 1
 
 
+def test_200_copies_of_one_message_at_once_get_its_answer_and_count_once_against_the_flood_limit(test_config):
+    app = create_app({**test_config, "RATELIMIT_ENABLED": True, "TDBOT_RATE_LIMIT_SMS": "5/minute"})
+    seed_demo(app)
+    copy = signed_form("HELP", sid="SMcopiescopiescopiescopies0001")
+
+    replies = Counter(tuple(twiml_messages(body)) for _, body in post_all_at_once(app, [copy] * 200))
+
+    assert len(replies) == 1, replies
+    [(reply,)] = replies
+    assert render("zh", "help") in reply
+    # Counted once: four more messages are within the allowance of five, the next one gets the notice.
+    later = [only_reply(body) for _, body in post_all_at_once(app, [signed_form("HELP") for _ in range(5)], 1)]
+    assert [render("zh", "help") in r for r in later] == [True] * 4 + [False]
+    assert later[4] == render("en", "flooded")
+
+
 def test_200_racing_wrong_codes_for_one_subscriber_lose_no_update(app, confirming) -> None:
     confirming.send("Y")
     wrong = f"{(int(confirming.last_code()) + 1) % 10**6:06d}"

@@ -7,6 +7,8 @@ import itertools
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dialogs.messages import render
 from gateway import create_app
@@ -31,8 +33,8 @@ def stored(redis) -> dict[bytes, bytes]:
     }
 
 
-def texting(client, number: str, text: str = "HELP", ip: str = "127.0.0.1"):
-    form = {"From": number, "To": "10086", "Body": text, "MessageSid": f"SMflood{next(_sids):024d}"}
+def texting(client, number: str, text: str = "HELP", ip: str = "127.0.0.1", sid: str | None = None):
+    form = {"From": number, "To": "10086", "Body": text, "MessageSid": sid or f"SMflood{next(_sids):024d}"}
     headers = {"X-Twilio-Signature": sign(SMS_PATH, form)}
     return client.post(SMS_PATH, data=form, headers=headers, environ_base={"REMOTE_ADDR": ip})
 
@@ -135,3 +137,34 @@ def test_limits_default_to_generous_values(test_config) -> None:
     limits = app.extensions["tdbot.limits"]
     assert (limits.per_ip.amount, limits.per_ip.get_expiry()) == (300, 1)
     assert (limits.per_number.amount, limits.per_number.get_expiry()) == (20, 60)
+
+
+def test_a_retried_message_is_answered_from_its_record_and_counts_nothing_even_over_the_limit(test_config) -> None:
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_SMS="3/minute").test_client()
+    sid = "SMfloodretried000000000000000001"
+    answered = answers(texting(client, NUMBER, "0000", sid=sid))
+    assert [answers(texting(client, NUMBER, "0000", sid=sid)) for _ in range(3)] == [answered] * 3
+    assert helped(texting(client, NUMBER)) and helped(texting(client, NUMBER)), "retries used none of the allowance"
+    assert answers(texting(client, NUMBER)) == [render("en", "flooded")]
+
+    assert [answers(texting(client, NUMBER, "0000", sid=sid)) for _ in range(3)] == [answered] * 3
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(allowance=st.integers(1, 4), copies=st.lists(st.integers(0, 6), min_size=1, max_size=16))
+def test_every_copy_of_a_message_gets_its_answer_and_the_limit_counts_messages(
+    test_config, redis, allowance: int, copies: list[int]
+) -> None:
+    """Webhook retries in any order: the n-th distinct message of a window is answered while n is within the
+    allowance, the first over it gets the notice, the rest silence; every copy gets what its first got."""
+    redis.flushdb()
+    client = flood_app(test_config, TDBOT_RATE_LIMIT_SMS=f"{allowance}/minute").test_client()
+    first: dict[int, list[str]] = {}
+    for n in copies:
+        reply = answers(texting(client, NUMBER, sid=f"SMcopy{n:026d}"))
+        assert reply == first.setdefault(n, reply)
+    for place, reply in enumerate(first.values(), start=1):
+        if place <= allowance:
+            assert reply and reply != [render("en", "flooded")]
+        else:
+            assert reply == ([render("en", "flooded")] if place == allowance + 1 else [])

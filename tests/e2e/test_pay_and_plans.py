@@ -16,6 +16,7 @@ from gateway import create_app
 from gateway.jobs import charges
 from gateway.jobs.billing import FailingBilling, RedisLedger
 from gateway.state.demo import DEMO_NUMBERS
+from gateway.state.keys import BILLING_DRILL
 from tests.support.phone import Phone, seed_demo
 from tests.support.reminders import due
 from tests.support.scheduled import run_scheduled, scheduled_jobs
@@ -156,7 +157,9 @@ def test_a_backend_that_keeps_failing_is_escalated_and_the_statement_released(ma
 
 
 def test_a_refused_payment_is_not_retried(phone: Phone) -> None:
-    phone.runtime.billing = FailingBilling(phone.runtime.billing, retryable=False)
+    runtime = phone.runtime
+    drill = runtime.keys.shared(BILLING_DRILL)
+    runtime.billing = FailingBilling(runtime.billing, runtime.redis, drill, retryable=False)
     start_paying(phone)
     assert phone.inbox()[-1] == text("pay_failed")
     assert scheduled_jobs(phone.runtime) == 0

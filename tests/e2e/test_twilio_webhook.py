@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from xml.etree import ElementTree
 
 import pytest
 
 from dialogs import budgets
 from gateway import create_app
+from gateway.state import store
 from tests.support.phone import AUTH_TOKEN, BASE_URL, SMS_PATH, Phone, seed_demo, sign, twiml_messages
 
 STATUS_PATH = "/webhooks/twilio/status"
@@ -155,6 +157,37 @@ def test_missing_message_sid_is_deduplicated_by_content(client, seeded) -> None:
     assert len(seeded.extensions["tdbot"].store.conversation(NUMBER)) == 1
 
 
+def without_sid(body: str) -> dict[str, str]:
+    return {k: v for k, v in form(body).items() if k != "MessageSid"}
+
+
+def test_the_same_text_without_a_sid_is_a_new_message_once_a_few_seconds_have_passed(
+    client, seeded, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(store, "CONTENT_ID_TTL", 1, raising=False)  # seconds, as in production, but fewer
+    runtime = seeded.extensions["tdbot"]
+    [first_quote] = [replies(post_signed(client, without_sid(body))) for body in ("TD", "1", "N")][1]
+    assert runtime.store.load_dialog(NUMBER).stage == "idle"
+
+    time.sleep(1.1)
+    clock.advance(days=3)
+    replies(post_signed(client, without_sid("TD")))
+    [quote] = replies(post_signed(client, without_sid("1")))
+
+    assert runtime.store.load_dialog(NUMBER).stage == "confirming", "the quote was answered from a stale record"
+    assert quote != first_quote, "three days later the deadline is three days later"
+    assert len(runtime.store.conversation(NUMBER)) == 5
+
+
+def test_a_content_id_is_remembered_for_seconds_and_a_message_sid_for_days(client, seeded, redis) -> None:
+    post_signed(client, without_sid("TD"))
+    post_signed(client, form("TD", sid="SMdays"))
+    runtime = seeded.extensions["tdbot"]
+    [by_content] = [k for k in redis.scan_iter(match=runtime.keys.inbound(NUMBER, "*")) if not k.endswith(b"SMdays")]
+    assert 0 < redis.ttl(by_content) <= 60
+    assert redis.ttl(runtime.keys.inbound(NUMBER, "SMdays")) > 86400
+
+
 def test_a_national_number_is_the_same_subscriber(client, seeded) -> None:
     [reply] = replies(post_signed(client, form(From="13800138000")))
     assert "视频会员" in reply
@@ -166,7 +199,7 @@ def test_a_national_number_is_the_same_subscriber(client, seeded) -> None:
 def test_redis_down_gets_a_polite_busy_reply(test_config) -> None:
     app = create_app({**test_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
     client = app.test_client()
-    for body, word in (("TD", "busy"), ("退订", "繁忙")):
+    for body, word in (("HELP", "busy"), ("TD", "繁忙"), ("退订", "繁忙")):  # the words, else the number's country
         [reply] = replies(post_signed(client, form(body)))
         assert word in reply
 

@@ -202,7 +202,7 @@ def test_too_much_contention_gets_a_busy_reply_on_sms_and_503_on_the_api(phone, 
         raise Contention(phone.msisdn)
 
     monkeypatch.setattr(Service, "_transact", contended)
-    assert phone.send("TD") == render("en", "busy")
+    assert phone.send("TD") == render("zh", "busy")  # a +86 number texting pinyin: the country's language
     monkeypatch.setattr(Store, "update_subscriber", contended)
     response = client.put(f"/api/v1/subscribers/{phone.msisdn}", headers=api_headers(),
                           json={"carrier": "cmcc", "subscriptions": []})

@@ -1,11 +1,20 @@
-"""Settings create_app refuses: the public default code secret once real traffic can reach the app."""
+"""Settings the app and the worker refuse at start-up: the public default code secret once real traffic can reach the
+app, and quiet hours that cannot be read (or leave no room to remind in)."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from gateway import create_app
-from gateway.config import DEFAULT_SECRET, InsecureConfig
+from gateway.config import DEFAULT_SECRET, InsecureConfig, InvalidSetting
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIVE = {"TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET, "PUBLIC_BASE_URL": None, "TWILIO_ACCOUNT_SID": None}
 
@@ -31,3 +40,37 @@ def test_the_default_secret_is_refused_once_real_traffic_can_arrive(test_config,
 def test_the_app_starts_without_real_traffic_or_with_its_own_secret(test_config, name, settings) -> None:
     client = create_app({**test_config, **LIVE, **settings}).test_client()
     assert client.get("/readyz").status_code == 200
+
+
+BAD_QUIET_HOURS = ["22:00", "25:00-08:00", "22:00-22:00", "ten-eight", "22:00-08:00-09:00", "08:00-07:45"]
+GOOD_QUIET_HOURS = ["", "off", "OFF", "21:00-09:00", "01:00-06:00", " 22:00 - 08:00 "]
+
+
+@pytest.mark.parametrize("setting", BAD_QUIET_HOURS)
+def test_the_app_refuses_quiet_hours_it_cannot_read_naming_the_setting(test_config, setting: str) -> None:
+    with pytest.raises(InvalidSetting) as refused:
+        create_app({**test_config, "TDBOT_QUIET_HOURS": setting})
+    assert "TDBOT_QUIET_HOURS" in str(refused.value) and repr(setting) in str(refused.value)
+
+
+@pytest.mark.parametrize("setting", GOOD_QUIET_HOURS)
+def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) -> None:
+    client = create_app({**test_config, "TDBOT_QUIET_HOURS": setting}).test_client()
+    assert client.get("/readyz").status_code == 200
+
+
+def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env.update(REDIS_URL=redis_url, TDBOT_DATA_DIR=str(tmp_path), TDBOT_QUIET_HOURS="22:00")
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = worker.communicate(timeout=30)  # a worker that starts works until stopped
+    finally:
+        if worker.poll() is None:  # it started after all: stop it and RQ's scheduler process it forked
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert worker.returncode != 0
+    assert "TDBOT_QUIET_HOURS" in stderr and "Traceback" not in stderr, stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialogs.reminders import DEADLINE, Reminder
-from gateway.jobs import sweeper
+from gateway.jobs import charges, sweeper
 from gateway.state import due
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CUCC, cancel, local, outbox, put, run_due
@@ -88,3 +88,52 @@ def test_an_opted_out_subscriber_still_goes_overdue_but_is_not_messaged(phone, a
     run_due(app)
     assert statement(phone)["status"] == "overdue"
     assert overdue_notices(outbox(app, CMCC)) == []
+
+
+def post_payment(client, phone: Phone, amount: int, reference: str, paid_at: str | None = None) -> dict:
+    body = {"amount_fen": amount, "reference": reference, **({"paid_at": paid_at} if paid_at else {})}
+    response = client.post(f"/api/v1/statements/{statement(phone)['id']}/payments", json=body, headers=api_headers())
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["statement"]
+
+
+@pytest.mark.parametrize(
+    ("paid", "paid_at", "status", "late_fee", "owed"),
+    [
+        (950, "2026-12-02T23:50:00+08:00", "paid", 0, 0),  # paid in time, heard of at 00:30: the fee is taken back
+        (450, "2026-12-02T23:50:00+08:00", "overdue", 25, 525),  # the fee is on the 5.00 unpaid at the deadline
+        (950, "2026-12-03T00:10:00+08:00", "overdue", 48, 48),  # paid late: the fee stays
+    ],
+)
+def test_the_late_fee_depends_on_when_the_money_was_paid_not_when_we_heard(
+    phone, client, app, clock, paid, paid_at, status, late_fee, owed
+) -> None:
+    clock.now = local(2026, 12, 3, 0, 0)
+    run_due(app)
+    assert (statement(phone)["status"], statement(phone)["late_fee_fen"]) == ("overdue", 48)
+    clock.now = local(2026, 12, 3, 0, 30)
+    after = post_payment(client, phone, paid, "bank-7", paid_at)
+    assert (after["status"], after["late_fee_fen"], after["owed_fen"]) == (status, late_fee, owed)
+    assert statement(phone) == after
+    clock.now = local(2026, 12, 3, 8, 0)
+    run_due(app)
+    assert len(overdue_notices(outbox(app, CMCC))) == (1 if status == "overdue" else 0)
+
+
+def test_a_late_fee_already_paid_and_then_taken_back_is_escalated_for_a_refund(phone, client, app, clock) -> None:
+    clock.now = local(2026, 12, 3, 9, 0)
+    run_due(app)
+    post_payment(client, phone, 998, "sms-1")  # the subscriber pays 9.98 with the fee
+    after = post_payment(client, phone, 950, "bank-7", "2026-12-02T23:50:00+08:00")  # the bank's, made in time
+    assert (after["status"], after["late_fee_fen"], after["paid_fen"]) == ("paid", 0, 1948)
+    assert (CMCC, charges.OVERPAID) in app.extensions["tdbot"].store.escalations()
+
+
+def test_paying_late_before_the_deadline_check_has_run_still_owes_the_late_fee(phone, client, app, clock) -> None:
+    clock.now = local(2026, 12, 3, 0, 30)  # the deadline check has not run yet (a backlog)
+    after = post_payment(client, phone, 950, "bank-7", "2026-12-03T00:10:00+08:00")
+    assert (after["status"], after["late_fee_fen"], after["owed_fen"]) == ("overdue", 48, 48)
+    clock.now = local(2026, 12, 3, 8, 0)
+    run_due(app)
+    assert overdue_notices(outbox(app, CMCC)) == [
+        "【中国移动】您的视频会员结算单已逾期，加收滞纳金0.48元，待缴0.48元，回JF缴费。回R拒收"]

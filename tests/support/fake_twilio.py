@@ -1,8 +1,9 @@
 """A local Twilio-compatible Messages API over real HTTP, and the status callbacks Twilio would post back.
 
 The app reaches it through `TWILIO_API_BASE_URL`. Tests script its next answers (429, 500, a 4xx with a
-Twilio error code), read what it received, and have it post signed status callbacks to the app, either
-through a Flask test client or over HTTP to a live server.
+Twilio error code, or an answer held until the client has given up), read what it received, list it back as
+Twilio's Message list does (newest first, optionally lagging behind the creates), and have it post signed status
+callbacks to the app, either through a Flask test client or over HTTP to a live server. Its clock is the test's.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import hmac
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
@@ -50,16 +52,31 @@ class Sent:
     body: str
     sender: str
     status_callback: str
+    created_at: datetime
     statuses: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A create answered only after `seconds` (past the client's timeout); `accept`: stored before that."""
+
+    seconds: float
+    accept: bool
+
+
 class FakeTwilio:
-    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
-        self.account_sid, self.auth_token = account_sid, auth_token
+    def __init__(
+        self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.account_sid, self.auth_token, self.clock = account_sid, auth_token, clock
         self.messages: list[Sent] = []
-        self.requests = 0
+        self.requests = 0  # create requests
+        self.lookups = 0  # list requests
+        self.list_lag = 0.0  # seconds (by `clock`) before a created message shows in the list
         self.on_create: Callable[[Sent], None] | None = None
-        self._answers: deque[tuple[int, int, str]] = deque()
+        self._answers: deque[tuple[int, int, str] | Hold] = deque()
+        self._list_answers: deque[tuple[int, int, str]] = deque()
         self._sids = (f"SM{n:032x}" for n in itertools.count(1))
         self._lock = threading.Lock()
         self.app = self._build()
@@ -82,6 +99,15 @@ class FakeTwilio:
 
     def refuse_next_as_opted_out(self, count: int = 1) -> None:
         self.fail_next(count, *OPTED_OUT)
+
+    def hold_next(self, seconds: float, accept: bool = True) -> None:
+        """Answer the next create only after `seconds`, when the client has given up: with the message stored
+        first (`accept`: Twilio took it), or not (the request timed out before Twilio took it)."""
+        self._answers.append(Hold(seconds, accept))
+
+    def fail_lookups(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next `count` list requests with an error."""
+        self._list_answers.extend([(status, *ERRORS.get(status, (status, "Error")))] * count)
 
     def to(self, number: str) -> list[Sent]:
         return [m for m in self.messages if m.to == number]
@@ -120,28 +146,58 @@ class FakeTwilio:
 
     def _build(self) -> Flask:
         app = Flask("fake_twilio")
-        app.add_url_rule(
-            f"/{API_VERSION}/Accounts/<account_sid>/Messages.json", "create", self._create, methods=["POST"]
-        )
+        path = f"/{API_VERSION}/Accounts/<account_sid>/Messages.json"
+        app.add_url_rule(path, "create", self._create, methods=["POST"])
+        app.add_url_rule(path, "list", self._list, methods=["GET"])
         return app
 
     def _create(self, account_sid: str) -> tuple[Response, int]:
         with self._lock:
             self.requests += 1
+            answer = self._answers.popleft() if self._answers else None
         if not self._authorized(account_sid):
             return _error(401, *ERRORS[401])
-        if self._answers:
-            return _error(*self._answers.popleft())
+        if isinstance(answer, tuple):
+            return _error(*answer)
+        if isinstance(answer, Hold) and not answer.accept:
+            time.sleep(answer.seconds)
+            return _error(503, *ERRORS[503])
         form = request.form
         sender = form.get("From") or form.get("MessagingServiceSid", "")
         if not form.get("To") or not sender or "Body" not in form:
             return _error(400, *ERRORS[400])
-        message = Sent(next(self._sids), form["To"], form["Body"], sender, form.get("StatusCallback", ""))
+        message = Sent(
+            next(self._sids), form["To"], form["Body"], sender, form.get("StatusCallback", ""), self.clock()
+        )
         with self._lock:
             self.messages.append(message)
         if self.on_create:
             self.on_create(message)
+        if isinstance(answer, Hold):
+            time.sleep(answer.seconds)
         return jsonify(self._resource(message)), 201
+
+    def _list(self, account_sid: str) -> tuple[Response, int]:
+        """Twilio's Message list: filtered by To and From, newest first, one page of PageSize."""
+        with self._lock:
+            self.lookups += 1
+            answer = self._list_answers.popleft() if self._list_answers else None
+        if not self._authorized(account_sid):
+            return _error(401, *ERRORS[401])
+        if answer is not None:
+            return _error(*answer)
+        to, sender, size = request.args.get("To"), request.args.get("From"), int(request.args.get("PageSize", 50))
+        shown_before = self.clock() - timedelta(seconds=self.list_lag)
+        with self._lock:
+            listed = [
+                m for m in reversed(self.messages)
+                if m.created_at <= shown_before and to in (None, m.to) and sender in (None, m.sender)
+            ][:size]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        return jsonify(
+            messages=[self._resource(m) for m in listed], uri=uri, first_page_uri=uri, next_page_uri=None,
+            previous_page_uri=None, page=0, page_size=size, start=0, end=max(len(listed) - 1, 0),
+        ), 200
 
     def _authorized(self, account_sid: str) -> bool:
         auth = request.authorization
@@ -152,7 +208,7 @@ class FakeTwilio:
         )
 
     def _resource(self, message: Sent) -> dict:
-        stamp = format_datetime(datetime.now(UTC), usegmt=True)
+        stamp = format_datetime(message.created_at.astimezone(UTC), usegmt=True)
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message.sid}"
         from_service = message.sender.startswith("MG")
         return {
@@ -171,8 +227,8 @@ def _error(status: int, code: int, message: str) -> tuple[Response, int]:
 
 
 @pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
+def fake_twilio(clock) -> Iterator[FakeTwilio]:
+    server = FakeTwilio(clock=clock).start()
     yield server
     server.stop()
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from carriers import POLICIES, CarrierPolicy
 from dialogs import budgets, codes
+from dialogs import commands as cmds
 from dialogs.apply import apply
 from dialogs.effects import (
     CODE,
@@ -141,7 +142,7 @@ class Case:
     facts: Facts = field(default_factory=facts)
     now: datetime = NOW
     selected: tuple[str, ...] | None = None
-    opted_out_by_provider: bool = False
+    provider_answered: str = ""  # the keyword Twilio Advanced Opt-Out already answered
 
 
 def later(**delta: float) -> datetime:
@@ -235,7 +236,7 @@ CASES = [
     Case("TD while verifying starts again", verifying(), "TD", CHOOSING, ["reply:list"]),
     Case("STOP mid-flow opts out, flow goes on", verifying(), "STOP", VERIFYING, ["optout:True", "reply:stop"]),
     Case("STOP the provider already confirmed", verifying(), "STOP", VERIFYING, ["optout:True"],
-         opted_out_by_provider=True),
+         provider_answered=cmds.STOP),
     Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, ["escalate:requested", "reply:human"]),
     Case("KF escalates", IDLE_STATE, "KF", IDLE, ["escalate:requested", "reply:human"]),
     # locked
@@ -278,7 +279,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_transition(case: Case) -> None:
-    message = Message(case.text, provider_opted_out=case.opted_out_by_provider)
+    message = Message(case.text, provider_answered=case.provider_answered)
     state, effects = step(case.state, message, case.facts, case.now)
     assert (state.stage, describe(effects, case.facts.policy)) == (case.stage, case.effects), texts(effects)
     said = texts(effects)

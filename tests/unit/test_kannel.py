@@ -18,7 +18,7 @@ from gateway.channels.kannel import (
     BadEncoding,
     BadRequest,
     MissingField,
-    inbound_id,
+    link_id,
     parse_dlr,
     parse_mo,
     raw_query,
@@ -101,18 +101,16 @@ def test_any_query_parses_or_is_refused_cleanly(raw: bytes) -> None:
 
 
 def test_kannels_id_is_the_dedupe_id_and_an_odd_one_is_hashed() -> None:
-    message = parse_mo(mo(id="be53a01a-e715-4c91-b2a8-60aedc4dbd93"))
-    assert inbound_id(message, 0.0) == "kannel:be53a01a-e715-4c91-b2a8-60aedc4dbd93"
-    odd = inbound_id(parse_mo(mo(id="x" * 65)), 0.0)
+    assert link_id(parse_mo(mo(id="be53a01a-e715-4c91-b2a8-60aedc4dbd93"))) == (
+        "kannel:be53a01a-e715-4c91-b2a8-60aedc4dbd93"
+    )
+    odd = link_id(parse_mo(mo(id="x" * 65)))
     assert odd.startswith("kannel:") and len(odd) == len("kannel:") + 32
+    assert link_id(parse_mo(mo(id="a b"))) != link_id(parse_mo(mo(id="a+b")))
 
 
-def test_without_an_id_the_same_text_from_the_same_number_counts_once_within_a_few_seconds() -> None:
-    message = parse_mo(mo(id=""))
-    assert inbound_id(message, 1000.0) == inbound_id(message, 1009.9)
-    assert inbound_id(message, 1000.0) != inbound_id(message, 1010.0)  # a Y sent again later is a new message
-    assert inbound_id(message, 1000.0) != inbound_id(parse_mo(mo(id="", text="Y")), 1000.0)
-    assert inbound_id(message, 1000.0) != inbound_id(parse_mo(mo(id="", **{"from": "13800138001"})), 1000.0)
+def test_without_an_id_the_link_gives_none_and_number_and_text_stand_in() -> None:
+    assert link_id(parse_mo(mo(id=""))) is None
 
 
 # --- delivery reports --------------------------------------------------------------------------------------------

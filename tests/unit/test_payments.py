@@ -54,6 +54,11 @@ def paid(reference: str, amount: int) -> Payment:
     return Payment(reference, amount, NOW)
 
 
+def record(who: Subscriber | None, statement_id: str, payment: Payment) -> payments.Settled:
+    """Record `payment` now, days before the statement's deadline."""
+    return payments.record_payment(who, statement_id, payment, POLICIES["cmcc"], NOW)
+
+
 # --- statement ids ------------------------------------------------------------------------------
 
 
@@ -95,7 +100,7 @@ OVERDUE_WITH_FEE = statement(status=OVERDUE, late_fee_fen=50)
 def test_a_payment_settles_what_it_covers(
     before: Statement, payment: Payment, status: str, paid_fen: int, overpaid: int
 ) -> None:
-    settled = payments.record_payment(subscriber(before), VID, payment)
+    settled = record(subscriber(before), VID, payment)
     assert settled.outcome == payments.RECORDED
     assert (settled.statement.status, settled.statement.paid_fen, settled.overpaid_fen) == (status, paid_fen, overpaid)
     assert settled.statement.payments[-1] == payment
@@ -112,7 +117,7 @@ def test_a_payment_settles_what_it_covers(
 )
 def test_a_reference_is_applied_once(payment: Payment, outcome: str) -> None:
     before = subscriber(statement(paid_fen=400, payments=(paid("r1", 400),)))
-    settled = payments.record_payment(before, VID, payment)
+    settled = record(before, VID, payment)
     assert settled.outcome == outcome
     assert settled.subscriber == before
     assert settled.payment == paid("r1", 400)
@@ -120,20 +125,20 @@ def test_a_reference_is_applied_once(payment: Payment, outcome: str) -> None:
 
 def test_a_reference_used_on_another_statement_of_the_subscriber_conflicts() -> None:
     before = subscriber(statement(paid_fen=400, payments=(paid("r1", 400),)), statement(MUSIC))
-    settled = payments.record_payment(before, MUSIC, paid("r1", 400))
+    settled = record(before, MUSIC, paid("r1", 400))
     assert (settled.outcome, settled.statement.id, settled.subscriber) == (payments.CONFLICT, VID, before)
 
 
 @pytest.mark.parametrize("who", [None, subscriber(statement())])
 def test_an_unknown_statement_takes_no_payment(who: Subscriber | None) -> None:
-    settled = payments.record_payment(who, MUSIC, paid("r1", 100))
+    settled = record(who, MUSIC, paid("r1", 100))
     assert (settled.outcome, settled.subscriber) == (payments.NO_STATEMENT, who)
 
 
 def test_a_statement_takes_a_bounded_number_of_payments() -> None:
     full = tuple(paid(f"r{i}", 1) for i in range(payments.MAX_PAYMENTS))
     before = subscriber(statement(paid_fen=len(full), payments=full))
-    assert payments.record_payment(before, VID, paid("one-more", 1)).outcome == payments.TOO_MANY
+    assert record(before, VID, paid("one-more", 1)).outcome == payments.TOO_MANY
 
 
 @pytest.mark.parametrize(
@@ -145,7 +150,7 @@ def test_a_statement_takes_a_bounded_number_of_payments() -> None:
     ],
 )
 def test_a_payment_clears_a_pending_charge_it_makes_pointless(payment: Payment, pending_after: str) -> None:
-    settled = payments.record_payment(subscriber(PENDING), VID, payment)
+    settled = record(subscriber(PENDING), VID, payment)
     assert settled.statement.pending_reference == pending_after
 
 
@@ -164,8 +169,9 @@ def test_payable_statements_owe_something_and_have_no_charge_under_way() -> None
 def test_a_pay_effect_marks_one_charge_pending_and_never_a_second() -> None:
     who = subscriber(statement())
     first = apply(who, [Pay(VID, 1000, "JF-1")], NOW)
-    second = apply(first, [Pay(VID, 1000, "JF-2")], NOW)
-    assert (first.statement(VID).pending_reference, first.statement(VID).pending_fen) == ("JF-1", 1000)
+    second = apply(first, [Pay(VID, 1000, "JF-2")], NOW + timedelta(minutes=1))
+    pending = first.statement(VID)
+    assert (pending.pending_reference, pending.pending_fen, pending.pending_since) == ("JF-1", 1000, NOW)
     assert second == first
 
 
@@ -288,11 +294,14 @@ def test_records_written_before_payments_and_pay_flows_still_load() -> None:
     old_statement = {"id": VID, "subscription_id": "vid", "name": "视频会员", "amount_fen": 950,
                      "issued_at": NOW.isoformat(), "due_at": NOW.isoformat(), "status": "open", "paid_fen": 0}
     loaded = codec.statement_from_dict(old_statement)
-    assert (loaded.payments, loaded.pending_reference, loaded.pending_fen) == ((), "", 0)
+    assert (loaded.payments, loaded.pending_reference, loaded.pending_fen, loaded.pending_since) == ((), "", 0, None)
+    pending_before_pending_since = {**old_statement, "pending_reference": "JF-1", "pending_fen": 950}
+    assert codec.statement_from_dict(pending_before_pending_since).pending_since is None
 
 
 def test_payments_and_pay_flows_round_trip() -> None:
-    who = subscriber(statement(paid_fen=400, payments=(paid("r1", 400),), pending_reference="JF-1", pending_fen=600))
+    who = subscriber(statement(paid_fen=400, payments=(paid("r1", 400),), pending_reference="JF-1", pending_fen=600,
+                               pending_since=NOW))
     assert codec.subscriber_from_json(codec.subscriber_to_json(who)) == who
     assert codec.dialog_from_json(codec.dialog_to_json(verifying(1000, 500, ids=(VID, MUSIC)))) == verifying(
         1000, 500, ids=(VID, MUSIC))

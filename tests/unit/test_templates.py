@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -33,24 +34,28 @@ def worst_values(lang: str) -> dict[str, object]:
     fee, total = money(lang, MAX_FEE_FEN), money(lang, MAX_FEE_FEN * budgets.PACKAGES)
     deadline = when(lang, LATEST, "Asia/Shanghai")
     status = longest(lang, ["status_open", "status_paid", "status_overdue"])
+    pages = "\n" + render(lang, "page_more") + " " + render(lang, "page_back")
     return {
         "name": NAME, "fee": fee, "amount": fee, "deadline": deadline, "renews": day(lang, date(2026, 12, 31)),
         "count": budgets.PACKAGES, "n": budgets.PACKAGES, "code": "123456", "left": 4, "wait": LONGEST_WAIT[lang],
         "query": "视" * budgets.QUERY_CHARS, "status": status,
-        "owed": longest(lang, ["query_owed", "query_nothing_owed"], amount=total),
+        "owed": longest(lang, ["query_owed", "query_nothing_owed"], amount=total), "pages": pages,
     }
+
+
+LINE_KEYS = {
+    "list": ["list_line"], "confirm": ["confirm_line"], "query": ["query_line_active", "query_line_cancelled"],
+    "done": ["done_line", "done_line_free", "done_line_already"], "bill": ["bill_line"],
+    "pay_confirm": ["pay_line"], "plans": ["plan_line"],
+}
 
 
 def whole_message_values(lang: str, key: str) -> dict[str, object]:
-    """Values for `key`; a multi-line message gets PACKAGES of its longest line and the total amount."""
+    """Values for `key`; a multi-line message gets PACKAGES of its longest line and the total amount: PACKAGES
+    ordinary packages fit one message (one page of a listing, with the way to the next and the one before)."""
     values = worst_values(lang)
-    line_keys = {
-        "list": ["list_line"], "confirm": ["confirm_line"], "query": ["query_line_active", "query_line_cancelled"],
-        "done": ["done_line", "done_line_free", "done_line_already"], "bill": ["bill_line"],
-        "pay_confirm": ["pay_line"], "plans": ["plan_line"],
-    }
-    if key in line_keys:
-        values["lines"] = lines(lang, longest(lang, line_keys[key], **values))
+    if key in LINE_KEYS:
+        values["lines"] = lines(lang, longest(lang, LINE_KEYS[key], **values))
         values["amount"] = money(lang, MAX_FEE_FEN * budgets.PACKAGES)
     return values
 
@@ -111,3 +116,65 @@ def test_each_package_beyond_the_budgeted_count_costs_at_most_one_more_segment(k
 )
 def test_long_package_names_are_shortened(name: str, shown: str) -> None:
     assert budgets.short_name(name) == shown
+
+
+# --- listings: a page always has room for one line ------------------------------------------------------------
+
+# The dearest fee the API accepts, on 100 packages: a page must hold one such line, however long its name.
+API_FEE_FEN = 10_000_000
+SCREENS = {"sms": budgets.SMS, "ussd": budgets.USSD}
+PAGED_CASES = [
+    (lang, key, policy, screen)
+    for lang in LANGS for key in sorted(budgets.PAGED) for policy in POLICIES.values() for screen in SCREENS
+]
+
+
+@pytest.mark.parametrize(("lang", "key", "policy", "screen"), PAGED_CASES,
+                         ids=[f"{lang}-{key}-{p.key}-{screen}" for lang, key, p, screen in PAGED_CASES])
+def test_a_page_has_room_for_one_line_of_any_fee_with_its_name_cut_short(
+    lang: str, key: str, policy: CarrierPolicy, screen: str
+) -> None:
+    values = {**worst_values(lang), "fee": money(lang, API_FEE_FEN), "amount": money(lang, API_FEE_FEN * 100),
+              "count": 100, "n": 100, "name": "视" + budgets.CUT}
+    values["owed"] = longest(lang, ["query_owed", "query_nothing_owed"], **values)
+    values["lines"] = longest(lang, LINE_KEYS[key], **values)
+    text = policy.sender_id + render(lang, key, **values)
+    assert budgets.fits_screen(policy, key, text, SCREENS[screen]), text
+
+
+TWO_PLANS = "Plans to order:\n{}\n{}\nReply a number to order."
+
+
+def _plans_text(policy: CarrierPolicy, name: str) -> str:
+    return policy.sender_id + TWO_PLANS.format(f"1. {name} CNY 8.00/month", "2. Video VIP CNY 15.00/month")
+
+
+GSM_ROUTE = replace(POLICIES["default"], sender_id="[tdbot]")
+
+
+@pytest.mark.parametrize(("policy", "name", "cut"), [
+    (POLICIES["ctcc"], "Cloud Storage", ""),  # a two-line English list fits easily: nothing is cut
+    (POLICIES["cucc"], "视" * 40, ""),
+    (POLICIES["cucc"], "视" * 40 + "频" * 200, budgets.CUT),
+    (GSM_ROUTE, "x", ""),
+    (GSM_ROUTE, "Cloud Storage " * 12, ""),  # 168 characters: more than UCS-2 would hold, in GSM-7
+    # cut with dots: "…" is not GSM-7 and would make the whole message UCS-2
+    (GSM_ROUTE, "Cloud Storage " * 40, budgets.GSM_CUT),
+])
+def test_a_name_is_cut_only_when_the_budget_needs_it_and_then_no_more_than_it_needs(
+    policy: CarrierPolicy, name: str, cut: str
+) -> None:
+    def text_for(candidate: str) -> str:
+        return _plans_text(policy, candidate)
+
+    def room(text: str) -> bool:
+        return budgets.fits_screen(policy, "plans", text)
+
+    fitted = budgets.fit_name(name, text_for, room)
+    assert room(text_for(fitted))
+    if not cut:
+        assert fitted == name
+    else:
+        kept = fitted.removesuffix(cut)
+        assert fitted.endswith(cut) and name.startswith(kept)
+        assert not room(text_for(name[: len(kept) + 1] + cut))

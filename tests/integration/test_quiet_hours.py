@@ -1,0 +1,159 @@
+"""Quiet hours against a backlog (docs/reminders.md, issue 9 item 13): the sweeper and the sender each check them,
+nothing goes out in quiet hours or after its deadline, and a reminder that can no longer be sent is counted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from dialogs.reminders import SETTLE, Reminder
+from gateway.bootstrap import REMINDER_QUEUE
+from gateway.jobs import sweeper
+from gateway.jobs.reminders import message_id
+from gateway.state import due as due_index
+from gateway.state.keys import REMINDERS_MISSED
+from tests.support.phone import Phone
+from tests.support.reminders import CUCC, cancel, due, local, outbox, put, run_due
+
+REMINDER = "【中国联通】您的手机报结算单5.00元将于11月26日01:00到期，回JF缴费。回R拒收"
+OVERDUE = "【中国联通】您的手机报结算单已逾期，待缴5.00元，回JF缴费。回R拒收"
+MISSED = "no moment out of quiet hours before its deadline"  # why its message was skipped
+
+
+@pytest.fixture
+def phone(client, app) -> Phone:
+    """China Unicom: settle within 24 hours of the cancel, reminders 12 and 2 hours before."""
+    put(client, CUCC, "cucc", "zh", ("news", "手机报", 500, "2026-12-07"))
+    return Phone(client, app, CUCC)
+
+
+def cancel_at(phone: Phone, clock, at: datetime) -> Reminder:
+    """Cancel at `at` and send the 12-hour reminder when due (12 hours later); return the 2-hour one."""
+    clock.now = at
+    cancel(phone)
+    clock.now = at + timedelta(hours=12)
+    run_due(phone.app)
+    assert len(reminders_in(outbox(phone.app, CUCC))) == 1
+    return Reminder(SETTLE, CUCC, phone.subscriber()["statements"][0]["id"], index=1)
+
+
+def reminders_in(texts: list[str]) -> list[str]:
+    return [t for t in texts if "到期" in t]
+
+
+def overdue_in(texts: list[str]) -> list[str]:
+    return [t for t in texts if "逾期" in t]
+
+
+def as_scheduled_before(app, reminder: Reminder, at: datetime) -> None:
+    """`reminder` due at `at`, as the rule before this one left it (21:59, a minute before quiet hours)."""
+    runtime = app.extensions["tdbot"]
+    due_index.schedule(runtime.redis, runtime.keys, [(reminder, at)])
+
+
+def queue_for_the_sender(app) -> None:
+    """One sweep and its batches: due reminders are made and wait in the queue for the sender (a backlog)."""
+    runtime = app.extensions["tdbot"]
+    sweeper.sweep(runtime)
+    queue = runtime.queue(REMINDER_QUEUE)
+    for job in queue.get_jobs():
+        queue.remove(job)
+        sweeper.send_batch(*job.args)
+
+
+def missed(app) -> int:
+    runtime = app.extensions["tdbot"]
+    return int(runtime.redis.get(runtime.keys.shared(REMINDERS_MISSED)) or 0)
+
+
+def message_of(app, reminder: Reminder) -> dict:
+    runtime = app.extensions["tdbot"]
+    stored = runtime.store.load_message(reminder.msisdn, message_id(reminder))
+    return {"status": stored.status, "error": stored.error} if stored else {}
+
+
+def test_a_reminder_brought_forward_before_quiet_hours_is_due_a_margin_before_they_begin(phone, app, clock) -> None:
+    clock.now = local(2026, 11, 25, 1)
+    cancel(phone)  # due 26 Nov 01:00; 2 h before is 23:00, quiet until 08:00, past the deadline
+    assert sorted(due(app, SETTLE).values()) == [local(2026, 11, 25, 13), local(2026, 11, 25, 21, 30)]
+    clock.now = local(2026, 11, 25, 21, 30)
+    run_due(app)
+    assert reminders_in(outbox(app, CUCC)) == [REMINDER, REMINDER]
+
+
+def test_a_sweep_in_quiet_hours_lasting_past_the_deadline_sends_nothing_counts_it_and_the_overdue_notice_follows(
+    phone, app, clock
+) -> None:
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 1))
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 22, 1)  # a backlog: the 21:59 reminder is swept at 22:01
+    run_due(app)
+    assert reminders_in(outbox(app, CUCC)) == [REMINDER]  # the 12-hour one, at 13:00
+    assert due(app, SETTLE) == {}  # not deferred to 08:00, past its 01:00 deadline
+    assert missed(app) == 1
+    clock.now = local(2026, 11, 26, 1)
+    run_due(app)
+    clock.now = local(2026, 11, 26, 8)
+    run_due(app)
+    assert reminders_in(outbox(app, CUCC)) == [REMINDER]
+    assert overdue_in(outbox(app, CUCC)) == [OVERDUE]
+
+
+def test_a_sweep_in_quiet_hours_that_end_before_the_deadline_sends_at_their_end(phone, app, clock) -> None:
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))  # due 26 Nov 08:10
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 22, 1)
+    run_due(app)
+    assert len(reminders_in(outbox(app, CUCC))) == 1
+    assert due(app, SETTLE)[due_index.member(reminder)] == local(2026, 11, 26, 8)
+    clock.now = local(2026, 11, 26, 8)
+    run_due(app)
+    assert len(reminders_in(outbox(app, CUCC))) == 2
+    assert missed(app) == 0
+
+
+def test_a_reminder_reaching_the_sender_in_quiet_hours_lasting_past_the_deadline_is_not_sent(
+    phone, app, clock
+) -> None:
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 1))
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 21, 59, 10)
+    queue_for_the_sender(app)
+    clock.now = local(2026, 11, 25, 22, 3)  # the sender gets to it at 22:03
+    run_due(app)
+    assert reminders_in(outbox(app, CUCC)) == [REMINDER]
+    assert message_of(app, reminder) == {"status": "skipped", "error": MISSED}
+    assert missed(app) == 1
+    clock.now = local(2026, 11, 26, 8)
+    run_due(app)
+    assert reminders_in(outbox(app, CUCC)) == [REMINDER]
+    assert overdue_in(outbox(app, CUCC)) == [OVERDUE]
+
+
+def test_a_reminder_reaching_the_sender_in_quiet_hours_is_held_until_they_end_when_that_is_in_time(
+    phone, app, clock
+) -> None:
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))  # due 26 Nov 08:10
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 21, 59, 10)
+    queue_for_the_sender(app)
+    clock.now = local(2026, 11, 25, 22, 3)
+    run_due(app)
+    assert len(reminders_in(outbox(app, CUCC))) == 1
+    assert message_of(app, reminder)["status"] == "queued"
+    assert due(app, SETTLE)[due_index.member(reminder)] == local(2026, 11, 26, 8)
+    clock.now = local(2026, 11, 26, 8)
+    run_due(app)
+    run_due(app)
+    assert len(reminders_in(outbox(app, CUCC))) == 2
+    assert message_of(app, reminder)["status"] == "sent"
+
+
+def test_replies_and_verification_codes_are_never_held_by_quiet_hours(phone, app, clock) -> None:
+    clock.now = local(2026, 11, 25, 23)
+    assert "手机报" in phone.send("TD 1")
+    phone.send("Y")
+    assert phone.last_code()  # the code SMS went out at 23:00
+    phone.send(phone.last_code())
+    assert any("退订结果" in t for t in phone.inbox())  # and the confirmation
