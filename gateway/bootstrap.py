@@ -138,7 +138,7 @@ def _kannel(config: dict, carrier: str) -> KannelSender:
     return KannelSender(
         str(config["KANNEL_SENDSMS_URL"]), str(config["KANNEL_USERNAME"]), str(config["KANNEL_PASSWORD"]),
         short_code=POLICIES[carrier].short_code, smsc=str(config.get(f"KANNEL_SMSC_{carrier.upper()}") or ""),
-        callback=f"{str(base).rstrip('/')}/webhooks/kannel/dlr?{token}" if base else "",
+        callback=f"{str(base).rstrip('/')}/webhooks/kannel/dlr?{token}" if base else "", name=f"{KANNEL}-{carrier}",
     )
 
 

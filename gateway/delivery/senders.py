@@ -189,17 +189,16 @@ class KannelSender:
     person decides, never a blind second send (docs/delivery.md).
     """
 
-    name = "kannel"
-
     def __init__(self, url: str, username: str, password: str, short_code: str, smsc: str = "",
-                 callback: str = "", session: requests.Session | None = None) -> None:
+                 callback: str = "", name: str = "kannel", timeout: tuple[float, float] = SENDSMS_TIMEOUT) -> None:
         self.url, self.short_code, self.smsc, self.callback = url, short_code, smsc, callback
+        self.name, self.timeout = name, timeout  # name: the route (carrier link) it serves
         self.credentials = {"username": username, "password": password}
-        self.session = session or requests.Session()
+        self.session = requests.Session()
 
     def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
         try:
-            response = self.session.get(self.url, params=self.params(to, text, reference), timeout=SENDSMS_TIMEOUT)
+            response = self.session.get(self.url, params=self.params(to, text, reference), timeout=self.timeout)
         except requests.RequestException as exc:
             # Never the exception's text: it quotes the URL, and the URL carries the password.
             if not _never_left(exc):
