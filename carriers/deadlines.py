@@ -115,43 +115,50 @@ def allowed_send_time(policy: CarrierPolicy, now: datetime, deadline: datetime |
     return at if deadline is None or at < deadline else None
 
 
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+def on_anchor(year: int, month: int, anchor: int) -> date:
+    """A package's renewal day in a month: its anchor day, or the month's last day when the month is shorter."""
+    if not 1 <= anchor <= 31:
+        raise ValueError(f"anchor day {anchor} is not a day of the month")
+    return date(year, month, min(anchor, calendar.monthrange(year, month)[1]))
 
 
-def period_bounds(renews_on: date) -> tuple[date, date]:
-    """Current monthly period as the half-open range [start, renews_on)."""
-    return _add_months(renews_on, -1), renews_on
+def _month(day: date, months: int) -> tuple[int, int]:
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return year, month + 1
 
 
-def next_renewal(renews_on: date) -> date:
-    return _add_months(renews_on, 1)
+def renewal_after(anchor: int, day: date) -> date:
+    """The first renewal after `day` of a package renewing on day `anchor` of each month. The renewal job and an
+    import's roll-forward both move a package on with this, so neither drifts off the anchor (31 -> 28 Feb -> 31)."""
+    this_month = on_anchor(day.year, day.month, anchor)
+    return this_month if this_month > day else on_anchor(*_month(day, 1), anchor)
 
 
-def renewal_after(renews_on: date, today: date) -> date:
-    """The first renewal of the monthly cycle of `renews_on` that falls after `today`."""
-    months = (today.year - renews_on.year) * 12 + today.month - renews_on.month
-    candidate = _add_months(renews_on, months)
-    return candidate if candidate > today else _add_months(renews_on, months + 1)
+def _renewal_before(anchor: int, day: date) -> date:
+    this_month = on_anchor(day.year, day.month, anchor)
+    return this_month if this_month < day else on_anchor(*_month(day, -1), anchor)
 
 
-def amount_due_fen(
-    policy: CarrierPolicy,
-    fee_fen: int,
-    paid_fen: int,
-    renews_on: date,
-    cancelled_on: date,
-) -> int:
-    if fee_fen < 0 or paid_fen < 0:
-        raise ValueError("fee_fen and paid_fen must not be negative")
+def next_renewal(renews_on: date, anchor: int) -> date:
+    return renewal_after(anchor, renews_on)
+
+
+def period_bounds(renews_on: date, anchor: int) -> tuple[date, date]:
+    """The period ending on `renews_on`, as the half-open range of days [start, renews_on): it began on the last
+    renewal of the anchor's cycle before it."""
+    return _renewal_before(anchor, renews_on), renews_on
+
+
+def period_cost_fen(policy: CarrierPolicy, fee_fen: int, period: tuple[date, date], cancelled_on: date) -> int:
+    """What a period cancelled on local day `cancelled_on` costs: the whole fee, or by day over the period's real
+    length (the cancel day counted), rounded up to the fen; nothing if it had not begun."""
+    if fee_fen < 0:
+        raise ValueError("fee_fen must not be negative")
+    start, end = period
+    if cancelled_on < start:
+        return 0
     if policy.proration == "month":
-        charge = fee_fen
-    else:
-        start, end = period_bounds(renews_on)
-        days_in_period = (end - start).days
-        days_used = min(max((cancelled_on - start).days + 1, 0), days_in_period)
-        charge = -(-fee_fen * days_used // days_in_period)  # ceil to the fen, ints only
-    return max(charge - paid_fen, 0)
+        return fee_fen
+    length = (end - start).days
+    used = min(max((cancelled_on - start).days + 1, 0), length)
+    return -(-fee_fen * used // length)  # ceil to the fen, ints only

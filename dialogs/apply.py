@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from dialogs import renewal
 from dialogs.effects import CancelSubscription, Effect, IssueStatement, OrderPlan, Pay, SetOptOut
 from dialogs.model import CANCELLED, Subscriber
 
@@ -18,9 +19,7 @@ def apply(subscriber: Subscriber, effects: Iterable[Effect], now: datetime) -> S
 
 def _apply_one(subscriber: Subscriber, effect: Effect, now: datetime) -> Subscriber:
     if isinstance(effect, CancelSubscription):
-        sub = subscriber.subscription(effect.subscription_id)
-        if sub is not None and sub.active:
-            return subscriber.with_subscription(replace(sub, status=CANCELLED, cancelled_at=now))
+        return _cancel(subscriber, effect, now)
     elif isinstance(effect, IssueStatement) and subscriber.statement(effect.statement.id) is None:
         return subscriber.with_statement(effect.statement)
     elif isinstance(effect, SetOptOut):
@@ -28,7 +27,19 @@ def _apply_one(subscriber: Subscriber, effect: Effect, now: datetime) -> Subscri
     elif isinstance(effect, Pay):
         return _pending(subscriber, effect, now)
     elif isinstance(effect, OrderPlan) and subscriber.subscription(effect.subscription.id) is None:
-        return subscriber.with_subscription(effect.subscription)
+        return renewal.begin(subscriber, effect.subscription, now)
+    return subscriber
+
+
+def _cancel(subscriber: Subscriber, effect: CancelSubscription, now: datetime) -> Subscriber:
+    """Cancel once: the package ends with the period its statement bills, its charge lines credited as it says."""
+    sub = subscriber.subscription(effect.subscription_id)
+    if sub is None or not sub.active:
+        return subscriber
+    ended = replace(sub, status=CANCELLED, cancelled_at=now, renews_on=effect.renews_on or sub.renews_on)
+    subscriber = subscriber.with_subscription(ended)
+    for line in effect.charges:
+        subscriber = subscriber.with_charge(line)
     return subscriber
 
 

@@ -61,7 +61,8 @@ KEYWORDS: dict[str, str] = {
 }
 CANCEL_WORDS = ("TD", "退订")
 EVERYTHING = {"ALL", "全部", "所有"}
-CODE_RE = re.compile(r"^\d{6}$")
+# ASCII digits only (normalize has folded full-width ones): `\d` would take Osmanya or Devanagari digits as a code.
+CODE_RE = re.compile(r"\A[0-9]{6}\Z")
 
 
 # Pinyin initials (TD = 退订, ZD = 账单 ...) are written in Latin letters but say nothing about English.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from dialogs.model import Statement, Subscription
+from dialogs.model import Charge, Statement, Subscription
 
 CODE = "code"
 CONFIRMATION = "confirmation"
@@ -29,6 +30,10 @@ class SendMessage:
 @dataclass(frozen=True)
 class CancelSubscription:
     subscription_id: str
+    # The end of the period its statement bills (a renewal after the quote is undone), and the package's charge
+    # lines as the cancel credits them (docs/billing.md, "One period, one bill").
+    renews_on: date | None = None
+    charges: tuple[Charge, ...] = ()
 
 
 @dataclass(frozen=True)

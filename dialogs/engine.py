@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from carriers import CarrierPolicy, amount_due_fen, period_bounds, settlement_deadline
-from dialogs import codes, pages, payments, plans
+from carriers import CarrierPolicy, settlement_deadline
+from dialogs import bills, codes, pages, payments, plans
 from dialogs import commands as cmds
 from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
 from dialogs.effects import (
@@ -241,9 +241,10 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
         for s, q in zip(subs, quotes, strict=True)
     )
     total = money(turn.lang, sum(q.amount_fen for q in quotes))
-    # The quote is kept so that the code, even past midnight, settles exactly what was shown here.
+    # The quote is kept so that the code, even past midnight or a renewal, settles exactly what was shown here.
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
-                    amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes))
+                    amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes),
+                    periods=tuple(s.renews_on.isoformat() for s in subs), quoted_at=turn.clock)
     return state, [turn.reply("confirm", lines=lines, amount=total)]
 
 
@@ -320,8 +321,8 @@ def _complete(turn: Turn) -> Outcome:
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
     if not sub.active:
         return render(turn.lang, "done_line_already", name=short_name(sub.name))
-    statement = _as_quoted(turn, statement_for(turn.facts, sub, turn.now))
-    effects += [CancelSubscription(sub.id), IssueStatement(statement)]
+    statement, cancel = _as_quoted(turn, sub)
+    effects += [cancel, IssueStatement(statement)]
     if statement.status == PAID:
         return render(turn.lang, "done_line_free", name=short_name(sub.name))
     deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
@@ -331,26 +332,55 @@ def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
     """The settlement statement cancelling `sub` at `now` would issue, per the carrier's rules."""
-    policy = facts.policy
-    local_day = now.astimezone(policy.tz).date()
-    amount = amount_due_fen(policy, sub.fee_fen, sub.paid_fen, sub.renews_on, local_day)
-    period_start, _ = period_bounds(sub.renews_on)
+    bill = _period_bill(facts, sub, sub.renews_on, now)
+    return _statement(facts, sub, bill, bill.amount_fen, now, settlement_deadline(facts.policy, now))
+
+
+def _period_bill(facts: Facts, sub: Subscription, period_end: date, at: datetime) -> bills.Bill:
+    return bills.on_cancel(facts.policy, facts.subscriber, sub, period_end, at.astimezone(facts.policy.tz).date())
+
+
+def _statement(facts: Facts, sub: Subscription, bill: bills.Bill, amount: int, now: datetime, due_at: datetime
+               ) -> Statement:
     return Statement(
-        id=f"{facts.subscriber.msisdn.lstrip('+')}-{sub.id}-{period_start:%Y%m%d}",
-        subscription_id=sub.id, name=sub.name, amount_fen=amount, issued_at=now,
-        due_at=settlement_deadline(policy, now), status=OPEN if amount else PAID,
+        id=f"{facts.subscriber.msisdn.lstrip('+')}-{sub.id}-{bill.period[0]:%Y%m%d}",
+        subscription_id=sub.id, name=sub.name, amount_fen=amount, issued_at=now, due_at=due_at,
+        status=OPEN if amount else PAID,
     )
 
 
-def _as_quoted(turn: Turn, statement: Statement) -> Statement:
-    """`statement` with the amount and deadline the subscriber confirmed, when the flow kept them."""
-    state = turn.state
-    quotes = dict(zip(state.selected, zip(state.amounts, state.due_ats, strict=False), strict=False))
-    if statement.subscription_id not in quotes:
-        return statement  # a flow confirmed before quotes were kept: what the rules say now
-    amount, due = quotes[statement.subscription_id]
-    due_at = datetime.fromtimestamp(due, UTC)
-    return replace(statement, amount_fen=amount, due_at=due_at, status=OPEN if amount else PAID)
+@dataclass(frozen=True)
+class Quote:
+    """What the subscriber confirmed for one package: the period, billed as of `at`, for `amount_fen` by `due_at`."""
+
+    period_end: date
+    at: datetime
+    amount_fen: int | None
+    due_at: datetime
+
+
+def _as_quoted(turn: Turn, sub: Subscription) -> tuple[Statement, CancelSubscription]:
+    """Cancel `sub` as quoted: the quoted period and amount, re-rated as of the quote, due by the later of the quoted
+    deadline and the carrier rule now; charge lines credited so the period is billed once (docs/billing.md)."""
+    facts, quote = turn.facts, _quote(turn, sub)
+    bill = _period_bill(facts, sub, quote.period_end, quote.at)
+    amount = bill.amount_fen if quote.amount_fen is None else quote.amount_fen
+    due_at = max(quote.due_at, settlement_deadline(facts.policy, turn.now))
+    statement = _statement(facts, sub, bill, amount, turn.now, due_at)
+    credited = bills.credits(facts.policy, facts.subscriber, sub, bill, statement.id)
+    return statement, CancelSubscription(sub.id, quote.period_end, credited)
+
+
+def _quote(turn: Turn, sub: Subscription) -> Quote:
+    """The quote the flow kept for `sub`; what it did not keep (a flow confirmed by an earlier release) is what the
+    rules say now, for the package's current period."""
+    state, i = turn.state, turn.state.selected.index(sub.id)
+    return Quote(
+        period_end=date.fromisoformat(state.periods[i]) if i < len(state.periods) else sub.renews_on,
+        at=datetime.fromtimestamp(state.quoted_at, UTC) if state.quoted_at else turn.now,
+        amount_fen=state.amounts[i] if i < len(state.amounts) else None,
+        due_at=datetime.fromtimestamp(state.due_ats[i], UTC) if i < len(state.due_ats) else turn.now,
+    )
 
 
 # --- read-only commands ---------------------------------------------------------------------

@@ -21,8 +21,17 @@ class Subscription:
     fee_fen: int
     renews_on: date
     status: str = ACTIVE
-    paid_fen: int = 0
+    paid_fen: int = 0  # paid towards the current period (the one ending on renews_on), as the carrier reports it
     cancelled_at: datetime | None = None
+    # The day of the month it renews on (31: 31 Jan, 28 Feb, 31 Mar): kept, since renews_on alone forgets it in a
+    # short month. 0 when not given, and for records stored before it existed: the day of renews_on.
+    anchor_day: int = 0
+
+    def __post_init__(self) -> None:
+        if self.anchor_day == 0:
+            object.__setattr__(self, "anchor_day", self.renews_on.day)  # frozen: set once, while being made
+        if not 1 <= self.anchor_day <= 31:
+            raise ValueError(f"anchor_day {self.anchor_day} is not a day of the month")
 
     @property
     def active(self) -> bool:
@@ -40,12 +49,23 @@ class Payment:
 
 @dataclass(frozen=True)
 class Charge:
-    """A renewal billed: one per package and period, so a replayed renewal never charges twice."""
+    """A charge line: the fee the carrier bills for one period of a package, written when the period starts (a
+    renewal, or a `BG` order). One per package and period, so a replayed renewal never charges twice. A cancel in
+    the period re-rates it (docs/billing.md, "One period, one bill"): `credited_fen` is the part the carrier must not
+    collect, and `statement_id` the statement that credited it."""
 
     subscription_id: str
     period_start: date
     amount_fen: int
     charged_at: datetime
+    period_end: date | None = None  # None on lines stored before it was kept: the next renewal after the start
+    credited_fen: int = 0
+    statement_id: str = ""
+
+    @property
+    def billed_fen(self) -> int:
+        """What the carrier may still bill on this line."""
+        return self.amount_fen - self.credited_fen
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,14 @@ class Subscriber:
             return replace(self, statements=self.statements + (st,))
         return replace(self, statements=tuple(st if s.id == st.id else s for s in self.statements))
 
+    def with_charge(self, line: Charge) -> Subscriber:
+        """`line` added, or in place of the line for the same package and period."""
+        same = (line.subscription_id, line.period_start)
+        if all((c.subscription_id, c.period_start) != same for c in self.charges):
+            return replace(self, charges=self.charges + (line,))
+        return replace(self, charges=tuple(
+            line if (c.subscription_id, c.period_start) == same else c for c in self.charges))
+
 
 IDLE = "idle"
 CHOOSING = "choosing"
@@ -128,9 +156,12 @@ class DialogState:
     options: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
     # What the subscriber confirmed, per selected item: fen (pay: per statement; cancel: per package, the amount
-    # quoted) and, for a cancel, the quoted deadline in epoch seconds. Completion bills exactly what was quoted.
+    # quoted) and, for a cancel, the quoted deadline in epoch seconds and the end of the period quoted (ISO date),
+    # and when the quote was made (epoch seconds). Completion bills exactly what was quoted, for that period.
     amounts: tuple[int, ...] = ()
     due_ats: tuple[int, ...] = ()
+    periods: tuple[str, ...] = ()
+    quoted_at: int = 0
     code_hash: str = ""
     code_expires_at: int = 0
     attempts: int = 0

@@ -22,10 +22,11 @@ def find(policy: CarrierPolicy, code: str) -> Plan | None:
 
 
 def subscription_for(subscriber: Subscriber, plan: Plan, lang: str, today: date) -> Subscription:
-    """A new active package starting `today` (local); a fresh id, so no cancelled history is overwritten."""
+    """A new active package starting `today` (local), anchored on its day; a fresh id, so no cancelled history is
+    overwritten."""
     base = f"{plan.code.lower()}-{today:%Y%m%d}"
     taken = {s.id for s in subscriber.subscriptions}
     sub_id = next(candidate for n in range(1, len(taken) + 2)
                   if (candidate := base if n == 1 else f"{base}-{n}") not in taken)
     return Subscription(id=sub_id, name=plan.name(lang), service_code=plan.code, fee_fen=plan.fee_fen,
-                        renews_on=next_renewal(today))
+                        renews_on=next_renewal(today, today.day), anchor_day=today.day)

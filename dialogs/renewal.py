@@ -1,12 +1,13 @@
-"""A monthly package renewing on its day. Pure: a cancelled package never renews, and a period is charged once."""
+"""A monthly package's periods: begun by an order, renewed on its anchor day. Pure: a cancelled package never renews,
+and a period is charged once."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
 
-from carriers import next_renewal
-from dialogs.model import Charge, Subscriber
+from carriers import next_renewal, period_bounds
+from dialogs.model import Charge, Subscriber, Subscription
 
 
 def renew(subscriber: Subscriber, subscription_id: str, period_start: date, now: datetime) -> Subscriber:
@@ -14,12 +15,19 @@ def renew(subscriber: Subscriber, subscription_id: str, period_start: date, now:
     sub = subscriber.subscription(subscription_id)
     if sub is None or not sub.active or sub.renews_on != period_start:
         return subscriber
-    renewed = subscriber.with_subscription(replace(sub, renews_on=next_renewal(period_start), paid_fen=0))
+    period_end = next_renewal(period_start, sub.anchor_day)
+    renewed = subscriber.with_subscription(replace(sub, renews_on=period_end, paid_fen=0))
     if charged(subscriber, subscription_id, period_start):
         # An import carried an old date back: the period was billed already, so only move on.
         return renewed
-    charge = Charge(subscription_id, period_start, sub.fee_fen, now)
-    return replace(renewed, charges=renewed.charges + (charge,))
+    return renewed.with_charge(Charge(subscription_id, period_start, sub.fee_fen, now, period_end))
+
+
+def begin(subscriber: Subscriber, sub: Subscription, now: datetime) -> Subscriber:
+    """A package ordered now (`BG`): added with the charge line of its first period, the order day to its first
+    renewal."""
+    start, end = period_bounds(sub.renews_on, sub.anchor_day)
+    return subscriber.with_subscription(sub).with_charge(Charge(sub.id, start, sub.fee_fen, now, end))
 
 
 def charged(subscriber: Subscriber, subscription_id: str, period_start: date) -> bool:

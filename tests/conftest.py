@@ -1,4 +1,5 @@
-"""Fixtures: a real Redis (REDIS_URL, else embedded), a movable clock, the app, its client and CLI runner."""
+"""Fixtures: a real Redis (REDIS_URL, else embedded), a movable clock, the app, its client and CLI runner; and the
+hypothesis profile (tests/support/profiles.py): derandomized when `CI` is set."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse, urlunparse
 
 import pytest
+from hypothesis import settings
 from redis import Redis
 
 from gateway import create_app
+from tests.support import profiles
 from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
 from tests.support.kannel import busy_sendsms, handset, kannel, kannel_app, live, serve  # noqa: F401 (fixtures)
 from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
+
+profiles.register()
+settings.load_profile(profiles.chosen(os.environ))
 
 
 class Clock:

@@ -47,6 +47,8 @@ def charge_from_dict(data: dict) -> Charge:
     return Charge(
         subscription_id=data["subscription_id"], period_start=date.fromisoformat(data["period_start"]),
         amount_fen=int(data["amount_fen"]), charged_at=datetime.fromisoformat(data["charged_at"]),
+        period_end=date.fromisoformat(data["period_end"]) if data.get("period_end") else None,
+        credited_fen=int(data.get("credited_fen", 0)), statement_id=data.get("statement_id", ""),
     )
 
 
@@ -56,6 +58,7 @@ def subscription_from_dict(data: dict) -> Subscription:
         id=data["id"], name=data["name"], service_code=data["service_code"], fee_fen=int(data["fee_fen"]),
         renews_on=date.fromisoformat(data["renews_on"]), status=data.get("status", "active"),
         paid_fen=int(data.get("paid_fen", 0)), cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,
+        anchor_day=int(data.get("anchor_day", 0)),  # 0, as stored before anchors: the day of renews_on
     )
 
 
@@ -87,6 +90,6 @@ def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
     data = json.loads(raw)
-    for name in ("options", "selected", "amounts", "due_ats", "codes_sent"):
+    for name in ("options", "selected", "amounts", "due_ats", "periods", "codes_sent"):
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)

@@ -10,7 +10,7 @@ from pathlib import Path
 from dialogs.model import Subscriber
 from gateway.web import validation
 
-CSV_SUBSCRIPTION_FIELDS = ("id", "name", "service_code", "fee_fen", "renews_on")
+CSV_SUBSCRIPTION_FIELDS = ("id", "name", "service_code", "fee_fen", "renews_on", "paid_fen")  # paid_fen optional
 
 
 def read(path: Path) -> Iterator[Subscriber]:

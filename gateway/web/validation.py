@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from carriers import POLICIES, to_e164
@@ -12,6 +13,8 @@ MAX_SUBSCRIPTIONS = 100
 MAX_NAME = 40
 MAX_PAYMENT_FEN = 10_000_000
 MAX_REFERENCE = 64
+# A subscription id ends up inside statement ids, payment URLs and due-index members: URL-safe, no separators.
+SUBSCRIPTION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CLOCK_SKEW = timedelta(minutes=5)  # a payer's clock a little ahead of ours is not an error
 
 
@@ -58,9 +61,29 @@ def subscription(index: int, data: object) -> Subscription:
     if not isinstance(fee, int) or isinstance(fee, bool) or not 0 <= fee <= 10_000_000:
         raise Invalid(f"{where}.fee_fen must be a whole number of fen between 0 and 10000000")
     return Subscription(
-        id=_text(data, "id", where, 64), name=_text(data, "name", where, MAX_NAME),
+        id=_subscription_id(data, where), name=_text(data, "name", where, MAX_NAME),
         service_code=_text(data, "service_code", where, 32), fee_fen=fee, renews_on=_date(data, where),
+        paid_fen=_paid(data, where, fee),
     )
+
+
+def _paid(data: dict, where: str, fee: int) -> int:
+    """What the carrier reports paid towards the current period; absent or empty (a blank CSV cell) is nothing."""
+    paid = data.get("paid_fen")
+    if paid is None or paid == "":
+        return 0
+    if isinstance(paid, str) and paid.isascii() and paid.isdigit():
+        paid = int(paid)
+    if not isinstance(paid, int) or isinstance(paid, bool) or not 0 <= paid <= fee:
+        raise Invalid(f"{where}.paid_fen must be a whole number of fen between 0 and fee_fen ({fee})")
+    return paid
+
+
+def _subscription_id(data: dict, where: str) -> str:
+    value = data.get("id")
+    if not isinstance(value, str) or not SUBSCRIPTION_ID.fullmatch(value.strip()):
+        raise Invalid(f"{where}.id must be 1 to 64 characters, each a letter A-Z or a-z, a digit 0-9, '.', '_' or '-'")
+    return value.strip()
 
 
 def _text(data: dict, name: str, where: str, limit: int) -> str:

@@ -1,9 +1,17 @@
-"""A real worker process SIGKILLed in the middle of a reminder batch: every reminder still goes out exactly once."""
+"""A real worker SIGKILLed with its work horse in the middle of a reminder batch: RQ abandons the batch job, the due
+index's lease brings its members back, and every reminder still goes out exactly once.
+
+RQ runs each job in a forked work horse that leaves the worker's process group (`os.setpgrp()` in
+`rq.worker.Worker.fork_work_horse`), so killing the worker's group alone lets the horse finish the batch. The test
+catches the horse part-way through its batch (SIGSTOP), notes which members it had acted on, then kills the worker's
+group and the horse.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,18 +20,27 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from rq import SimpleWorker
+from rq.job import Job, JobStatus
 
 from dialogs.model import CANCELLED, Statement, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
 from gateway.bootstrap import QUEUES, REMINDER_QUEUE
 from gateway.jobs import sweeper
+from gateway.jobs.reminders import message_id
 from gateway.state import due
 from gateway.state.keys import OUTBOX
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBSCRIBERS = 800  # below the console outbox's 1,000-entry cap, so every send stays countable
-BATCH = 200
+PROC = Path("/proc")
+SUBSCRIBERS = 400  # below the console outbox's 1,000-entry cap, so every send stays countable
+BATCH = 100
+# RQ keeps a started job's entry alive with heartbeats good for at most this long (job_monitoring_interval + 60 s);
+# once they stop, its maintenance takes the job for abandoned.
+HEARTBEAT_TTL = 90
+
+pytestmark = pytest.mark.skipif(not (PROC / "self" / "stat").exists(), reason="finds RQ's work horse through /proc")
 
 
 def owing(msisdn: str, now: datetime) -> Subscriber:
@@ -48,28 +65,77 @@ def start_worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
     env.update(REDIS_URL=redis_url, TDBOT_QUIET_HOURS="off", TDBOT_SENDER_MPS="100000", TDBOT_DATA_DIR=str(tmp_path))
     log = (tmp_path / "worker.log").open("w")
-    # Its own session, so the kill takes the whole host's worth: the worker and the RQ scheduler it forks.
+    # Its own session, so that killing its group takes the worker and the RQ scheduler it forks, and nothing else.
     return subprocess.Popen(
         [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )
 
 
-def kill(worker: subprocess.Popen) -> None:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name: state, parent, process group, ..."""
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def work_horse(worker_pid: int) -> int | None:
+    """RQ's work horse: the worker's child that made itself the leader of its own process group."""
+    for entry in PROC.iterdir():
+        if re.fullmatch(r"[0-9]+", entry.name):
+            fields = _stat(int(entry.name))
+            if fields and int(fields[1]) == worker_pid and int(fields[2]) == int(entry.name):
+                return int(entry.name)
+    return None
+
+
+def gone(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is None or fields[0] in ("Z", "X")  # a zombie runs nothing more
+
+
+def handled(runtime, members: list[str]) -> set[str]:
+    """Members whose reminder the batch has acted on: its message is stored (and queued for delivery)."""
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        for raw in members:
+            reminder = due.parse(raw)
+            pipe.exists(runtime.keys.message(reminder.msisdn, message_id(reminder)))
+        return {raw for raw, stored in zip(members, pipe.execute(), strict=True) if stored}
+
+
+def running_batch(runtime) -> Job | None:
+    """The batch job RQ has marked started (one worker: at most one)."""
+    started = runtime.queue(REMINDER_QUEUE).started_job_registry.get_job_ids(cleanup=False)
+    return runtime.queue(REMINDER_QUEUE).fetch_job(started[0]) if started else None
+
+
+def freeze_horse_mid_batch(worker: subprocess.Popen, runtime, seconds: float = 60) -> tuple[int, Job, set[str]]:
+    """SIGSTOP RQ's work horse at a moment its batch is part done; returns the horse, its batch and what it had done.
+    A horse caught too early or too late is let go (SIGCONT) and caught again, however busy the machine is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and worker.poll() is None:
+        horse = work_horse(worker.pid)
+        if horse is not None:
+            os.kill(horse, signal.SIGSTOP)
+            batch = running_batch(runtime)
+            done = handled(runtime, batch.args[0]) if batch is not None else set()
+            if BATCH // 10 <= len(done) <= BATCH - BATCH // 10:
+                return horse, batch, done
+            os.kill(horse, signal.SIGCONT)
+        time.sleep(0.005)
+    raise AssertionError("never caught the worker's horse part-way through a batch")
+
+
+def kill(worker: subprocess.Popen, horse: int | None) -> None:
+    """The worker first: were the horse to die while its worker lived, RQ would fail the job itself, not abandon it."""
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
-
-
-def kill_mid_batch(worker: subprocess.Popen, runtime, seconds: float = 60) -> int:
-    """SIGKILL once the first batch has queued some, not all, of its sends; returns how many it had."""
-    # Sends join the other batches on the reminders queue, behind them.
-    queue, waiting, deadline = runtime.queue(REMINDER_QUEUE), SUBSCRIBERS // BATCH - 1, time.monotonic() + seconds
-    while time.monotonic() < deadline and worker.poll() is None:
-        queued = queue.count - waiting
-        if queued >= BATCH // 2:
-            kill(worker)
-            return queued
-        time.sleep(0.005)
-    raise AssertionError("the worker never got half-way through a batch")
+    if horse is not None:
+        os.kill(horse, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not gone(horse) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone(horse), f"work horse {horse} survived SIGKILL"
 
 
 def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch(app, clock, redis_url, tmp_path):
@@ -78,20 +144,34 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
     runtime.config["TDBOT_QUIET_HOURS"] = "off"
     numbers = seed(runtime, clock.now)
     assert sweeper.sweep(runtime, batch=BATCH) == SUBSCRIBERS
+    queue, claimed = runtime.queue(REMINDER_QUEUE), due.claimed_key(runtime.keys)
 
-    worker = start_worker(redis_url, tmp_path)
+    worker, horse = start_worker(redis_url, tmp_path), None
     try:
-        assert kill_mid_batch(worker, runtime) < BATCH
+        horse, batch, done_before = freeze_horse_mid_batch(worker, runtime)
     finally:
-        if worker.poll() is None:
-            kill(worker)
+        kill(worker, horse)
+    members = batch.args[0]
 
-    assert runtime.redis.zcard(due.claimed_key(runtime.keys)) > 0  # the dead batch never acknowledged
-    clock.advance(seconds=sweeper.LEASE + 1)  # what the dead worker held falls due again
-    sweeper.sweep(runtime, batch=BATCH)
+    # Killed mid-batch: some members acted on, some not, none acknowledged.
+    assert 0 < len(done_before) < len(members), f"{len(done_before)} of {len(members)} acted on before the kill"
+    assert handled(runtime, members) == done_before  # the horse did nothing more once caught
+    assert all(runtime.redis.zscore(claimed, m) is not None for m in members), "acknowledged before it was done"
+    assert batch.get_status() == JobStatus.STARTED  # nobody told RQ: the job is simply left running
+
+    # RQ's maintenance, once the dead execution's heartbeat has lapsed: the job is abandoned, and failed (no retries).
+    queue.started_job_registry.cleanup(timestamp=time.time() + HEARTBEAT_TTL)
+    assert batch.get_status() == JobStatus.FAILED
+    assert batch.id in queue.failed_job_registry.get_job_ids()
+    assert "AbandonedJobError" in batch.latest_result().exc_string
+
+    # The members come back through the due index's lease, not through RQ: not before it ends, then all of them.
+    assert sweeper.sweep(runtime, batch=BATCH) == 0
+    clock.advance(seconds=sweeper.LEASE + 1)
+    assert sweeper.sweep(runtime, batch=BATCH) == SUBSCRIBERS  # the killed batch's and the never-started ones'
     SimpleWorker([runtime.queue(name) for name in QUEUES], connection=runtime.queue_redis).work(burst=True)
 
     sent = Counter(json.loads(e)["to"] for e in runtime.redis.lrange(runtime.keys.shared(OUTBOX), 0, -1))
     assert set(sent) == set(numbers), f"{len(set(numbers) - set(sent))} reminders lost"
     assert max(sent.values()) == 1, [n for n, c in sent.items() if c > 1][:5]
-    assert runtime.redis.zcard(due.claimed_key(runtime.keys)) == 0
+    assert runtime.redis.zcard(claimed) == 0

@@ -90,6 +90,20 @@ INVALID = [
     ("long name", PATH, {"json": body(subscriptions=[package(name="名" * 41)])}, "at most 40"),
     ("name with a newline", PATH, {"json": body(subscriptions=[package(name="a\nb")])}, "not allowed"),
     ("id a number", PATH, {"json": body(subscriptions=[package(id=7)])}, "subscriptions[0].id"),
+    ("paid more than the fee", PATH, {"json": body(subscriptions=[package(paid_fen=1501)])},
+     "subscriptions[0].paid_fen must be a whole number of fen between 0 and fee_fen (1500)"),
+    ("paid negative", PATH, {"json": body(subscriptions=[package(paid_fen=-1)])}, "subscriptions[0].paid_fen"),
+    ("paid as float", PATH, {"json": body(subscriptions=[package(paid_fen=7.5)])}, "subscriptions[0].paid_fen"),
+    ("paid as yuan text", PATH, {"json": body(subscriptions=[package(paid_fen="7.00")])}, "subscriptions[0].paid_fen"),
+    ("paid boolean", PATH, {"json": body(subscriptions=[package(paid_fen=True)])}, "subscriptions[0].paid_fen"),
+    ("id with a slash", PATH, {"json": body(subscriptions=[package(id="vid/hd")])}, "subscriptions[0].id"),
+    ("id with an escaped slash", PATH, {"json": body(subscriptions=[package(id="vid%2Fhd")])}, "subscriptions[0].id"),
+    ("id with a space", PATH, {"json": body(subscriptions=[package(id="vid hd")])}, "subscriptions[0].id"),
+    ("id in Chinese", PATH, {"json": body(subscriptions=[package(id="视频")])}, "subscriptions[0].id"),
+    ("id with a colon", PATH, {"json": body(subscriptions=[package(id="vid:hd")])}, "subscriptions[0].id"),
+    ("id with full-width letters", PATH, {"json": body(subscriptions=[package(id="ｖｉｄ")])}, "subscriptions[0].id"),
+    ("id too long", PATH, {"json": body(subscriptions=[package(id="v" * 65)])}, "subscriptions[0].id"),
+    ("id empty", PATH, {"json": body(subscriptions=[package(id="")])}, "subscriptions[0].id"),
     ("bad carrier", PATH, {"json": body(carrier="att")}, "carrier must be one of"),
     ("carrier a list", PATH, {"json": body(carrier=["cmcc"])}, "carrier must be one of"),
     ("bad locale", PATH, {"json": body(locale="fr")}, "locale must be one of"),
@@ -157,6 +171,12 @@ def test_any_spelling_of_the_number_is_the_same_subscriber(client, spelling: str
 
 def test_fee_as_digit_string_is_accepted(client) -> None:
     assert put(client, body(subscriptions=[package(fee_fen="1500")])).get_json()["subscriptions"][0]["fee_fen"] == 1500
+
+
+@pytest.mark.parametrize(("given", "stored"), [(700, 700), ("1500", 1500), (0, 0), (None, 0)])
+def test_paid_fen_is_stored_as_given_or_0_when_absent(client, given: object, stored: int) -> None:
+    sub = package() if given is None else package(paid_fen=given)
+    assert put(client, body(subscriptions=[sub])).get_json()["subscriptions"][0]["paid_fen"] == stored
 
 
 def test_carrier_and_locale_are_optional(client) -> None:

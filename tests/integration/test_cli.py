@@ -65,6 +65,14 @@ def test_import_csv(tdbot, tmp_path, client) -> None:
     assert (cucc["carrier"], cucc["locale"], cucc["subscriptions"][0]["name"]) == (None, "en", "Mobile News")
 
 
+def test_import_csv_with_what_was_paid(tdbot, tmp_path, client) -> None:
+    header = CSV_HEADER.replace("\n", ",paid_fen\n")
+    rows = header + CSV_ROWS[0].replace("\n", ",700\n") + CSV_ROWS[1].replace("\n", ",\n")  # empty: nothing paid
+    assert tdbot("import", write(tmp_path, "subs.csv", rows)).exit_code == 0
+    cmcc = client.get("/api/v1/subscribers/+8613800138000", headers=api_headers()).get_json()
+    assert [(s["id"], s["paid_fen"]) for s in cmcc["subscriptions"]] == [("vid", 700), ("music", 0)]
+
+
 def test_import_csv_with_a_byte_order_mark(tdbot, tmp_path) -> None:
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbf" + (CSV_HEADER + CSV_ROWS[0]).encode())
@@ -96,10 +104,17 @@ BAD_FILES = [
     ("bad date in csv", "subs.csv", CSV_HEADER + CSV_ROWS[0] + CSV_ROWS[2].replace("2026-12-10", "soon"),
      ["line 3", "renews_on"]),
     ("bad carrier in csv", "subs.csv", CSV_HEADER + CSV_ROWS[0].replace("cmcc", "att"), ["carrier"]),
+    ("paid over the fee in csv", "subs.csv",
+     CSV_HEADER.replace("\n", ",paid_fen\n") + CSV_ROWS[0].replace("\n", ",1600\n"), ["line 2", "paid_fen"]),
     ("bad number in json", "subs.jsonl", jsonl(record(), record("12345")), ["line 2", "phone number"]),
     ("bad fee in json", "subs.jsonl", jsonl(record(), record("+8618600000000", subscriptions=[
         {"id": "x", "name": "x", "service_code": "X", "fee_fen": 1.5, "renews_on": "2026-12-01"}])),
      ["line 2", "fee_fen"]),
+    ("id with a slash in csv", "subs.csv", CSV_HEADER + CSV_ROWS[0] + CSV_ROWS[1].replace("music", "music/hd"),
+     ["line 3", ".id must be"]),
+    ("id with a slash in json", "subs.jsonl", jsonl(record(), record("+8618600000000", subscriptions=[
+        {"id": "news/1", "name": "x", "service_code": "X", "fee_fen": 500, "renews_on": "2026-12-01"}])),
+     ["line 2", ".id must be"]),
     ("not json", "subs.jsonl", jsonl(record()) + "{oops\n", ["line 2"]),
     ("json list", "subs.jsonl", jsonl(record()) + "[1, 2]\n", ["line 2"]),
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -216,11 +218,15 @@ def test_worker_py_runs_the_sweeper_and_delivers_a_reminder(phone, app, clock, r
     env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1000", TDBOT_DATA_DIR=str(tmp_path),
                TDBOT_QUIET_HOURS="off")
     log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own session: what it forks (its cron, RQ's scheduler) goes with it, not on sweeping later tests' database.
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         delivered = wait_for(lambda: reminders_in(outbox(app, CMCC)), 30)
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
     assert delivered, (tmp_path / "worker.log").read_text()[-3000:]
     assert reminders_in(outbox(app, CMCC))[0].endswith("回R拒收")

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from dialogs import commands as cmds
 from dialogs.commands import Cancel, Code, Keyword, Numbers, Unknown, parse
 from dialogs.normalize import normalize
+from tests.support.digits import DIGIT_SCRIPTS, SCRIPT_NAMES, in_script
 
 TABLE = [
     # cancelling, with and without a target
@@ -93,6 +94,14 @@ TABLE = [
 @pytest.mark.parametrize(("raw", "expected"), TABLE, ids=[raw or "<empty>" for raw, _ in TABLE])
 def test_message_means_command(raw: str, expected: cmds.Command) -> None:
     assert parse(normalize(raw)) == expected
+
+
+@pytest.mark.parametrize(("script", "zero", "taken"), DIGIT_SCRIPTS, ids=SCRIPT_NAMES)
+def test_only_ascii_and_full_width_digits_are_a_code_or_a_choice(script: str, zero: str, taken: bool) -> None:
+    code, choice = in_script(zero, "424242"), in_script(zero, "2")
+    assert parse(normalize(code)) == (Code("424242") if taken else Unknown(code))
+    assert parse(normalize(choice)) == (Numbers((2,)) if taken else Unknown(choice))
+    assert parse(normalize(f"TD {choice}")) == (Cancel(numbers=(2,)) if taken else Cancel(query=choice))
 
 
 @pytest.mark.parametrize("keyword", sorted(cmds.KEYWORDS))

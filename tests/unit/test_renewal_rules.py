@@ -27,7 +27,7 @@ def someone(*subs: Subscription, charges: tuple[Charge, ...] = (), statements: t
 def test_an_active_package_starts_a_new_period_with_one_charge_line() -> None:
     after = renew(someone(VID), "vid", DAY, MIDNIGHT)
     assert after.subscription("vid") == replace(VID, renews_on=date(2027, 1, 7), paid_fen=0)
-    assert after.charges == (Charge("vid", DAY, 1500, MIDNIGHT),)
+    assert after.charges == (Charge("vid", DAY, 1500, MIDNIGHT, period_end=date(2027, 1, 7)),)
 
 
 @pytest.mark.parametrize(
