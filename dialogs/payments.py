@@ -42,10 +42,12 @@ def statement_msisdn(statement_id: str) -> str | None:
 
 
 def record_payment(
-    subscriber: Subscriber | None, statement_id: str, payment: Payment, policy: CarrierPolicy, now: datetime
+    subscriber: Subscriber | None, statement_id: str, payment: Payment, policy: CarrierPolicy, now: datetime,
+    capped: bool = True,
 ) -> Settled:
     """Apply `payment` once: a replay of its reference is a DUPLICATE, a reuse with other terms a CONFLICT.
-    `overpaid_fen` is what it brings beyond what the statement owes (a fee it takes back included): to be refunded."""
+    `overpaid_fen` is what it brings beyond what the statement owes (a fee it takes back included): to be refunded.
+    Uncapped, it is recorded past MAX_PAYMENTS: money our own ledger took is credited whatever else was posted."""
     statement = subscriber.statement(statement_id) if subscriber else None
     if subscriber is None or statement is None:
         return Settled(NO_STATEMENT, subscriber)
@@ -54,7 +56,7 @@ def record_payment(
         where, recorded = earlier
         same = where.id == statement_id and recorded.amount_fen == payment.amount_fen
         return Settled(DUPLICATE if same else CONFLICT, subscriber, where, recorded)
-    if len(statement.payments) >= MAX_PAYMENTS:
+    if capped and len(statement.payments) >= MAX_PAYMENTS:
         return Settled(TOO_MANY, subscriber, statement)
     updated = _paid(statement, payment, policy, now)
     overpaid = _excess_fen(updated) - _excess_fen(statement)

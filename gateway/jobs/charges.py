@@ -158,7 +158,7 @@ def _statement(subscriber: Subscriber | None, statement_id: str) -> Statement | 
 def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentReceipt) -> str:
     statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
     payment = receipt_payment(statement, receipt.reference, receipt.amount_fen, receipt.charged_at)
-    settled = settle(runtime, msisdn, statement_id, payment)
+    settled = settle(runtime, msisdn, statement_id, payment, capped=False)
     if settled.outcome not in (RECORDED, DUPLICATE) or settled.statement is None or settled.subscriber is None:
         log.error("charge %s for %s could not be recorded: %s", receipt.reference, statement_id, settled.outcome)
         runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock())
@@ -169,15 +169,17 @@ def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentRe
     return "paid"
 
 
-def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment) -> Settled:
-    """Record `payment` on the statement atomically, once per reference; escalate money taken beyond what was owed."""
+def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, capped: bool = True) -> Settled:
+    """Record `payment` on the statement atomically, once per reference; escalate money taken beyond what was owed.
+    A receipt of our own ledger is recorded uncapped (dialogs.payments.record_payment)."""
     now, outcomes = runtime.clock(), []
 
     def change(subscriber: Subscriber | None) -> Subscriber | None:
         if subscriber is None:
             outcomes.append(Settled(NO_STATEMENT, None))
         else:
-            outcomes.append(record_payment(subscriber, statement_id, payment, runtime.policy(subscriber), now))
+            policy = runtime.policy(subscriber)
+            outcomes.append(record_payment(subscriber, statement_id, payment, policy, now, capped))
         return outcomes[-1].subscriber
 
     runtime.store.update_subscriber(msisdn, change)

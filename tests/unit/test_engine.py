@@ -473,7 +473,7 @@ def cancelled_earlier(draw: st.DrawFn, sub: Subscriber, policy: CarrierPolicy, p
     sub = apply(sub, [CancelSubscription(package.id), IssueStatement(statement)], at)
     paid = draw(st.sampled_from([0, 0, statement.owed_fen, statement.owed_fen + 100]) | st.integers(0, MAX_FEE))
     if paid:
-        sub = record_payment(sub, statement.id, Payment(f"bank-{package.id}", paid, at)).subscriber
+        sub = record_payment(sub, statement.id, Payment(f"bank-{package.id}", paid, at), policy, at).subscriber
     return mark_overdue(sub, policy, statement.id, NOW)
 
 

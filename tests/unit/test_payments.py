@@ -305,3 +305,14 @@ def test_payments_and_pay_flows_round_trip() -> None:
     assert codec.subscriber_from_json(codec.subscriber_to_json(who)) == who
     assert codec.dialog_from_json(codec.dialog_to_json(verifying(1000, 500, ids=(VID, MUSIC)))) == verifying(
         1000, 500, ids=(VID, MUSIC))
+
+
+def test_a_receipt_of_our_own_ledger_is_recorded_past_the_cap_on_posted_payments() -> None:
+    """docs/billing.md, Payments and charges rule 4: the cap bounds what others post, never money we took."""
+    who = subscriber(statement(amount=10_000))
+    for n in range(payments.MAX_PAYMENTS):
+        who = record(who, VID, paid(f"bank-{n}", 1)).subscriber
+    posted = record(who, VID, paid("bank-extra", 1))
+    taken = payments.record_payment(who, VID, paid("JF-taken", 500), POLICIES["cmcc"], NOW, capped=False)
+    assert posted.outcome == payments.TOO_MANY and posted.subscriber == who
+    assert taken.outcome == payments.RECORDED and taken.statement.paid_fen == payments.MAX_PAYMENTS + 500
