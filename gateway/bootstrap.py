@@ -135,10 +135,11 @@ def _twilio(config: dict) -> TwilioSender | None:
 def _kannel(config: dict, carrier: str) -> KannelSender:
     base = config.get("KANNEL_CALLBACK_URL") or config.get("PUBLIC_BASE_URL")
     token = urlencode({"token": config["TDBOT_KANNEL_TOKEN"]})
+    smsc = config.get(settings.PER_CARRIER_SMSC + carrier.upper())
     return KannelSender(
         str(config["KANNEL_SENDSMS_URL"]), str(config["KANNEL_USERNAME"]), str(config["KANNEL_PASSWORD"]),
-        short_code=POLICIES[carrier].short_code, smsc=str(config.get(f"KANNEL_SMSC_{carrier.upper()}") or ""),
-        callback=f"{str(base).rstrip('/')}/webhooks/kannel/dlr?{token}" if base else "", name=f"{KANNEL}-{carrier}",
+        short_code=POLICIES[carrier].short_code, smsc=str(smsc or ""), name=f"{KANNEL}-{carrier}",
+        callback=f"{str(base).rstrip('/')}/webhooks/kannel/dlr?{token}" if base else "",
     )
 
 
