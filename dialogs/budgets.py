@@ -58,6 +58,7 @@ BUDGETS: dict[str, int] = {
     "status_overdue": LINE,
     "help": 2,
     "human": 1,
+    "human_waiting": 1,
     "stop": 1,
     "start": 1,
     # Reminders: one UCS-2 segment in Chinese; English with a 【signature】 or Chinese name takes two.

@@ -17,6 +17,7 @@ from dialogs.effects import (
     CancelSubscription,
     Effect,
     Escalate,
+    ForAgent,
     IssueStatement,
     OrderPlan,
     Pay,
@@ -46,6 +47,7 @@ from dialogs.normalize import normalize
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
+HUMAN = "requested"  # the escalation 人工 opens; while it is open the bot stays quiet
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,13 @@ Outcome = tuple[DialogState, list[Effect]]
 
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
-    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
-    turned = _turn_page(turn, text)
-    new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+    if state.human:  # no flow moves on, nor times out, nor pages, while a person has the conversation
+        turn = Turn(state, facts, now, _lang(state, facts, text), message.screen)
+        new_state, effects = _handed_over(turn, cmds.parse(text), message)
+    else:
+        turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
+        turned = _turn_page(turn, text)
+        new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
@@ -157,7 +163,7 @@ def _keyword(turn: Turn, name: str) -> Outcome:
         case cmds.BILL:
             return _bill(turn)
         case cmds.HUMAN:
-            return state, [Escalate("requested"), turn.reply("human")]
+            return replace(state, human=True, human_noticed=False), [Escalate(HUMAN), turn.reply("human")]
         case cmds.STOP:
             return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
@@ -613,3 +619,18 @@ def heard(state: DialogState, text: str) -> str:
     """What the conversation log may keep of `text` arriving in `state`: while a code is awaited, anything like one
     is starred out, as the codes we send never reach the log."""
     return cmds.masked_codes(text) if state.stage == VERIFYING else text
+
+
+# --- handed over to a person (人工) -----------------------------------------------------------
+
+
+def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    """Every message is for the person; STOP and START still take effect, and the bot says once that the person
+    will answer. Only ops resolving the escalation hands the number back."""
+    kept: list[Effect] = [ForAgent(message.text)]
+    if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
+        state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]
+        return state, kept + effects
+    if turn.state.human_noticed:
+        return turn.state, kept
+    return replace(turn.state, human_noticed=True), kept + [turn.reply("human_waiting")]

@@ -21,7 +21,9 @@ from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO, Routing
 from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
+from gateway.state import audit, counters
 from gateway.state.connection import connect
+from gateway.state.counters import TrafficBuffer
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
 
@@ -45,6 +47,11 @@ class Route:
     sender: Sender
     pacer: Pacer
 
+    @property
+    def channel(self) -> str:
+        """The channel it belongs to (kannel-cmcc: kannel), as inbound traffic is counted."""
+        return self.name.split("-", 1)[0]
+
 
 @dataclass
 class Runtime:
@@ -58,6 +65,11 @@ class Runtime:
     billing: Billing
     clock: Callable[[], datetime] = utc_now
     _queues: dict[str, Queue] = field(default_factory=dict)
+    traffic: TrafficBuffer = field(init=False)  # this process's messages per minute, on their way to Redis
+
+    def __post_init__(self) -> None:
+        every = self.config.get("TDBOT_TRAFFIC_FLUSH_SECONDS")
+        self.traffic = TrafficBuffer(self.redis, self.keys, counters.FLUSH_EVERY if every is None else float(every))
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -97,12 +109,14 @@ def bootstrap(config: dict) -> Runtime:
     keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or "tdbot"))
     clock = config.get("CLOCK") or utc_now
     settings.check_kannel(config)
-    senders = _senders(config, redis, keys)
+    routes = {
+        name: Route(name, sender, Pacer(redis, keys.shared(PACE, name), mps_for(config, name)))
+        for name, sender in _senders(config, redis, keys).items()
+    }
     runtime = Runtime(
-        config=config, redis=redis, queue_redis=queue_redis, keys=keys, store=Store(redis, keys),
-        routes={name: Route(name, s, Pacer(redis, keys.shared(PACE, name), mps_for(config, name)))
-                for name, s in senders.items()},
-        routing=settings.routing(config, frozenset(name.split("-", 1)[0] for name in senders)),
+        config=config, redis=redis, queue_redis=queue_redis, keys=keys,
+        store=Store(redis, keys, audit.retention_days(config), clock), routes=routes,
+        routing=settings.routing(config, frozenset(route.channel for route in routes.values())),
         billing=backend_for(config, redis, keys, clock), clock=clock,
     )
     install(runtime)

@@ -35,6 +35,11 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
     "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
+    "TDBOT_AUDIT_DAYS": "180",  # how long the audit trail and resolved escalations are kept (gateway/state/audit.py)
+    "TDBOT_OPS_IDLE_MINUTES": "30",  # an ops console session signs out after this long without a request
+    "TDBOT_RATE_LIMIT_SIGNIN": None,  # ops sign-in attempts per client IP and per operator name (gateway/web/limits.py)
+    # How long a web process keeps its messages-per-minute counts before writing them (0: at once; tests do).
+    "TDBOT_TRAFFIC_FLUSH_SECONDS": "5",
     "TDBOT_ROUTE": None,  # the route of messages nothing else routes (gateway/delivery/routing.py)
     "TDBOT_KANNEL_TOKEN": None,  # Kannel's MO and delivery report URLs carry it (gateway/channels/kannel.py)
     "KANNEL_SENDSMS_URL": None,  # e.g. http://127.0.0.1:13013/cgi-bin/sendsms

@@ -35,6 +35,7 @@ TEMPLATES: dict[str, str] = {
     "status_overdue": "overdue",
     "help": "Reply TD to cancel, 0000 to check, ZD statements, JF to pay, BG plans, KF agent, STOP no reminders.",
     "human": "An agent will take over shortly.",
+    "human_waiting": "Your message is with our agent, who will reply here.",
     "stop": "Reminders are off. Reply START to resume.",
     "start": "Reminders are back on. Reply STOP to refuse.",
     "remind_settle": "Your {name} statement of {amount} is due {deadline}. Reply JF to pay. Reply STOP to opt out.",

@@ -34,6 +34,7 @@ TEMPLATES: dict[str, str] = {
     "status_overdue": "已逾期",
     "help": "回TD退订包月业务，0000查询，ZD账单，JF缴费，BG办套餐，人工转客服，R拒收提醒。",
     "human": "已为您转人工客服，请稍候。",
+    "human_waiting": "您的消息已转给人工客服，客服会在此回复您。",
     "stop": "已为您关闭提醒短信，回START恢复。",
     "start": "已为您恢复提醒短信，回R拒收。",
     "remind_settle": "您的{name}结算单{amount}将于{deadline}到期，回JF缴费。回R拒收",

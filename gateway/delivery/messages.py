@@ -14,6 +14,7 @@ SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when it
 
 REMINDER = "reminder"  # the kind of a reminder message (the others are dialogs.effects' kinds)
 REPLY = "reply"  # a step's reply, sent as a message where the channel cannot answer in its HTTP response (Kannel)
+AGENT = "agent"  # written by a person in the ops console (人工)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from rq import Queue, Retry, get_current_job
 
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
-from gateway import bootstrap
+from gateway import bootstrap, metrics
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
@@ -111,6 +111,7 @@ def deliver(msisdn: str, message_id: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.SENT)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
@@ -158,7 +159,7 @@ def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -
 
 def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
-    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
+    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock(), context={"message": message.id})
     return UNCERTAIN
 
 
@@ -178,10 +179,13 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     if exc.retryable and job is not None and job.retries_left:
         _record(runtime, message, status=QUEUED, attempts=attempts, error=str(exc))  # it did not leave: claimable
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
+        metrics.outbound(runtime, runtime.route(message).channel, metrics.RETRIED)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
     if exc.escalate:
-        runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock())
+        runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock(), context={
+            "message": message.id, "route": runtime.route(message).name, "error": str(exc)})
     if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
         undelivered(runtime, message, str(exc.code or ""))
     return "failed"
@@ -220,7 +224,8 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
-        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock())
+        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
+            "message": message.id, "error": error_code, "resends": message.resends})
         return
     subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(

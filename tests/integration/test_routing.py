@@ -13,6 +13,7 @@ from gateway import create_app
 from gateway.config import ConfigError, InsecureConfig
 from gateway.delivery.messages import SENT
 from gateway.jobs import reminders
+from gateway.service import Service
 from gateway.state import due as due_index
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
@@ -61,6 +62,14 @@ def test_a_reminder_goes_by_the_carriers_route_else_the_last_channel_else_the_de
     seed_demo(app)
     texted(app, last)
     assert renewal_reminder_route(app) == route
+
+
+@pytest.mark.parametrize(("last", "route"), [("kannel", "kannel-cmcc"), ("twilio", "twilio")])
+def test_what_a_person_writes_from_the_ops_console_goes_where_the_subscriber_last_texted(both, last, route) -> None:
+    app = create_app(both)
+    seed_demo(app)
+    texted(app, last)
+    assert Service(app.extensions["tdbot"]).person_message(MSISDN, "您好，我是客服。").route == route
 
 
 def test_each_route_has_its_own_pace_from_the_environment(test_config) -> None:

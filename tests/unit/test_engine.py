@@ -21,6 +21,7 @@ from dialogs.effects import (
     CancelSubscription,
     Effect,
     Escalate,
+    ForAgent,
     IssueStatement,
     Reply,
     SendMessage,
@@ -124,6 +125,8 @@ def describe(effects: list[Effect], policy: CarrierPolicy) -> list[str]:
                 tokens.append(f"escalate:{reason}")
             case SetOptOut(opted_out=value):
                 tokens.append(f"optout:{value}")
+            case ForAgent():
+                tokens.append("for_agent")
             case _:
                 tokens.append(type(effect).__name__)
     return tokens
@@ -293,6 +296,60 @@ def test_transition(case: Case) -> None:
     if case.selected is not None:
         assert state.selected == case.selected
     assert state.updated_at == int(case.now.timestamp())
+
+
+# --- 人工: a person has the conversation ------------------------------------------------------------------
+
+WITH_PERSON = replace(IDLE_STATE, human=True, lang="zh", updated_at=CLOCK - 60)
+NOTICED = replace(WITH_PERSON, human_noticed=True)
+VERIFYING_WITH_PERSON = verifying(human=True, human_noticed=True)
+
+
+@dataclass(frozen=True)
+class Handover:
+    name: str
+    state: DialogState
+    text: str
+    effects: list[str]
+    human: bool = True
+    noticed: bool = True
+    stage: str = IDLE
+
+
+HANDOVERS = [
+    Handover("人工 hands over and says so", IDLE_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False),
+    Handover("客服 too", IDLE_STATE, "客服", ["escalate:requested", "reply:human"], noticed=False),
+    Handover("人工 keeps a lock", LOCKED_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False,
+             stage=LOCKED),
+    Handover("the first message after is passed on, with one notice", WITH_PERSON, "还在吗",
+             ["for_agent", "reply:human_waiting"]),
+    Handover("later messages are passed on in silence", NOTICED, "你好？", ["for_agent"]),
+    Handover("TD is for the person too", NOTICED, "TD", ["for_agent"]),
+    Handover("a code is for the person too", VERIFYING_WITH_PERSON, FRESH, ["for_agent"], stage=VERIFYING),
+    Handover("Y opens no flow", NOTICED, "Y", ["for_agent"]),
+    Handover("人工 again opens nothing new", NOTICED, "人工", ["for_agent"]),
+    Handover("STOP still opts out", NOTICED, "STOP", ["for_agent", "optout:True", "reply:stop"]),
+    Handover("START still opts in", NOTICED, "START", ["for_agent", "optout:False", "reply:start"]),
+    Handover("STOP before the notice leaves it for later", WITH_PERSON, "R", ["for_agent", "optout:True",
+                                                                             "reply:stop"], noticed=False),
+    Handover("no idle timeout while waiting", replace(VERIFYING_WITH_PERSON, updated_at=CLOCK - 86400), "hi",
+             ["for_agent"], stage=VERIFYING),
+]
+
+
+@pytest.mark.parametrize("case", HANDOVERS, ids=[c.name for c in HANDOVERS])
+def test_handover(case: Handover) -> None:
+    state, effects = step(case.state, Message(case.text), facts(), NOW)
+    assert describe(effects, POLICIES["cmcc"]) == case.effects
+    assert (state.human, state.human_noticed, state.stage) == (case.human, case.noticed, case.stage)
+    assert [e.text for e in effects if isinstance(e, ForAgent)] in ([], [case.text])
+
+
+def test_a_number_handed_back_answers_again() -> None:
+    state, _ = step(IDLE_STATE, Message("人工"), facts(), NOW)
+    handed_back = replace(state, human=False, human_noticed=False)
+    _, effects = step(handed_back, Message("TD"), facts(), NOW)
+    assert describe(effects, POLICIES["cmcc"]) == ["reply:list"]
 
 
 def test_a_code_is_stored_hashed_and_expires_in_five_minutes() -> None:
@@ -560,7 +617,9 @@ def test_any_session_from_any_state_is_safe(
             without_code = not policy.cancel_needs_code and typed in ("Y", "是")
             assert by_code or without_code, (before, text)
         assert_fits_budget(effects, policy, sub)
-        assert any(isinstance(e, (Reply, SendMessage)) for e in effects), "never silence"
+        # Never silence, but while a person has the conversation (人工), once the bot has said so.
+        said = any(isinstance(e, (Reply, SendMessage)) for e in effects)
+        assert said or (before.human_noticed and state.human), "never silence"
         sub = apply(sub, effects, now)
 
 
@@ -589,3 +648,11 @@ def test_five_wrong_codes_lock_whatever_they_are(world: tuple[CarrierPolicy, Sub
         assert not cancels(effects)
     assert state.stage == LOCKED
     assert "escalate:code_attempts" in describe(effects, policy)
+
+
+def test_a_dialog_nobody_handed_over_is_written_as_the_previous_release_wrote_it() -> None:
+    from gateway.state import codec
+
+    assert "human" not in codec.dialog_to_json(IDLE_STATE)
+    handed = replace(IDLE_STATE, human=True)
+    assert codec.dialog_from_json(codec.dialog_to_json(handed)) == handed
