@@ -111,7 +111,7 @@ def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
         mine = [f for f in hooks.get(None, []) if _belongs_to(limiter, f)]
         hooks[None] = [_unless(blueprints, f) if f in mine else f for f in hooks.get(None, [])]
         guarded += len(mine)
-    if guarded != HOOKS:
+    if limiter.enabled and guarded != HOOKS:  # a disabled limiter (RATELIMIT_ENABLED=False) adds none
         log.warning("flask-limiter added %d request hooks, not %d: webhooks may pay for them", guarded, HOOKS)
 
 
