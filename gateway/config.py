@@ -141,7 +141,7 @@ class InvalidSetting(ValueError):
     """A setting the app and the worker cannot run with; the message names it."""
 
 
-_QUIET_HOURS = re.compile(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*")
+_QUIET_HOURS = re.compile(r"\s*([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})\s*")
 
 
 def check_quiet_hours(config: dict) -> None:

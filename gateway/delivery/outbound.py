@@ -217,7 +217,8 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
     again (bounded, with backoff) unless no resend can help, then a person takes over."""
-    code = int(error_code) if error_code.isdigit() else None
+    # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
+    code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
     if message.kind != CONFIRMATION:

@@ -87,7 +87,8 @@ def test_a_reference_reused_with_other_terms_is_a_conflict(pay, runtime, stateme
 
 @pytest.mark.parametrize(
     "statement_id",
-    ["8613800138000-video-20261107", "8613900000000-vid-20261107", "not-a-statement", "123-x-20261107"],
+    ["8613800138000-video-20261107", "8613900000000-vid-20261107", "not-a-statement", "123-x-20261107",
+     "٨٦١٣٨٠٠١٣٨٠٠٠-vid-20261107", "８６１３８００１３８０００-vid-２０２６１１０７"],
 )
 def test_an_unknown_statement_is_404(pay, runtime, statement_id: str) -> None:
     before = stored(runtime)

@@ -234,6 +234,10 @@ HEARD = [
     # stage the message arrived in, text, what the log keeps
     (VERIFYING, "424242", "******"),
     (VERIFYING, "４２４２４２", "******"),  # full-width digits are a code too
+    # not a code in these digits, but the code all the same to anyone who reads the log
+    (VERIFYING, "④②④②④②", "******"),
+    (VERIFYING, "⁴²⁴²⁴²", "******"),
+    (VERIFYING, "𝟒𝟐𝟒 𝟐𝟒𝟐", "*** ***"),
     (VERIFYING, "424 242", "*** ***"),
     (VERIFYING, "code: 424-242.", "code: ***-***."),
     (VERIFYING, "12345678", "********"),
