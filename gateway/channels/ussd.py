@@ -35,6 +35,7 @@ from gateway import config as settings
 from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
+from gateway.delivery.routing import Channel
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
 from gateway.state.store import SESSION_ID, Contention
@@ -43,10 +44,9 @@ from gateway.web import limits
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ussd", __name__, url_prefix="/webhooks/ussd")
-CHANNEL = "ussd"
-# A session screen answers in the HTTP body but carries no SMS: the code and the confirmation a session sends leave
-# by the carrier's route, else the subscriber's last SMS channel, else the default (never "back by USSD").
-CARRIES_SMS = False
+# A session's screen is the HTTP answer, but a session carries no SMS: the code and the result it sends leave by the
+# carrier's route, else the SMS channel the subscriber last texted on, else the default (gateway/delivery/routing.py).
+CHANNEL = Channel("ussd", carries_sms=False)
 ALLOWED = "tdbot.ussd.allowed"  # app.extensions: the networks of TDBOT_USSD_ALLOW
 
 # Form field -> what it is.
@@ -256,7 +256,7 @@ def parse_event(form: Mapping[str, str]) -> tuple[str, str, dict]:
     if fields["status"] not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     entry = {
-        "kind": audit.SESSION_END, "channel": CHANNEL, "session": fields["session_id"],
+        "kind": audit.SESSION_END, "channel": CHANNEL.name, "session": fields["session_id"],
         "status": STATUSES[fields["status"]], "duration_ms": _count(fields, "duration_ms", "durationInMillis"),
         "hops": _count(fields, "hops", "hopsCount"), "network": fields["network_code"][:SHORT],
         "service_code": fields["service_code"][:SHORT], "cost": fields["cost"][:SHORT],

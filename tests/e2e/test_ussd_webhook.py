@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from carriers import policy_of, to_e164
 from dialogs import reminders
+from dialogs.effects import CODE as CODE_KIND
 from dialogs.model import CANCELLED, CONFIRMING, VERIFYING, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
 from gateway import create_app
@@ -23,6 +24,7 @@ from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
 from tests.e2e.test_hostile_input import CONTENT_TYPES, FUZZ, RAW_BODIES, SENDERS, TEXT, snapshot
+from tests.integration.test_routing import both, texted  # noqa: F401 (both is a fixture)
 from tests.support.phone import Phone, seed_demo
 from tests.support.ussd import EVENTS_PATH, USSD_PATH, USSD_TOKEN, Screen, Session, form
 
@@ -316,6 +318,33 @@ def test_wrong_codes_count_across_channels(seeded, client, clock, phone) -> None
     wrong = f"{(int(phone.last_code()) + 7) % 10**6:06d}"
     assert "还可尝试2次" in phone.send(wrong)
     play(seeded, client, clock, NUMBER, [(DIAL, "请输入短信中的6位验证码", CON), (WRONG, "还可尝试1次", CON)])
+
+
+def code_route(app) -> str:
+    """The route the subscriber's verification code was given."""
+    runtime = app.extensions["tdbot"]
+    prefix = runtime.keys.message(NUMBER, "")
+    ids = [key.decode()[len(prefix):] for key in runtime.redis.scan_iter(match=prefix + "*")]
+    [code] = [m for m in (runtime.store.load_message(NUMBER, i) for i in ids) if m and m.kind == CODE_KIND]
+    return code.route
+
+
+@pytest.mark.parametrize(("settings", "last", "route"), [
+    ({}, None, "twilio"),  # no route of its own, no SMS channel used: the default
+    ({"TDBOT_ROUTE": "kannel"}, None, "kannel-cmcc"),
+    ({}, "kannel", "kannel-cmcc"),  # the SMS channel the subscriber last texted on
+    ({}, "twilio", "twilio"),
+    ({"TDBOT_ROUTE_CMCC": "kannel"}, "twilio", "kannel-cmcc"),  # the carrier's route first
+])
+def test_a_code_asked_for_on_ussd_goes_by_the_carriers_route_else_the_last_sms_channel_else_the_default(
+    both, clock, settings: dict, last: str | None, route: str  # noqa: F811 (the fixture)
+) -> None:
+    app = create_app({**both, **settings})
+    seed_demo(app)
+    texted(app, last)
+    play(app, app.test_client(), clock, NUMBER, TO_CODE[:-1] + [("1", "验证码已短信发送", CON)])
+    assert code_route(app) == route
+    assert app.extensions["tdbot"].store.load_subscriber(NUMBER).sms_channel == (last or "")  # USSD is no SMS
 
 
 def test_opted_out_of_reminders_a_subscriber_still_gets_screens_and_codes(seeded, client, clock, phone) -> None:
