@@ -26,14 +26,18 @@ class Bill:
         return max(self.cost_fen - max(self.charged_fen, self.paid_fen), 0)
 
 
+def current_period(sub: Subscription) -> tuple[date, date]:
+    """The period `sub` is in: the one ending on its `renews_on`."""
+    return period_bounds(sub.renews_on, sub.anchor_day)
+
+
 def on_cancel(
-    policy: CarrierPolicy, subscriber: Subscriber, sub: Subscription, period_end: date, cancelled_on: date
+    policy: CarrierPolicy, subscriber: Subscriber, sub: Subscription, period: tuple[date, date], cancelled_on: date
 ) -> Bill:
-    """The bill for the period of `sub` ending on `period_end`, cancelled on local day `cancelled_on`."""
-    period = period_bounds(period_end, sub.anchor_day)
+    """The bill for `period` of `sub` ([start, end) days), cancelled on local day `cancelled_on`."""
     charged = sum(_rerated(policy, line, sub, period, cancelled_on)
                   for line in _lines(subscriber, sub) if _overlaps(line, sub, period))
-    paid = sub.paid_fen if period_end == sub.renews_on else 0  # paid_fen is for the current period only
+    paid = sub.paid_fen if period == current_period(sub) else 0  # paid_fen is for the current period only
     return Bill(period, cancelled_on, period_cost_fen(policy, sub.fee_fen, period, cancelled_on), charged, paid)
 
 

@@ -89,6 +89,6 @@ def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
     data = json.loads(raw)
-    for name in ("options", "selected", "amounts", "due_ats", "periods", "codes_sent"):
+    for name in ("options", "selected", "amounts", "due_ats", "periods", "period_starts", "codes_sent"):
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)
