@@ -61,6 +61,19 @@ def _rerated(policy: CarrierPolicy, line: Charge, sub: Subscription, period: tup
     return min(line.billed_fen, period_cost_fen(policy, line.amount_fen, _period(line, sub), cancelled_on))
 
 
+def cut_at(subscriber: Subscriber, sub: Subscription, day: date) -> tuple[Charge, ...]:
+    """The lines of `sub` whose period runs on past `day`, ended there (a renewal day an import moved into a period
+    already charged): each keeps its days before `day`, by day, and is credited the rest, so no day is billed on two
+    lines (docs/billing.md)."""
+    cut = []
+    for line in _lines(subscriber, sub):
+        start, end = _period(line, sub)
+        if start < day < end:
+            kept = -(-line.billed_fen * (day - start).days // (end - start).days)  # ceil to the fen, ints only
+            cut.append(replace(line, period_end=day, credited_fen=line.amount_fen - kept))
+    return tuple(cut)
+
+
 def _lines(subscriber: Subscriber, sub: Subscription) -> list[Charge]:
     return [c for c in subscriber.charges if c.subscription_id == sub.id]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CMCC, put
+from tests.support.reminders import CMCC, cancel, local, put, run_due
 
 VID_STATEMENT = "8613800138000-vid-20261107"
 
@@ -77,3 +77,33 @@ def test_an_import_moving_the_anchor_between_the_quote_and_the_code_bills_the_qu
     clock.advance(seconds=30)
     phone.send(phone.last_code())
     assert statements(phone) == [(VID_STATEMENT, 950, "open")]
+
+
+# --- an import moving the renewal day into a period already charged -----------------------------------------------
+
+
+@pytest.fixture
+def moved(phone, client, app, clock) -> Phone:
+    """Renewed by us on 7 Dec (15.00 for 7 Dec - 7 Jan); on 10 Dec the carrier says it renews on 20 Dec."""
+    clock.now = local(2026, 12, 7)
+    run_due(app)
+    clock.now = local(2026, 12, 10, 10)
+    reimport(client, renews_on="2026-12-20")
+    return phone
+
+
+def test_a_renewal_on_a_day_an_import_moved_into_a_charged_period_bills_no_day_twice(moved, app, clock) -> None:
+    clock.now = local(2026, 12, 20)
+    run_due(app)
+    kept = -(-1500 * 13 // 31)  # 7 Dec - 20 Dec: 13 of the line's 31 days
+    assert charges(moved) == [("2026-12-07", "2026-12-20", 1500, 1500 - kept), ("2026-12-20", "2027-01-20", 1500, 0)]
+
+
+def test_a_cancel_after_that_renewal_bills_each_day_once(moved, app, clock) -> None:
+    clock.now = local(2026, 12, 20)
+    run_due(app)
+    clock.now = local(2026, 12, 25, 10)
+    cancel(moved)
+    billed = sum(amount - credited for _, _, amount, credited in charges(moved))
+    assert statements(moved) == [("8613800138000-vid-20261220", 0, "paid")]
+    assert billed == -(-1500 * 13 // 31) + -(-1500 * 6 // 31)  # 7-20 Dec on the first line, 20-25 Dec on the second

@@ -4,7 +4,8 @@ composes them."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from itertools import combinations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from dialogs.apply import apply
 from dialogs.engine import Facts, Message, step
 from dialogs.imports import merge
 from dialogs.model import CANCELLED, DialogState, Subscriber, Subscription
+from dialogs.renewal import renew
 
 MSISDN = "+8613800138000"
 CODE = "424242"
@@ -68,3 +70,54 @@ def test_the_code_bills_the_quoted_period_for_no_more_than_quoted_and_credits_wh
     [statement] = who.statements
     assert statement.id == f"{MSISDN[1:]}-vid-{period[0]:%Y%m%d}"  # the quoted period, under its own start
     assert statement.amount_fen == min(quoted, owed(policy, between, period, today))
+
+
+# --- no day is billed on two lines ------------------------------------------------------------------------------
+
+
+def renewed(who: Subscriber, now: datetime) -> Subscriber:
+    """The renewal job, on time, for every renewal due by `now`, one period at a time."""
+    while (sub := who.subscription("vid")).active and now >= datetime.combine(sub.renews_on, time(), SHANGHAI):
+        who = renew(who, "vid", sub.renews_on, now)
+    return who
+
+
+def cancelled(who: Subscriber, now: datetime, wait: int, policy: CarrierPolicy) -> Subscriber:
+    """TD 1 and Y at `now`, the renewal job if a midnight passes, and the code `wait` seconds later."""
+    state, who = send(DialogState(), who, "TD 1", now, policy)
+    state, who = send(state, who, "Y", now, policy)
+    code_at = now + timedelta(seconds=wait)
+    return send(state, renewed(who, code_at), CODE, code_at, policy)[1]
+
+
+history = st.lists(st.one_of(
+    st.tuples(st.just("days"), st.integers(1, 45)),  # days go by, the renewal job runs on time
+    st.tuples(st.just("import"), st.integers(-40, 40)),  # the carrier sends a renewal day around today
+    st.tuples(st.just("cancel"), st.integers(0, 299)),
+), min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy=policies, start=moments, fee=fees, first=st.integers(-40, 40), operations=history)
+def test_over_any_history_of_imports_and_renewals_no_day_is_billed_on_two_lines(
+    policy: CarrierPolicy, start: datetime, fee: int, first: int, operations: list
+) -> None:
+    now = start
+
+    def sent(shift: int) -> Subscriber:
+        sub = Subscription("vid", "视频会员", "SPHY", fee, now.date() + timedelta(days=shift))
+        return Subscriber(MSISDN, policy.key, "zh", (sub,))
+
+    who = merge(None, sent(first), now)
+    for op, arg in operations:
+        if op == "days":
+            now += timedelta(days=arg)
+            who = renewed(who, now)
+        elif op == "import":
+            who = merge(who, sent(arg), now)
+        elif who.subscription("vid").active:
+            who = cancelled(who, now, arg, policy)
+            now += timedelta(seconds=arg)
+        billed = [(c.period_start, c.period_end) for c in who.charges if c.billed_fen]
+        assert all(a[1] <= b[0] or b[1] <= a[0] for a, b in combinations(billed, 2)), who.charges
+        assert all(0 <= c.credited_fen <= c.amount_fen for c in who.charges)
