@@ -4,10 +4,12 @@ real renewal and deadline jobs. Each case states what the subscriber owes by doc
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CMCC, cancel, local, put, run_due
+from tests.support.reminders import CMCC, CTCC, cancel, local, put, run_due
 
 VID_STATEMENT = "8613800138000-vid-20261107"
 
@@ -107,3 +109,57 @@ def test_a_cancel_after_that_renewal_bills_each_day_once(moved, app, clock) -> N
     billed = sum(amount - credited for _, _, amount, credited in charges(moved))
     assert statements(moved) == [("8613800138000-vid-20261220", 0, "paid")]
     assert billed == -(-1500 * 13 // 31) + -(-1500 * 6 // 31)  # 7-20 Dec on the first line, 20-25 Dec on the second
+
+
+# --- one payment reference, one statement ---------------------------------------------------------------------
+
+CTCC_STATEMENT = "8618900000000-vid-20261107"
+
+
+@pytest.fixture
+def two_owing(phone, client, app) -> Phone:
+    """Two subscribers of different carriers, each owing 9.50 on a statement of their own."""
+    put(client, CTCC, "ctcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
+    for msisdn in (CMCC, CTCC):
+        cancel(Phone(client, app, msisdn))
+    return phone
+
+
+def post_payment(client, statement_id: str, reference: str = "bank-1", amount: int = 950):
+    body = {"amount_fen": amount, "reference": reference}
+    return client.post(f"/api/v1/statements/{statement_id}/payments", json=body, headers=api_headers())
+
+
+def paid_fen(client, app, msisdn: str) -> int:
+    return Phone(client, app, msisdn).subscriber()["statements"][0]["paid_fen"]
+
+
+def test_a_reference_recorded_on_one_subscribers_statement_is_refused_on_another_subscribers(
+    two_owing, client, app
+) -> None:
+    assert post_payment(client, VID_STATEMENT).status_code == 200
+    refused = post_payment(client, CTCC_STATEMENT)
+    assert refused.status_code == 409 and VID_STATEMENT in refused.get_json()["error"]
+    assert post_payment(client, VID_STATEMENT).status_code == 200  # the same payment again: changes nothing
+    assert (paid_fen(client, app, CMCC), paid_fen(client, app, CTCC)) == (950, 0)
+
+
+def test_one_reference_posted_at_once_on_two_subscribers_statements_is_recorded_once(two_owing, client, app) -> None:
+    statuses: dict[str, list[int]] = {VID_STATEMENT: [], CTCC_STATEMENT: []}
+
+    def post(statement_id: str) -> None:
+        statuses[statement_id].append(post_payment(app.test_client(), statement_id).status_code)
+
+    threads = [threading.Thread(target=post, args=(sid,)) for sid in [VID_STATEMENT, CTCC_STATEMENT] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    credited = sorted([paid_fen(client, app, CMCC), paid_fen(client, app, CTCC)])
+    assert credited == [0, 950], statuses
+    assert sorted(statuses.values()) == [[200] * 4, [409] * 4]
+
+
+def test_a_reference_refused_for_a_statement_that_does_not_exist_stays_free(two_owing, client) -> None:
+    assert post_payment(client, "8613800138000-nope-20261107").status_code == 404
+    assert post_payment(client, CTCC_STATEMENT).status_code == 200
