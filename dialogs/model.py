@@ -45,6 +45,9 @@ class Payment:
     reference: str
     amount_fen: int
     paid_at: datetime
+    # Of a payment made after the deadline, the part that counts as paid in time: it stood in for a `JF` charge
+    # confirmed before the deadline and still pending (docs/billing.md, Late fees, rule 4).
+    in_time_fen: int = 0
 
 
 @dataclass(frozen=True)

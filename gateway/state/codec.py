@@ -78,7 +78,8 @@ def _moment(raw: str | None) -> datetime | None:
 
 
 def payment_from_dict(data: dict) -> Payment:
-    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]))
+    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]),
+                   int(data.get("in_time_fen", 0)))
 
 
 def dialog_to_json(state: DialogState) -> str:

@@ -8,8 +8,11 @@ import threading
 
 import pytest
 
+from gateway.jobs.billing import FailingBilling, RedisLedger
+from gateway.state.keys import BILLING_DRILL
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CTCC, cancel, local, put, run_due
+from tests.support.scheduled import run_scheduled
 
 VID_STATEMENT = "8613800138000-vid-20261107"
 
@@ -163,3 +166,40 @@ def test_one_reference_posted_at_once_on_two_subscribers_statements_is_recorded_
 def test_a_reference_refused_for_a_statement_that_does_not_exist_stays_free(two_owing, client) -> None:
     assert post_payment(client, "8613800138000-nope-20261107").status_code == 404
     assert post_payment(client, CTCC_STATEMENT).status_code == 200
+
+
+# --- a JF charge confirmed in time, and money arriving late while it is retried ------------------------------------
+
+
+@pytest.fixture
+def jf_in_time_retrying(phone, app, clock) -> Phone:
+    """JF confirmed for 9.50 at 23:00 on the deadline day, 2 Dec; the backend fails that first try."""
+    runtime = phone.runtime
+    cancel(phone)
+    runtime.billing = FailingBilling(RedisLedger(runtime.redis, runtime.keys, runtime.clock), runtime.redis,
+                                     runtime.keys.shared(BILLING_DRILL), 1)
+    clock.now = local(2026, 12, 2, 23, 0)
+    phone.send("JF")
+    phone.send("Y")
+    phone.send(phone.last_code())
+    phone.deliver()
+    return phone
+
+
+@pytest.mark.parametrize(("at_the_bank", "jf_takes"), [(300, 650), (950, None)])
+def test_money_paid_late_while_a_jf_charge_confirmed_in_time_is_pending_draws_no_late_fee(
+    jf_in_time_retrying, app, clock, at_the_bank: int, jf_takes: int | None
+) -> None:
+    """At 00:30 the subscriber also pays at the bank; the retry takes what is left, or nothing. The whole 9.50 was
+    committed in time, and the bank's money stood in for part or all of it: no late fee."""
+    phone = jf_in_time_retrying
+    clock.now = local(2026, 12, 3, 0, 30)
+    assert post_payment(phone.client, VID_STATEMENT, "bank-late", at_the_bank).status_code == 200
+    run_due(app)  # the deadline check
+    run_scheduled(phone.runtime, 10)  # the retry
+
+    statement = phone.subscriber()["statements"][0]
+    taken = [(p["reference"][:3], p["amount_fen"]) for p in statement["payments"]]
+    assert taken == [("ban", at_the_bank)] + ([("JF-", jf_takes)] if jf_takes else [])
+    assert (statement["status"], statement["late_fee_fen"], statement["owed_fen"]) == ("paid", 0, 0)
+    assert [t for t in phone.inbox() if "逾期" in t] == []
