@@ -79,7 +79,8 @@ def _moment(raw: str | None) -> datetime | None:
 
 
 def payment_from_dict(data: dict) -> Payment:
-    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]))
+    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]),
+                   int(data.get("in_time_fen", 0)))
 
 
 # Written only when set: a release that predates them (mid-deploy) still reads every dialog nobody handed over.
@@ -96,6 +97,6 @@ def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
     data = json.loads(raw)
-    for name in ("options", "selected", "amounts", "due_ats", "periods", "codes_sent"):
+    for name in ("options", "selected", "amounts", "due_ats", "periods", "period_starts", "codes_sent"):
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)
