@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from carriers import CarrierPolicy, settlement_deadline
+from carriers import CarrierPolicy, period_bounds, settlement_deadline
 from dialogs import bills, codes, pages, payments, plans
 from dialogs import commands as cmds
 from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
@@ -264,7 +264,8 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     # The quote is kept so that the code, even past midnight or a renewal, settles exactly what was shown here.
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
                     amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes),
-                    periods=tuple(s.renews_on.isoformat() for s in subs), quoted_at=turn.clock)
+                    periods=tuple(s.renews_on.isoformat() for s in subs),
+                    period_starts=tuple(bills.current_period(s)[0].isoformat() for s in subs), quoted_at=turn.clock)
     return _show(turn, state, CONFIRM)
 
 
@@ -398,12 +399,12 @@ def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
     """The settlement statement cancelling `sub` at `now` would issue, per the carrier's rules."""
-    bill = _period_bill(facts, sub, sub.renews_on, now)
+    bill = _period_bill(facts, sub, bills.current_period(sub), now)
     return _statement(facts, sub, bill, bill.amount_fen, now, settlement_deadline(facts.policy, now))
 
 
-def _period_bill(facts: Facts, sub: Subscription, period_end: date, at: datetime) -> bills.Bill:
-    return bills.on_cancel(facts.policy, facts.subscriber, sub, period_end, at.astimezone(facts.policy.tz).date())
+def _period_bill(facts: Facts, sub: Subscription, period: tuple[date, date], at: datetime) -> bills.Bill:
+    return bills.on_cancel(facts.policy, facts.subscriber, sub, period, at.astimezone(facts.policy.tz).date())
 
 
 def _statement(facts: Facts, sub: Subscription, bill: bills.Bill, amount: int, now: datetime, due_at: datetime
@@ -417,32 +418,38 @@ def _statement(facts: Facts, sub: Subscription, bill: bills.Bill, amount: int, n
 
 @dataclass(frozen=True)
 class Quote:
-    """What the subscriber confirmed for one package: the period, billed as of `at`, for `amount_fen` by `due_at`."""
+    """What the subscriber confirmed for one package: the period ([start, end) days), billed as of `at`, for
+    `amount_fen` by `due_at`."""
 
-    period_end: date
+    period: tuple[date, date]
     at: datetime
     amount_fen: int | None
     due_at: datetime
 
 
 def _as_quoted(turn: Turn, sub: Subscription) -> tuple[Statement, CancelSubscription]:
-    """Cancel `sub` as quoted: the quoted period and amount, re-rated as of the quote, due by the later of the quoted
-    deadline and the carrier rule now; charge lines credited so the period is billed once (docs/billing.md)."""
+    """Cancel `sub` as quoted: the quoted period re-rated as of the quote, for no more than the quoted amount (less if
+    a payment or a lower fee arrived since), due by the later of the quoted deadline and the carrier rule now; charge
+    lines credited so the period is billed once (docs/billing.md)."""
     facts, quote = turn.facts, _quote(turn, sub)
-    bill = _period_bill(facts, sub, quote.period_end, quote.at)
-    amount = bill.amount_fen if quote.amount_fen is None else quote.amount_fen
+    bill = _period_bill(facts, sub, quote.period, quote.at)
+    amount = bill.amount_fen if quote.amount_fen is None else min(quote.amount_fen, bill.amount_fen)
     due_at = max(quote.due_at, settlement_deadline(facts.policy, turn.now))
     statement = _statement(facts, sub, bill, amount, turn.now, due_at)
     credited = bills.credits(facts.policy, facts.subscriber, sub, bill, statement.id)
-    return statement, CancelSubscription(sub.id, quote.period_end, credited)
+    return statement, CancelSubscription(sub.id, quote.period[1], credited)
 
 
 def _quote(turn: Turn, sub: Subscription) -> Quote:
     """The quote the flow kept for `sub`; what it did not keep (a flow confirmed by an earlier release) is what the
     rules say now, for the package's current period."""
     state, i = turn.state, turn.state.selected.index(sub.id)
+    end = date.fromisoformat(state.periods[i]) if i < len(state.periods) else sub.renews_on
+    # A flow stored before quotes kept their period's start: the period began on the anchor's date before its end.
+    start = (date.fromisoformat(state.period_starts[i]) if i < len(state.period_starts)
+             else period_bounds(end, sub.anchor_day)[0])
     return Quote(
-        period_end=date.fromisoformat(state.periods[i]) if i < len(state.periods) else sub.renews_on,
+        period=(start, end),
         at=datetime.fromtimestamp(state.quoted_at, UTC) if state.quoted_at else turn.now,
         amount_fen=state.amounts[i] if i < len(state.amounts) else None,
         due_at=datetime.fromtimestamp(state.due_ats[i], UTC) if i < len(state.due_ats) else turn.now,

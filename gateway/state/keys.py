@@ -16,6 +16,7 @@ LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
 BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 
 ESCALATIONS = "escalations"
+PAYMENT_REFERENCES = "payment-references"  # state.references: reference -> "statement id|amount", all subscribers
 OUTBOX = "outbox"
 PENDING = "pending"  # a step's after-commit work, until done (gateway/outbox.py); also the global index of it
 PROVIDER_SID = "sid"
