@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from carriers import CarrierPolicy, period_bounds, settlement_deadline
 from dialogs import bills, codes, pages, payments, plans
 from dialogs import commands as cmds
-from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen
+from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
@@ -25,7 +25,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
-from dialogs.messages import day, money, render, when
+from dialogs.messages import day, money, render, render_screen, when
 from dialogs.model import (
     CANCEL,
     CHOOSING,
@@ -78,11 +78,25 @@ class Turn:
     def clock(self) -> int:
         return int(self.now.timestamp())
 
+    @property
+    def on_screen(self) -> bool:
+        """The message came from a USSD session: the reply is a screen, not an SMS."""
+        return bool(self.screen.chars)
+
     def say(self, key: str, **values: object) -> str:
+        """An SMS: the carrier's signature and the SMS wording."""
         return self.facts.policy.sender_id + render(self.lang, key, **values)
 
+    def text(self, key: str, **values: object) -> str:
+        """Template `key` in the wording of the surface the message came in on, unsigned (a line, a fragment)."""
+        return render_screen(self.lang, key, **values) if self.on_screen else render(self.lang, key, **values)
+
+    def show(self, key: str, **values: object) -> str:
+        """The answer to the message: an SMS, or a USSD screen (its own wording, unsigned: a screen is no SMS)."""
+        return self.text(key, **values) if self.on_screen else self.say(key, **values)
+
     def reply(self, key: str, **values: object) -> Reply:
-        return Reply(self.say(key, **values))
+        return Reply(self.show(key, **values))
 
 
 Outcome = tuple[DialogState, list[Effect]]
@@ -95,9 +109,17 @@ def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> O
         new_state, effects = _handed_over(turn, cmds.parse(text), message)
     else:
         turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
-        turned = _turn_page(turn, text)
-        new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+        new_state, effects = _answer(turn, text)
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
+
+
+def _answer(turn: Turn, text: str) -> Outcome:
+    """A message while the bot has the conversation: a page turned, or a command; on a USSD session's first
+    request (nothing answered yet), its first screen."""
+    if turn.on_screen and not text:
+        return _first_screen(_off_page(turn))
+    turned = _turn_page(turn, text)
+    return turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
@@ -318,7 +340,7 @@ def _duration(lang: str, seconds: int) -> str:
 
 def _check_code(turn: Turn, digits: str) -> Outcome:
     state = turn.state
-    if turn.clock >= state.code_expires_at:
+    if _code_expired(turn):
         return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply(_flow(turn, "code_expired"))]
     if codes.code_matches(turn.facts.secret, turn.facts.subscriber.msisdn, digits, state.code_hash):
         return _complete_payment(turn) if state.intent == PAY else _complete(turn)
@@ -330,10 +352,16 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 
 
+def _code_expired(turn: Turn) -> bool:
+    return turn.clock >= turn.state.code_expires_at
+
+
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
     lines = [_cancel_line(turn, sub, effects) for sub in _selected(turn, turn.state.selected)]
-    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
+    sent = [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
+    # Over SMS the confirmation is the answer; a USSD session ends on a screen saying the same.
+    return _done(turn.state), effects + sent + ([Reply(_result_screen(turn, lines))] if turn.on_screen else [])
 
 
 def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
@@ -345,6 +373,16 @@ def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
         return turn.say("done", lines="\n".join(shown), part=numbered)
 
     return pages.split(lines, compose, lambda text: fits_screen(turn.facts.policy, "done", text))
+
+
+def _result_screen(turn: Turn, lines: list[pages.Line]) -> str:
+    """The result on a screen: the packages named whole if that fits, else short (NAME_CHARS), else counted."""
+    for shorten in (False, True):
+        shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
+        text = turn.show("done", lines=shown)
+        if len(text) <= turn.screen.chars:
+            return text
+    return turn.show("done_many", count=len(lines))
 
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.Line:
@@ -443,7 +481,7 @@ def _query_lines(turn: Turn, state: DialogState) -> Lines:
         for s in subscriber.subscriptions
     ]
     owed = sum(s.owed_fen for s in subscriber.open_statements())
-    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
+    owed_text = turn.text("query_owed", amount=money(lang, owed)) if owed else turn.text("query_nothing_owed")
     return lines, {"owed": owed_text}
 
 
@@ -596,7 +634,9 @@ def _listing(turn: Turn, state: DialogState, key: str) -> pages.Listing:
     lines, values = _LINES[key](turn, state)
 
     def compose(shown: list[str], back: bool, more: bool) -> str:
-        return turn.say(key, lines="\n".join(shown), pages=_nav(turn.lang, back, more), **values)
+        # On a screen `0` always leads somewhere: the page before, or from the first page the session's menu.
+        pages = _nav(turn.lang, back or turn.on_screen, more)
+        return turn.show(key, lines="\n".join(shown), pages=pages, **values)
 
     return pages.Listing(lines, compose, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen))
 
@@ -622,10 +662,13 @@ def _turn_page(turn: Turn, text: str) -> Outcome | None:
     if turn.clock - state.updated_at > IDLE_TIMEOUT:  # a listing long left is not what a 98 now answers
         return None
     listing = _listing(turn, state, state.listing)
-    if text == pages.BACK:
-        return _show(turn, state, state.listing, listing.previous(state.page_start)) if state.page_start else None
+    if text == pages.BACK and state.page_start:
+        return _show(turn, state, state.listing, listing.previous(state.page_start))
     following = listing.page(state.page_start).end
-    return _show(turn, state, state.listing, following) if following < len(listing.lines) else None
+    if text == pages.MORE and following < len(listing.lines):
+        return _show(turn, state, state.listing, following)
+    # No page that way. A screen shows its page again (a number there has a key of its own); an SMS means the number.
+    return _show(turn, state, state.listing, state.page_start) if turn.on_screen else None
 
 
 def _off_page(turn: Turn) -> Turn:
@@ -640,6 +683,21 @@ def _named(turn: Turn, key: str, name: str, **values: object) -> str:
         return turn.say(key, name=shown, **values)
 
     return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))
+
+
+# --- a USSD session's first screen -----------------------------------------------------------------------------
+
+
+def _first_screen(turn: Turn) -> Outcome:
+    """The menu; or, while a cancel waits for its confirmation or its code, that step again with the way to the menu:
+    the same cancel, whether it began by SMS or in another session."""
+    state = turn.state
+    if state.intent != CANCEL or state.stage not in (CONFIRMING, VERIFYING):
+        return state, [turn.reply("menu")]
+    if state.stage == VERIFYING:
+        waiting = turn.show("code_expired" if _code_expired(turn) else "code_waiting")
+        return state, [turn.reply("resume", screen=waiting)]
+    return _show(turn, state, CONFIRM)  # the confirmation as quoted, a page at a time, `0` to the menu
 
 
 # --- the conversation log -----------------------------------------------------------------------------------
@@ -657,6 +715,8 @@ def heard(state: DialogState, text: str) -> str:
 def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
     """Every message is for the person; STOP and START still take effect, and the bot says once that the person
     will answer. Only ops resolving the escalation hands the number back."""
+    if turn.on_screen:  # a menu key is for no person: the screen says who has the conversation, and where
+        return turn.state, [turn.reply("human_waiting")]
     kept: list[Effect] = [ForAgent(message.text)]
     if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
         state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]
