@@ -4,6 +4,7 @@ RQ jobs and the deadline check."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gateway.cli import main
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations
+from gateway.state.keys import PAYMENT_REFERENCES
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, cancel, local, put, run_due
 
@@ -30,12 +32,12 @@ def phone(client, app) -> Phone:
     return phone
 
 
-def reimport(phone: Phone, paid: int, renews_on: str = "2026-12-07") -> None:
+def reimport(phone: Phone, paid: int, renews_on: str = "2026-12-07", client=None) -> None:
     """The carrier's back office sends the package again, with what it reports paid for the period."""
     body = {"carrier": "cmcc", "locale": "zh", "subscriptions": [
         {"id": "vid", "name": "视频会员", "service_code": "VID", "fee_fen": 1500, "renews_on": renews_on,
          "paid_fen": paid}]}
-    response = phone.client.put(f"/api/v1/subscribers/{CMCC}", json=body, headers=api_headers())
+    response = (client or phone.client).put(f"/api/v1/subscribers/{CMCC}", json=body, headers=api_headers())
     assert response.status_code == 200, response.get_json()
 
 
@@ -198,3 +200,18 @@ def test_an_import_reference_held_by_a_posted_payment_records_nothing_and_asks_a
     assert (owed(phone), payments(phone), vid(phone)["paid_fen"]) == (950, [], 0)
     assert escalated(phone)[charges.PAYMENT_UNRECORDED] == {
         "statement": VID, "reference": f"IMPORT-{VID}-0-700", "amount_fen": 700}
+
+
+@pytest.mark.parametrize("totals", [[1500] * 8, [300, 700, 1200, 1500, 700, 300, 1500, 1200]])
+def test_imports_sent_at_once_credit_each_fen_once_and_leave_no_stray_claim(phone, app, totals: list[int]) -> None:
+    threads = [threading.Thread(target=reimport, args=(phone, paid), kwargs={"client": app.test_client()})
+               for paid in totals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorded = payments(phone)
+    assert sum(amount for _, amount in recorded) == 1500 and vid(phone)["paid_fen"] == 1500
+    assert len({reference for reference, _ in recorded}) == len(recorded)
+    claimed = phone.runtime.redis.hgetall(phone.runtime.keys.shared(PAYMENT_REFERENCES))
+    assert sorted(k.decode() for k in claimed) == sorted(reference for reference, _ in recorded)
