@@ -28,7 +28,7 @@ from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
-from gateway.delivery.wanted import HELD, SEND, verdict
+from gateway.delivery.wanted import HELD, SEND, Verdict, verdict
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
 UNCERTAIN = "uncertain"
+PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
 
 
@@ -82,23 +83,44 @@ def deliver(msisdn: str, message_id: str) -> str:
         return _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
-    later = runtime.pacer.acquire(segments(message.text))
+    checked = _cleared(runtime, message)
+    if checked.decision != SEND:
+        return _not_sent(runtime, message, checked.decision)
+    text, at = checked.text, int(runtime.clock().timestamp())
+    if not runtime.store.claim_message(msisdn, message_id, at=at, text=text if text != message.text else ""):
+        return "skipped"  # another run of this job got there first
+    return _send(runtime, message, text)
+
+
+def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
+    """The last checks, made before a pacing slot is booked (a reminder held or skipped costs its route nothing) and
+    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for."""
+    checked = verdict(runtime, message)
+    if checked.decision != SEND:
+        return checked
+    later = runtime.pacer.acquire(segments(checked.text))
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
-        return "paced"
-    checked = verdict(runtime, message)
-    if checked == HELD:
+        return Verdict(PACED)
+    return verdict(runtime, message)
+
+
+def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
+    if decision == PACED:
+        return "paced"  # queued again for when its slot comes
+    if decision == HELD:
         return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
-    if checked != SEND:
-        advance(runtime, message, SKIPPED, error=checked)
-        return "skipped"
-    if not runtime.store.claim_message(msisdn, message_id, at=int(runtime.clock().timestamp())):
-        return "skipped"  # another run of this job got there first
+    advance(runtime, message, SKIPPED, error=decision)
+    return "skipped"
+
+
+def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
+    """Hand the claimed `message` to the sender as `text`, and record what came of it."""
     try:
-        sid = runtime.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
+        sid = runtime.sender.send(message.msisdn, text, status_callback(runtime, message), reference=message.id)
     except SendUncertain as exc:
-        log.warning("send of %s to %s may have gone out (%s): looking it up", message_id, msisdn, exc)
-        claimed = runtime.store.load_message(msisdn, message_id)
+        log.warning("send of %s to %s may have gone out (%s): looking it up", message.id, message.msisdn, exc)
+        claimed = runtime.store.load_message(message.msisdn, message.id)
         return _settle_uncertain(runtime, claimed) if claimed is not None else UNCERTAIN
     except SendError as exc:
         return _failed(runtime, message, exc)

@@ -1,9 +1,11 @@
 """The last checks before a reminder leaves: paid, cancelled or opted out since it was queued, it stays unsent; in
-quiet hours it waits for their end, unless they last past its deadline: then it is missed (docs/reminders.md)."""
+quiet hours it waits for their end, unless they last past its deadline: then it is missed; and it says what is true
+as it leaves, not what was true when it was queued (docs/reminders.md)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from carriers import allowed_send_time
@@ -21,23 +23,25 @@ log = logging.getLogger(__name__)
 SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
 
 
-def verdict(runtime: Runtime, message: OutboundMessage) -> str:
+@dataclass(frozen=True)
+class Verdict:
+    decision: str  # SEND, HELD, UNWANTED or MISSED
+    text: str = ""  # with SEND: what to send now (a reminder worded afresh, anything else as stored)
+
+
+def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
     """Right before a message goes out. Only reminders are checked: replies, codes and a dialog's notices answer
     the subscriber and are never held."""
     if message.kind != REMINDER or not message.ref:
-        return SEND
+        return Verdict(SEND, message.text)
     reminder, now = due.parse(message.ref), runtime.clock()
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
-    if not _still_wanted(runtime, subscriber, reminder, now):
+    text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
+    if text is None:
         log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
-        return UNWANTED
+        return Verdict(UNWANTED)
     at = send_time(runtime, subscriber, reminder, now)
-    return MISSED if at is None else HELD if at > now else SEND
-
-
-def _still_wanted(runtime: Runtime, subscriber: Subscriber | None, reminder: Reminder, now: datetime) -> bool:
-    """Does `reminder` still have something to say (not paid, cancelled, opted out or moved on)?"""
-    return subscriber is not None and reminders.text(subscriber, runtime.policy(subscriber), reminder, now) is not None
+    return Verdict(MISSED) if at is None else Verdict(HELD) if at > now else Verdict(SEND, text)
 
 
 def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now: datetime) -> datetime | None:

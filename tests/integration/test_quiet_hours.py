@@ -9,11 +9,12 @@ import pytest
 
 from dialogs.reminders import SETTLE, Reminder
 from gateway.bootstrap import REMINDER_QUEUE
+from gateway.delivery.pacing import Pacer
 from gateway.jobs import sweeper
 from gateway.jobs.reminders import message_id
 from gateway.state import due as due_index
 from gateway.state.keys import REMINDERS_MISSED
-from tests.support.phone import Phone
+from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CUCC, cancel, due, local, outbox, put, run_due
 
 REMINDER = "【中国联通】您的手机报结算单5.00元将于11月26日01:00到期，回JF缴费。回R拒收"
@@ -157,3 +158,68 @@ def test_replies_and_verification_codes_are_never_held_by_quiet_hours(phone, app
     assert phone.last_code()  # the code SMS went out at 23:00
     phone.send(phone.last_code())
     assert any("退订结果" in t for t in phone.inbox())  # and the confirmation
+
+
+def held_overnight(phone: Phone, clock) -> Reminder:
+    """The 2-hour reminder of a cancel at 08:10 reaches the sender at 22:03 and is held until 08:00."""
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))  # due 26 Nov 08:10
+    as_scheduled_before(phone.app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 21, 59, 10)
+    queue_for_the_sender(phone.app)
+    clock.now = local(2026, 11, 25, 22, 3)
+    run_due(phone.app)
+    assert message_of(phone.app, reminder)["status"] == "queued"
+    return reminder
+
+
+def pay(phone: Phone, amount_fen: int) -> None:
+    statement = phone.subscriber()["statements"][0]
+    paid = phone.client.post(
+        f"/api/v1/statements/{statement['id']}/payments", json={"amount_fen": amount_fen, "reference": "bank-1"},
+        headers=api_headers(),
+    )
+    assert paid.status_code == 200, paid.get_json()
+
+
+def morning(phone: Phone, clock) -> list[str]:
+    clock.now = local(2026, 11, 26, 8)
+    run_due(phone.app)
+    run_due(phone.app)
+    return reminders_in(outbox(phone.app, CUCC))[1:]  # after the 12-hour one
+
+
+def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(phone, app, clock) -> None:
+    reminder = held_overnight(phone, clock)
+    clock.now = local(2026, 11, 26, 2)
+    pay(phone, 200)
+    assert morning(phone, clock) == [REMINDER.replace("5.00", "3.00").replace("01:00", "08:10")]
+    runtime = app.extensions["tdbot"]
+    assert runtime.store.load_message(CUCC, message_id(reminder)).text == morning(phone, clock)[0]
+
+
+@pytest.mark.parametrize("overnight", ["paid", "STOP"])
+def test_a_reminder_held_overnight_with_nothing_left_to_say_is_skipped_not_left_queued(
+    phone, app, clock, overnight
+) -> None:
+    reminder = held_overnight(phone, clock)
+    clock.now = local(2026, 11, 26, 2)
+    if overnight == "paid":
+        pay(phone, 500)
+    else:
+        phone.send(overnight)
+    assert morning(phone, clock) == []
+    assert message_of(app, reminder) == {"status": "skipped", "error": "nothing left to say"}
+
+
+def test_a_reminder_held_at_the_sender_costs_its_route_no_pacing_slot(phone, app, clock) -> None:
+    runtime = app.extensions["tdbot"]
+    runtime.pacer = Pacer(runtime.redis, runtime.pacer.key, 1)  # a long code: one segment a second
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 21, 59, 10)
+    queue_for_the_sender(app)
+    runtime.redis.delete(runtime.pacer.key)  # the 12-hour reminder's slot is long past
+    clock.now = local(2026, 11, 25, 22, 3)
+    run_due(app)
+    assert message_of(app, reminder)["status"] == "queued"
+    assert runtime.pacer.book(1).wait == 0, "the held reminder took the next slot"
