@@ -151,7 +151,20 @@ def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     if wait > timedelta(0):
         _enqueue_in(runtime, message, wait.total_seconds(), _current_queue())  # the provider may not show it yet
         return UNCERTAIN
-    if not runtime.store.release_message(message):
+    return _never_left(runtime, message)
+
+
+def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
+    """An attempt the provider never took: send it again, unless it was the last one (docs/delivery.md)."""
+    attempts = message.attempts + 1
+    if attempts > len(RETRY_INTERVALS):
+        if not runtime.store.release_message(message, attempts, status=FAILED):
+            return "skipped"  # another run settled it first
+        log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
+        _record(runtime, message, error="never reached the provider", **_forget_code(message))
+        undelivered(runtime, message)
+        return "failed"
+    if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
     return deliver(message.msisdn, message.id)  # it never left: send it now
 

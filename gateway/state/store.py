@@ -135,8 +135,9 @@ end
 return {places, values}
 """
 
-# Move a message between queued and sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
-# carry ('' for any), then the status, claim and claim time it takes, and the text it is sent with ('': as stored).
+# Move a message out of queued or sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
+# carry ('' for any), then the status, claim and claim time it takes, and the text and attempts it gets ('': as
+# stored).
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
   return 0
@@ -147,6 +148,9 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'text', ARGV[6])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'attempts', ARGV[7])
 end
 return 1
 """
@@ -255,13 +259,14 @@ class Store:
         """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may
         send it, with `text` when given (stored with the claim: a reminder is worded as it leaves). The claim gets a
         token of its own, which `release_message` checks."""
-        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at, text]
+        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at, text, ""]
         return self._claim(keys=[self.keys.message(msisdn, message_id)], args=args) == 1
 
-    def release_message(self, message: OutboundMessage) -> bool:
-        """Move a message claimed for sending back to queued, only if it still carries `message`'s claim: of two runs
-        that both found it never went out, one releases it (and sends it), the other gets False."""
-        args = [SENDING, message.claim, QUEUED, "", 0, ""]
+    def release_message(self, message: OutboundMessage, attempts: int, status: str = QUEUED) -> bool:
+        """Move a message claimed for sending back to queued (or on to `status`), with `attempts` counted, only if it
+        still carries `message`'s claim: of two runs that both found it never went out, one releases it (and sends
+        it), the other gets False."""
+        args = [SENDING, message.claim, status, "", 0, "", attempts]
         return self._claim(keys=[self.keys.message(message.msisdn, message.id)], args=args) == 1
 
     def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:
