@@ -1,12 +1,13 @@
 """Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender.
 
 A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
-skipped) and the first final status sticks, whoever reports it: the worker, or receipts arriving late, twice or
-out of order. A worker claims a message (queued → sending) before handing it over, so a job run twice — RQ
-retrying after a worker was killed — never sends it twice. A send that may or may not have gone out (the worker
-died before recording it, or the provider never answered) stays "sending" until it is settled: found with the
-provider (`Sender.find`) and recorded, sent again once finding nothing means it never left, or, when the provider
-cannot tell, handed to a person. docs/delivery.md has the rules.
+skipped), whoever reports it: the worker, or receipts arriving late, twice or out of order; of the final statuses
+only a late `delivered` moves on from `undelivered` or `failed` (the phone has it after all). A worker claims a
+message (queued → sending) before handing it over, so a job run twice — RQ retrying after a worker was killed —
+never sends it twice. A send that may or may not have gone out (the worker died before recording it, or the
+provider never answered) stays "sending" until it is settled: found with the provider (`Sender.find`) and recorded,
+sent again once finding nothing means it never left, or, when the provider cannot tell, handed to a person.
+docs/delivery.md has the rules.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from gateway import bootstrap
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
-from gateway.delivery.wanted import HELD, SEND, Verdict, verdict
+from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
-RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
+# A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
+RANK = {QUEUED: 0, SENDING: 1, SENT: 2, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3, DELIVERED: 4}
 
 
 def enqueue(runtime: Runtime, messages: Iterable[OutboundMessage], queue: str = OUTBOUND_QUEUE) -> None:
@@ -242,11 +244,12 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
 
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
-    again (bounded, with backoff) unless no resend can help, then a person takes over."""
+    again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
+    was reported delivered meanwhile: then it has arrived."""
     code = int(error_code) if error_code.isdigit() else None
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
-    if message.kind != CONFIRMATION:
+    if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
@@ -254,7 +257,7 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
         return
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
-        resends=message.resends + 1,
+        resends=message.resends + 1, repeats=message.id,
     )
     runtime.store.save_message(again)
     _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)

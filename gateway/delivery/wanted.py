@@ -1,6 +1,7 @@
-"""The last checks before a reminder leaves: paid, cancelled or opted out since it was queued, it stays unsent; in
-quiet hours it waits for their end, unless they last past its deadline: then it is missed; and it says what is true
-as it leaves, not what was true when it was queued (docs/reminders.md)."""
+"""The last checks before a message leaves. A reminder paid, cancelled or opted out since it was queued stays unsent;
+in quiet hours it waits for their end, unless they last past its deadline: then it is missed; and it says what is
+true as it leaves, not what was true when it was queued (docs/reminders.md). A confirmation sent again is not sent
+once an earlier copy has been reported delivered (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from dialogs import reminders
 from dialogs.model import Subscriber
 from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import REMINDER, OutboundMessage
+from gateway.delivery.messages import DELIVERED, REMINDER, OutboundMessage
 from gateway.state import due
 from gateway.state.keys import REMINDERS_MISSED
 
 log = logging.getLogger(__name__)
 
-# What a message reaching the sender gets; the last two are the reason a skipped one records.
+# What a message reaching the sender gets; the last three are the reason a skipped one records.
 SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
+ARRIVED = "an earlier copy was delivered"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class Verdict:
 
 
 def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
-    """Right before a message goes out. Only reminders are checked: replies, codes and a dialog's notices answer
-    the subscriber and are never held."""
+    """Right before a message goes out. Reminders are checked against the subscriber, and a resent copy against the
+    copies before it; replies, codes and a dialog's notices answer the subscriber and are never held."""
+    if message.repeats and earlier_copy_delivered(runtime, message):
+        return Verdict(ARRIVED)
     if message.kind != REMINDER or not message.ref:
         return Verdict(SEND, message.text)
     reminder, now = due.parse(message.ref), runtime.clock()
@@ -57,3 +61,13 @@ def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now:
     elif at > now:
         due.schedule(runtime.redis, runtime.keys, [(reminder, at)])
     return at
+
+
+def earlier_copy_delivered(runtime: Runtime, message: OutboundMessage) -> bool:
+    """Has a copy `message` repeats (a confirmation sent again, and again) been reported delivered?"""
+    copy: OutboundMessage | None = message
+    while copy is not None and copy.repeats:
+        copy = runtime.store.load_message(message.msisdn, copy.repeats)
+        if copy is not None and copy.status == DELIVERED:
+            return True
+    return False
