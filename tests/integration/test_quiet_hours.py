@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dialogs.reminders import SETTLE, Reminder
+from dialogs.reminders import RENEWAL, SETTLE, Reminder
 from gateway.bootstrap import REMINDER_QUEUE
 from gateway.delivery.pacing import Pacer
 from gateway.jobs import sweeper
@@ -15,7 +15,7 @@ from gateway.jobs.reminders import message_id
 from gateway.state import due as due_index
 from gateway.state.keys import REMINDERS_MISSED
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CUCC, cancel, due, local, outbox, put, run_due
+from tests.support.reminders import CMCC, CUCC, cancel, due, local, outbox, put, run_due
 
 REMINDER = "【中国联通】您的手机报结算单5.00元将于11月26日01:00到期，回JF缴费。回R拒收"
 OVERDUE = "【中国联通】您的手机报结算单已逾期，待缴5.00元，回JF缴费。回R拒收"
@@ -223,3 +223,26 @@ def test_a_reminder_held_at_the_sender_costs_its_route_no_pacing_slot(phone, app
     run_due(app)
     assert message_of(app, reminder)["status"] == "queued"
     assert runtime.pacer.book(1).wait == 0, "the held reminder took the next slot"
+
+
+def test_a_renewal_reminder_held_overnight_names_the_package_by_its_number_in_the_morning(client, app, clock) -> None:
+    """Held at 22:03 as "reply TD 2" for 音乐包; 视频会员 is cancelled at 02:00, so by 08:00 TD 2 means 流量包."""
+    clock.now = local(2026, 11, 25, 10)
+    packages = [("vid", "视频会员", 1500, "2026-12-07"), ("music", "音乐包", 1000, "2026-12-07"),
+                ("data", "流量包", 2000, "2026-12-07")]
+    put(client, CMCC, "cmcc", "zh", *packages)
+    phone = Phone(client, app, CMCC)
+    reminder = Reminder(RENEWAL, CMCC, "music", "20261207", 0)
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 21, 59, 10)
+    queue_for_the_sender(app)
+    clock.now = local(2026, 11, 25, 22, 3)
+    run_due(app)
+    assert message_of(app, reminder)["status"] == "queued"
+    clock.now = local(2026, 11, 26, 2)
+    cancel(phone, 1)
+    clock.now = local(2026, 11, 26, 8)
+    run_due(app)
+    run_due(app)
+    renewal = "【中国移动】音乐包将于12月7日续订10.00元，回TD 1退订。回R拒收"  # TD 2 now means 流量包
+    assert [t for t in outbox(app, CMCC) if "续订" in t] == [renewal]
