@@ -18,8 +18,8 @@ from gateway.jobs import cron as sweeper_cron
 
 def main(cron: bool = True, config: dict | None = None) -> None:
     """Work tdbot's queues with the settings in `config` (default: the environment) until stopped."""
-    logs.setup()
     config = config if config is not None else from_env()
+    logs.setup(config=config)
     try:
         check_quiet_hours(config)  # here, not in every reminder job for as long as the worker runs
     except InvalidSetting as exc:

@@ -1,10 +1,10 @@
 """How many SMS segments each template may cost on a carrier's route. Data, checked by tests/unit/test_templates.py.
 
 A message is counted with the carrier's signature in front and that carrier's segment capacities (some Unicom
-routes allow only 65/62 UCS-2 units). Listings that grow with packages (`PAGED`) are split into pages that each keep
-the template's budget (dialogs/pages.py), and show names whole unless a line alone would not fit (`fit_name`). The
-other multi-line messages are budgeted for up to `PACKAGES` packages, each package beyond that adding at most one
-segment, and shorten names to `NAME_CHARS`.
+routes allow only 65/62 UCS-2 units). A message that grows with packages never grows past its budget: a listing or
+the cancel confirmation (`PAGED`) is shown a page at a time, and the result of a cancel (`SPLIT`) is sent as several
+messages, each keeping the template's budget (dialogs/pages.py) and holding at least `PACKAGES` ordinary lines. Names
+are shown whole unless a line alone would not fit (`fit_name`); reminders still shorten them to `NAME_CHARS`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ BUDGETS: dict[str, int] = {
     "list": 4,
     "list_line": LINE,
     "none_active": 2,
-    "confirm": 4,
+    # A page of three packages with the way to the others, the count and the total: English with Chinese names on
+    # Unicom's 62-unit route takes five.
+    "confirm": 5,
     "confirm_line": LINE,
     "code_sent": 1,
     "code_sms": 1,
@@ -37,6 +39,7 @@ BUDGETS: dict[str, int] = {
     "still_locked": 2,
     "rate_limited": 1,
     "done": 4,
+    "done_part": LINE,
     "done_line": LINE,
     "done_line_free": LINE,
     "done_line_already": LINE,
@@ -58,6 +61,7 @@ BUDGETS: dict[str, int] = {
     "status_overdue": LINE,
     "help": 2,
     "human": 1,
+    "human_waiting": 1,
     "stop": 1,
     "start": 1,
     # Reminders: one UCS-2 segment in Chinese; English with a 【signature】 or Chinese name takes two.
@@ -96,10 +100,11 @@ BUDGETS: dict[str, int] = {
     "page_more": LINE,
     "page_back": LINE,
 }
-# Listings of packages, statements or plans: shown a page at a time, each page within the template's budget.
-PAGED = frozenset({"list", "query", "bill", "pay_confirm", "plans"})
-# The other messages with one line per package; the rest have a fixed shape.
-MULTI_LINE = frozenset({"confirm", "done"})
+# Listings of packages, statements or plans, and what a cancel or `JF` asks to confirm: shown a page at a time, each
+# page within the template's budget.
+PAGED = frozenset({"list", "query", "bill", "confirm", "pay_confirm", "plans"})
+# Messages with a line per package that are sent, not shown: as many messages as the lines need, each within budget.
+SPLIT = frozenset({"done"})
 CUT = "…"
 GSM_CUT = "..."  # "…" is not in GSM-7: it would turn the whole message into UCS-2
 
@@ -119,21 +124,17 @@ USSD = Screen(USSD_SCREEN)
 def is_fragment(key: str) -> bool:
     """A piece rendered into a bigger message (a line, a status), never sent alone."""
     return (
-        "_line" in key or key.startswith(("status_", "page_")) or key in ("query_owed", "query_nothing_owed")
+        "_line" in key or key.startswith(("status_", "page_"))
+        or key in ("query_owed", "query_nothing_owed", "done_part")
     )
 
 
-def max_segments(key: str, lines: int = PACKAGES) -> int:
-    extra = max(0, lines - PACKAGES) if key in MULTI_LINE else 0
-    return BUDGETS[key] + extra
-
-
-def budget(policy: CarrierPolicy, key: str, lines: int = PACKAGES) -> Budget:
-    """The segment budget of template `key` on `policy`'s route, for a message listing `lines` packages."""
+def budget(policy: CarrierPolicy, key: str) -> Budget:
+    """The segment budget of template `key` on `policy`'s route."""
     return Budget(
         single_gsm=policy.gsm_single, multi_gsm=policy.gsm_multi,
         single_ucs2=policy.ucs2_single, multi_ucs2=policy.ucs2_multi,
-        max_segments=max_segments(key, lines),
+        max_segments=BUDGETS[key],
     )
 
 

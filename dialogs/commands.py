@@ -61,7 +61,8 @@ KEYWORDS: dict[str, str] = {
 }
 CANCEL_WORDS = ("TD", "退订")
 EVERYTHING = {"ALL", "全部", "所有"}
-# ASCII digits only (normalize has folded full-width ones): `\d` would take Osmanya or Devanagari digits as a code.
+# ASCII digits only, as normalize leaves them: typed in ASCII or full-width, never another script's digits (`\d`
+# would take Osmanya or Devanagari ones) nor ², ④ or 𝟒 (dialogs/normalize.py keeps those as typed).
 CODE_RE = re.compile(r"\A[0-9]{6}\Z")
 
 
@@ -117,11 +118,18 @@ def _cancel(text: str) -> Cancel | None:
     return Cancel(query=rest)
 
 
-# Anything a subscriber might mean as a code: six or more digits of any script, perhaps spaced or dashed.
-CODE_LIKE = re.compile(r"\d(?:[\s.-]?\d){5,}")
-DIGIT = re.compile(r"\d")
+# Anything a subscriber might mean as a code: six or more digits, perhaps spaced or dashed, in a text where every
+# character with a digit value (any script's, ², ④, 𝟒: `str.isdigit`) reads 0. A code typed in digits that are not
+# taken as one (④②④②④②) is still the code to anyone reading the log.
+CODE_LIKE = re.compile(r"0(?:[\s.-]?0){5,}")
 
 
 def masked_codes(text: str) -> str:
     """`text` with every digit of anything like a code starred out, for records that outlive the code."""
-    return CODE_LIKE.sub(lambda found: DIGIT.sub("*", found.group(0)), text)
+    shape = "".join("0" if c.isdigit() else c for c in text)
+    starred = list(text)
+    for found in CODE_LIKE.finditer(shape):
+        for i in range(*found.span()):
+            if shape[i] == "0":
+                starred[i] = "*"
+    return "".join(starred)

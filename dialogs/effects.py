@@ -47,6 +47,13 @@ class Escalate:
 
 
 @dataclass(frozen=True)
+class ForAgent:
+    """A message the subscriber sent while a person has the conversation (人工): kept for that person."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class SetOptOut:
     opted_out: bool
 
@@ -67,4 +74,4 @@ class OrderPlan:
     subscription: Subscription
 
 
-Effect = Reply | SendMessage | CancelSubscription | IssueStatement | Escalate | SetOptOut | Pay | OrderPlan
+Effect = Reply | SendMessage | CancelSubscription | IssueStatement | Escalate | ForAgent | SetOptOut | Pay | OrderPlan

@@ -10,13 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from carriers import CarrierPolicy, settlement_deadline
 from dialogs import bills, codes, pages, payments, plans
 from dialogs import commands as cmds
-from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
+from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
     CancelSubscription,
     Effect,
     Escalate,
+    ForAgent,
     IssueStatement,
     OrderPlan,
     Pay,
@@ -46,6 +47,7 @@ from dialogs.normalize import normalize
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
+HUMAN = "requested"  # the escalation 人工 opens; while it is open the bot stays quiet
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,13 @@ Outcome = tuple[DialogState, list[Effect]]
 
 def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> Outcome:
     text = normalize(message.text)
-    turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
-    turned = _turn_page(turn, text)
-    new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+    if state.human:  # no flow moves on, nor times out, nor pages, while a person has the conversation
+        turn = Turn(state, facts, now, _lang(state, facts, text), message.screen)
+        new_state, effects = _handed_over(turn, cmds.parse(text), message)
+    else:
+        turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
+        turned = _turn_page(turn, text)
+        new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
 
 
@@ -157,7 +163,7 @@ def _keyword(turn: Turn, name: str) -> Outcome:
         case cmds.BILL:
             return _bill(turn)
         case cmds.HUMAN:
-            return state, [Escalate("requested"), turn.reply("human")]
+            return replace(state, human=True, human_noticed=False), [Escalate(HUMAN), turn.reply("human")]
         case cmds.STOP:
             return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
@@ -233,19 +239,33 @@ def _find(turn: Turn, active: tuple[Subscription, ...], query: str) -> Outcome:
 def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     subs = _selected(turn, selected)
     quotes = [statement_for(turn.facts, s, turn.now) for s in subs]
-    lines = "\n".join(
-        render(
-            turn.lang, "confirm_line", name=short_name(s.name), fee=money(turn.lang, s.fee_fen),
-            amount=money(turn.lang, q.amount_fen), deadline=when(turn.lang, q.due_at, turn.facts.policy.timezone),
-        )
-        for s, q in zip(subs, quotes, strict=True)
-    )
-    total = money(turn.lang, sum(q.amount_fen for q in quotes))
     # The quote is kept so that the code, even past midnight or a renewal, settles exactly what was shown here.
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
                     amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes),
                     periods=tuple(s.renews_on.isoformat() for s in subs), quoted_at=turn.clock)
-    return state, [turn.reply("confirm", lines=lines, amount=total)]
+    return _show(turn, state, CONFIRM)
+
+
+def _confirm_lines(turn: Turn, state: DialogState) -> Lines:
+    """The packages as quoted, a line each; every page states how many there are, the total and how to answer, so
+    that Y on any page confirms what the subscriber was told."""
+    lang, tz = turn.lang, turn.facts.policy.timezone
+    quoted = [(sub, *_quoted(turn, state, sub)) for sub in _selected(turn, state.selected)]
+    lines = [
+        _line(lang, "confirm_line", s.name, fee=money(lang, s.fee_fen), amount=money(lang, fen),
+              deadline=when(lang, due_at, tz))
+        for s, fen, due_at in quoted
+    ]
+    return lines, {"count": len(lines), "amount": money(lang, sum(fen for _, fen, _ in quoted))}
+
+
+def _quoted(turn: Turn, state: DialogState, sub: Subscription) -> tuple[int, datetime]:
+    """The amount and deadline quoted for `sub`; what the flow did not keep, as the rules say now."""
+    i = state.selected.index(sub.id)
+    if i < len(state.amounts) and i < len(state.due_ats):
+        return state.amounts[i], datetime.fromtimestamp(state.due_ats[i], UTC)
+    fresh = statement_for(turn.facts, sub, turn.now)
+    return fresh.amount_fen, fresh.due_at
 
 
 def _epoch(moment: datetime) -> int:
@@ -311,23 +331,31 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
 
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
-    lines = []
-    for sub in _selected(turn, turn.state.selected):
-        lines.append(_cancel_line(turn, sub, effects))
-    text = turn.say("done", lines="\n".join(lines))
-    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION)]
+    lines = [_cancel_line(turn, sub, effects) for sub in _selected(turn, turn.state.selected)]
+    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
 
 
-def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> str:
+def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
+    """The result of a cancel: one message, or as many as its lines need (an SMS, whatever channel asked), each
+    numbered and within the budget, every package in exactly one."""
+
+    def compose(shown: list[str], part: int, parts: int) -> str:
+        numbered = render(turn.lang, "done_part", n=part, count=parts) if parts > 1 else ""
+        return turn.say("done", lines="\n".join(shown), part=numbered)
+
+    return pages.split(lines, compose, lambda text: fits_screen(turn.facts.policy, "done", text))
+
+
+def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.Line:
+    lang = turn.lang
     if not sub.active:
-        return render(turn.lang, "done_line_already", name=short_name(sub.name))
+        return _line(lang, "done_line_already", sub.name)
     statement, cancel = _as_quoted(turn, sub)
     effects += [cancel, IssueStatement(statement)]
     if statement.status == PAID:
-        return render(turn.lang, "done_line_free", name=short_name(sub.name))
-    deadline = when(turn.lang, statement.due_at, turn.facts.policy.timezone)
-    amount = money(turn.lang, statement.amount_fen)
-    return render(turn.lang, "done_line", name=short_name(sub.name), amount=amount, deadline=deadline)
+        return _line(lang, "done_line_free", sub.name)
+    deadline = when(lang, statement.due_at, turn.facts.policy.timezone)
+    return _line(lang, "done_line", sub.name, amount=money(lang, statement.amount_fen), deadline=deadline)
 
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
@@ -535,7 +563,7 @@ def _no_order(turn: Turn, command: cmds.Command) -> Outcome:
 
 # --- listings, a page at a time -------------------------------------------------------------------------------
 
-LIST, QUERY, BILL, PAY_CONFIRM, PLANS = "list", "query", "bill", "pay_confirm", "plans"
+LIST, QUERY, BILL, CONFIRM, PAY_CONFIRM, PLANS = "list", "query", "bill", "confirm", "pay_confirm", "plans"
 Lines = tuple[list[pages.Line], dict[str, object]]
 
 
@@ -548,7 +576,8 @@ def _list_lines(turn: Turn, state: DialogState) -> Lines:
 
 # What each listing shows, from the facts and the state that offers it (its options, its confirmed amounts).
 _LINES: dict[str, Callable[[Turn, DialogState], Lines]] = {
-    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, PAY_CONFIRM: _pay_lines, PLANS: _plan_lines,
+    LIST: _list_lines, QUERY: _query_lines, BILL: _bill_lines, CONFIRM: _confirm_lines, PAY_CONFIRM: _pay_lines,
+    PLANS: _plan_lines,
 }
 
 
@@ -613,3 +642,18 @@ def heard(state: DialogState, text: str) -> str:
     """What the conversation log may keep of `text` arriving in `state`: while a code is awaited, anything like one
     is starred out, as the codes we send never reach the log."""
     return cmds.masked_codes(text) if state.stage == VERIFYING else text
+
+
+# --- handed over to a person (人工) -----------------------------------------------------------
+
+
+def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
+    """Every message is for the person; STOP and START still take effect, and the bot says once that the person
+    will answer. Only ops resolving the escalation hands the number back."""
+    kept: list[Effect] = [ForAgent(message.text)]
+    if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
+        state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]
+        return state, kept + effects
+    if turn.state.human_noticed:
+        return turn.state, kept
+    return replace(turn.state, human_noticed=True), kept + [turn.reply("human_waiting")]

@@ -175,3 +175,7 @@ class DialogState:
     # came in on, so a listing started by SMS can be paged on a USSD screen and the other way round.
     listing: str = ""
     page_start: int = 0
+    # 人工: a person has the conversation until ops resolves the escalation; the bot only passes messages on
+    # (and says so once: `human_noticed`).
+    human: bool = False
+    human_noticed: bool = False

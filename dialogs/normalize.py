@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -30,6 +31,18 @@ CJK = re.compile(
 )
 MAX_PASSES = 4
 
+# What counts as a digit is what the subscriber typed, not what NFKC makes of it. A phone keypad types ASCII digits
+# and a Chinese input method full-width ones: those are digits (NFKC folds full-width to ASCII). NFKC would also fold
+# superscript ², circled ①, mathematical 𝟒 and the like into ASCII digits, making 𝟒𝟐𝟒𝟐𝟒𝟐 a verification code: such
+# characters are kept as typed, so a code is only ever ASCII or full-width digits (dialogs/commands.py CODE_RE).
+# A choice from a list may also be typed in circled numbers (`numbers_in`). Table: tests/support/digits.py.
+DIGITS = frozenset("0123456789")
+FULL_WIDTH_DIGITS = frozenset("０１２３４５６７８９")
+# Decision: ①–⑳ and ㉑–㊿ are a choice. Chinese input methods offer them when a digit is typed, and a choice is always
+# followed by a confirmation the subscriber must answer, so reading ③ as 3 can cancel nothing by itself. They are a
+# number each, separators or not (`①③` is 1 and 3). They are never a code: a code cancels or pays.
+CIRCLED = re.compile("[\u2460-\u2473\u24ea\u3251-\u325f\u32b1-\u32bf]")
+
 
 def normalize(text: str) -> str:
     """Canonical form of an inbound message: `"ｔｄ１。"` -> `"TD 1"`, `"退定"` -> `"退订"`."""
@@ -51,12 +64,31 @@ def _unpaired_surrogates_replaced(text: str) -> str:
 
 def _once(text: str) -> str:
     text = "".join(_visible(c) for c in text)
-    text = unicodedata.normalize("NFKC", text).translate(PUNCTUATION).translate(ASCII_UPPER)
+    text = _folded(text).translate(PUNCTUATION).translate(ASCII_UPPER)
     text = "".join(_visible(c) for c in text)
     for typo, fixed in TYPOS:
         text = text.replace(typo, fixed)
     text = " ".join(text.split()).rstrip(TRAILING)
     return COMMAND_DIGITS.sub(r"\1 \2", text)
+
+
+def _folded(text: str) -> str:
+    """NFKC, except for the characters it would turn into ASCII digits that the subscriber did not type as digits."""
+    parts, run = [], []
+    for char in text:
+        if _kept_as_typed(char):
+            parts += [unicodedata.normalize("NFKC", "".join(run)), char]
+            run = []
+        else:
+            run.append(char)
+    return "".join(parts) + unicodedata.normalize("NFKC", "".join(run))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept_as_typed(char: str) -> bool:
+    if char in DIGITS or char in FULL_WIDTH_DIGITS:
+        return False
+    return any(c in DIGITS for c in unicodedata.normalize("NFKC", char))
 
 
 def _visible(char: str) -> str:
@@ -68,8 +100,9 @@ def _visible(char: str) -> str:
 
 
 def numbers_in(text: str) -> tuple[int, ...] | None:
-    """Positive integers of a pure number list (`"1 3"`, `"1,3"`, `"1，3"`), de-duplicated in order."""
-    text = normalize(text).strip(" ,")
+    """Positive integers of a pure number list (`"1 3"`, `"1,3"`, `"1，3"`, `"①③"`), de-duplicated in order."""
+    text = CIRCLED.sub(lambda circled: f",{unicodedata.normalize('NFKC', circled.group())},", normalize(text))
+    text = text.strip(" ,")
     if not NUMBER_LIST.match(text):
         return None
     tokens = SEPARATORS.split(text)

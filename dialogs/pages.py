@@ -1,10 +1,12 @@
-"""Listings shown a page at a time, each page within the room of the channel: `98` the next page, `0` the one before.
+"""Listings shown a page at a time, each page within the room of the channel: `98` the next page, `0` the one before;
+and messages with too many lines for one, sent as several.
 
-The rules (tests/unit/test_pages.py):
+The rules (tests/unit/test_pages.py, tests/unit/test_cancel_pages.py):
 - a page holds as many whole lines as fit, and at least one;
 - a name is shown whole unless its line alone would overrun the page; then it is cut to what fits (`fit_name`);
 - together the pages show every line exactly once and in order, so a number keeps its meaning on any page;
-- the pages are worked out again from the first line for each turn, so a stored page is just where it starts.
+- the pages are worked out again from the first line for each turn, so a stored page is just where it starts;
+- a message split in several (`split`) follows the same rules, each part numbered n/m so none is taken for the whole.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ BACK = "0"
 
 # The whole message for some lines: (lines as shown, whether a page comes before, whether one comes after).
 Compose = Callable[[list[str], bool, bool], str]
+# Message n of m holding some lines: (lines as shown, n, m).
+Numbered = Callable[[list[str], int, int], str]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Page:
     start: int  # index of its first line
     end: int  # index after its last line
     text: str
+    shown: tuple[str, ...] = ()  # its lines as shown
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,11 @@ class Listing:
             return Page(start, start, self.compose([], start > 0, False))
         page = self._alone(start)
         for end in range(start + 2, count + 1):
-            text = self.compose([line.whole() for line in self.lines[start:end]], start > 0, end < count)
+            shown = [line.whole() for line in self.lines[start:end]]
+            text = self.compose(shown, start > 0, end < count)
             if not self.room(text):
                 break
-            page = Page(start, end, text)
+            page = Page(start, end, text, tuple(shown))
         return page
 
     def starts(self) -> list[int]:
@@ -73,4 +79,16 @@ class Listing:
     def _alone(self, start: int) -> Page:
         line, back, more = self.lines[start], start > 0, start + 1 < len(self.lines)
         name = fit_name(line.name, lambda shown: self.compose([line.text(shown)], back, more), self.room)
-        return Page(start, start + 1, self.compose([line.text(name)], back, more))
+        return Page(start, start + 1, self.compose([line.text(name)], back, more), (line.text(name),))
+
+
+def split(lines: Sequence[Line], compose: Numbered, room: Callable[[str], bool]) -> list[str]:
+    """`lines` in one message if they fit, else in as few as `room` allows, numbered. Parts are cut as if each were
+    numbered m/m with m as wide as the number of lines: no part's own number can make it longer than that."""
+    whole = compose([line.whole() for line in lines], 1, 1)
+    if not lines or room(whole):
+        return [whole]
+    widest = len(lines)
+    listing = Listing(lines, lambda shown, back, more: compose(shown, widest, widest), room)
+    parts = [listing.page(start).shown for start in listing.starts()]
+    return [compose(list(shown), n, len(parts)) for n, shown in enumerate(parts, 1)]

@@ -22,8 +22,9 @@ TOO_MANY = "too_many"
 
 # Bounds the record a step reads and writes; a statement needing more is a case for a person.
 MAX_PAYMENTS = 20
-# "<msisdn digits>-<subscription id>-<yyyymmdd>", as dialogs.engine.statement_for builds it.
-STATEMENT_ID = re.compile(r"^(\d{6,15})-(.+)-(\d{8})$")
+# "<msisdn digits>-<subscription id>-<yyyymmdd>", as dialogs.engine.statement_for builds it: ASCII digits, where `\d`
+# would take any script's (and phonenumbers reads them all as a number).
+STATEMENT_ID = re.compile(r"^([0-9]{6,15})-(.+)-([0-9]{8})$")
 
 
 @dataclass(frozen=True)

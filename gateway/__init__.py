@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import bootstrap, config, logs
 from gateway.state import codec
-from gateway.web import limits
+from gateway.web import limits, ops
 
 
 class _JSON(DefaultJSONProvider):
@@ -25,12 +25,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     config.check_secret(app.config)
     config.check_quiet_hours(app.config)
-    logs.setup()
+    logs.setup(config=app.config)
     app.json = _JSON(app)
     _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))
     bootstrap.init_app(app)
     _register(app)
     limits.init_app(app)
+    ops.init_app(app)
     return app
 
 

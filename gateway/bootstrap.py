@@ -17,7 +17,9 @@ from gateway import config as settings
 from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.senders import ConsoleSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
+from gateway.state import audit, counters
 from gateway.state.connection import connect
+from gateway.state.counters import TrafficBuffer
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
 
@@ -43,6 +45,11 @@ class Runtime:
     billing: Billing
     clock: Callable[[], datetime] = utc_now
     _queues: dict[str, Queue] = field(default_factory=dict)
+    traffic: TrafficBuffer = field(init=False)  # this process's messages per minute, on their way to Redis
+
+    def __post_init__(self) -> None:
+        every = self.config.get("TDBOT_TRAFFIC_FLUSH_SECONDS")
+        self.traffic = TrafficBuffer(self.redis, self.keys, counters.FLUSH_EVERY if every is None else float(every))
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -73,9 +80,9 @@ def bootstrap(config: dict) -> Runtime:
     sender = _sender(config, redis, keys)
     pacer = Pacer(redis, keys.shared(PACE, sender.name), mps_for(config, sender.name))
     runtime = Runtime(
-        config=config, redis=redis, queue_redis=queue_redis, keys=keys, store=Store(redis, keys),
-        sender=sender, pacer=pacer, billing=backend_for(config, redis, keys, clock),
-        clock=clock,
+        config=config, redis=redis, queue_redis=queue_redis, keys=keys,
+        store=Store(redis, keys, audit.retention_days(config), clock), sender=sender, pacer=pacer,
+        billing=backend_for(config, redis, keys, clock), clock=clock,
     )
     install(runtime)
     return runtime

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from gateway import config as settings
 from gateway import create_app
 from gateway.bootstrap import EXTENSION, bootstrap
-from gateway.state import connection, demo, importer
+from gateway.state import connection, demo, importer, operators
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
 from gateway.web import validation
@@ -87,10 +87,12 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
         demo.seed(runtime, date.today())
     base = f"http://{host}:{port}"
     _write_runtime({**config, "BASE_URL": base})
+    password = _demo_operator(runtime)
     # One worker runs rq cron (the reminder sweeper); more would only sweep more often.
     commands = [[sys.executable, "-m", "worker", *(["--no-cron"] if i else [])] for i in range(workers)]
     children = [subprocess.Popen(command) for command in commands]
     _banner(config, base, with_demo)
+    click.echo(f"  Ops console: {base}/ops  (sign in as {DEMO_OPERATOR} / {password}, an admin; new each run)")
     # SIGTERM (e.g. from a supervisor) must still stop the workers we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -102,6 +104,17 @@ def run(host: str, port: int, workers: int, with_demo: bool) -> None:
             child.wait(timeout=10)
         if embedded:
             _stop_embedded(runtime.redis)
+
+
+DEMO_OPERATOR = "demo"
+
+
+def _demo_operator(runtime) -> str:
+    """There is no built-in operator: each `tdbot run` (re)creates `demo` with a fresh password, and prints it."""
+    password = secrets.token_urlsafe(12)
+    operators.save(runtime.redis, runtime.keys, operators.new(DEMO_OPERATOR, operators.ADMIN, password,
+                                                              runtime.clock()))
+    return password
 
 
 def _stop_embedded(redis) -> None:
@@ -263,3 +276,41 @@ def worker(cron: bool) -> None:
     from worker import main as work
 
     work(cron=cron, config=_config())
+
+
+@main.group("ops-user")
+def ops_user() -> None:
+    """Manage ops console operators (viewer: look; agent: handle escalations; admin: also reveal numbers, act on
+    queues)."""
+
+
+@ops_user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(operators.ROLES), required=True)
+@click.password_option(help="prompted (twice) when not given")
+def ops_user_add(name: str, role: str, password: str) -> None:
+    """Create operator NAME, or give an existing one a new role and password."""
+    if len(password) < 10:
+        raise click.ClickException("use a password of at least 10 characters")
+    runtime = bootstrap(_config())
+    existed = operators.load(runtime.redis, runtime.keys, name) is not None
+    operators.save(runtime.redis, runtime.keys, operators.new(name, role, password, runtime.clock()))
+    click.echo(f"{'updated' if existed else 'added'} operator {name} ({role})")
+
+
+@ops_user.command("list")
+def ops_user_list() -> None:
+    """Every operator and their role."""
+    runtime = bootstrap(_config())
+    for operator in operators.every(runtime.redis, runtime.keys):
+        click.echo(f"{operator.name}\t{operator.role}")
+
+
+@ops_user.command("remove")
+@click.argument("name")
+def ops_user_remove(name: str) -> None:
+    """Remove operator NAME (signed out at their next request)."""
+    runtime = bootstrap(_config())
+    if not operators.remove(runtime.redis, runtime.keys, name):
+        raise click.ClickException(f"no operator {name}")
+    click.echo(f"removed operator {name}")

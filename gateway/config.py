@@ -34,6 +34,11 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
     "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
+    "TDBOT_AUDIT_DAYS": "180",  # how long the audit trail and resolved escalations are kept (gateway/state/audit.py)
+    "TDBOT_OPS_IDLE_MINUTES": "30",  # an ops console session signs out after this long without a request
+    "TDBOT_RATE_LIMIT_SIGNIN": None,  # ops sign-in attempts per client IP and per operator name (gateway/web/limits.py)
+    # How long a web process keeps its messages-per-minute counts before writing them (0: at once; tests do).
+    "TDBOT_TRAFFIC_FLUSH_SECONDS": "5",
 }
 # Per-sender pacing overrides, e.g. TDBOT_MPS_TWILIO=10 (see gateway/pacing.py).
 PER_SENDER_MPS = "TDBOT_MPS_"
@@ -77,7 +82,7 @@ class InvalidSetting(ValueError):
     """A setting the app and the worker cannot run with; the message names it."""
 
 
-_QUIET_HOURS = re.compile(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*")
+_QUIET_HOURS = re.compile(r"\s*([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})\s*")
 
 
 def check_quiet_hours(config: dict) -> None:

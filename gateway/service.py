@@ -18,16 +18,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.effects import CODE, Effect, Escalate, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import Facts, Message, heard, step
+from dialogs.effects import Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
+from dialogs.engine import HUMAN, Facts, Message, heard, step
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
+from gateway import metrics
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import OutboundMessage
+from gateway.delivery.messages import AGENT, OutboundMessage
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
-from gateway.state import codec
+from gateway.masking import mask_codes
+from gateway.state import audit, codec, escalations
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
@@ -67,6 +69,7 @@ class Result:
     messages: list[OutboundMessage] = field(default_factory=list)
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
+    stranger: bool = False  # a number we have no record of
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Outcome:
     subscriber: Subscriber | None = None
     stranger: bool = False  # a number we have no record of: answered, never stored
     heard: str = ""  # what the conversation log keeps of the inbound text
+    effects: list[Effect] = field(default_factory=list)
+    before: DialogState = field(default_factory=DialogState)  # the dialog as the step found it
 
 
 class Service:
@@ -88,7 +93,13 @@ class Service:
     def handle(self, inbound: Inbound, quotas: Sequence[Quota] = ()) -> Result:
         """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
         and changes nothing else."""
-        result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+        started = time.perf_counter()
+        try:
+            result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+        except Exception as exc:
+            metrics.inbound(self.runtime, inbound.channel, _failure(exc), time.perf_counter() - started)
+            raise
+        metrics.inbound(self.runtime, inbound.channel, _outcome(result), time.perf_counter() - started)
         self._after_commit(inbound, result)
         return result
 
@@ -153,13 +164,14 @@ class Service:
             reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
             messages=messages, pending=_pending(messages, effects, updated, now),
         )
-        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text))
+        return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text),
+                       effects=effects, before=dialog)
 
     def _stranger(self, inbound: Inbound) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
-            return Outcome(Result(reply=""), stranger=True)
+            return Outcome(Result(reply="", stranger=True), stranger=True)
         lang = reply_lang(inbound.msisdn, inbound.text)
-        return Outcome(Result(reply=render(lang, "unknown_sender")), stranger=True)
+        return Outcome(Result(reply=render(lang, "unknown_sender"), stranger=True), stranger=True)
 
     def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
         return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
@@ -177,10 +189,14 @@ class Service:
         store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
-        sent = [m.text for m in result.messages if m.kind != CODE]  # codes never reach the ops log
-        entry = {"at": int(now.timestamp()), "id": inbound.inbound_id, "channel": inbound.channel,
-                 "in": outcome.heard[:200], "reply": result.reply, "sent": sent}
-        store.log(msisdn, entry, pipeline=pipe)
+        _record(self.runtime, pipe, inbound, outcome, now)
+
+    def person_message(self, msisdn: str, text: str) -> OutboundMessage:
+        """What a person in the ops console says to `msisdn`, made as a step's SendMessage is: the caller stores it
+        and its outbox entry in one commit, and `outbox.run` queues it, through the same outbound path."""
+        subscriber = self.runtime.store.load_subscriber(msisdn)
+        signature = self.runtime.policy(subscriber).sender_id if subscriber else ""  # as the rules ask of any SMS
+        return self._message(msisdn, SendMessage(signature + text, AGENT), self.runtime.clock())
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:
         """Writes outside the subscriber's slot (global indexes, RQ), from the outbox entry the step committed. If
@@ -193,6 +209,21 @@ class Service:
                 outbox.run(self.runtime, msisdn, inbound_id, result.pending)
         except Exception:
             log.exception("after-commit work of %s for %s failed; it stays in the outbox", inbound_id, msisdn)
+
+
+def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
+    """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
+    msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
+    said = {"id": inbound.inbound_id, "channel": inbound.channel, "text": text}
+    runtime.store.audit(msisdn, audit.step_entry(
+        inbound.inbound_id, inbound.channel, outcome.heard, outcome.result.reply, outcome.result.messages,
+        outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
+    for effect in outcome.effects:
+        if isinstance(effect, Escalate):
+            escalations.open_in(pipe, runtime.keys, escalations.new(msisdn, effect.reason, now, said))
+        elif isinstance(effect, ForAgent):
+            entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
+            escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
 
 
 def _pending(
@@ -215,6 +246,17 @@ def _new_charges(updated: Subscriber, effects: list[Effect]) -> list[Pay]:
         e for e in effects
         if isinstance(e, Pay) and (s := updated.statement(e.statement_id)) and s.pending_reference == e.reference
     ]
+
+
+def _outcome(result: Result) -> str:
+    """How a step ended, for /metrics."""
+    if result.duplicate or result.stranger:
+        return metrics.DUPLICATE if result.duplicate else metrics.STRANGER
+    return metrics.STEPPED[0] if result.reply else metrics.STEPPED[1]
+
+
+def _failure(exc: Exception) -> str:
+    return "over_quota" if isinstance(exc, OverQuota) else "contention" if isinstance(exc, Contention) else "error"
 
 
 def _back_off(attempt: int) -> None:

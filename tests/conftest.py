@@ -75,6 +75,7 @@ def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
         "TWILIO_ACCOUNT_SID": None, "TWILIO_FROM": None, "TWILIO_MESSAGING_SERVICE_SID": None,
         "TDBOT_SENDER_MPS": 1000,  # pacing is tested on its own; journeys should not wait a second a message
         "RATELIMIT_ENABLED": False,  # flood limits are tested on their own (tests/e2e/test_flooding.py)
+        "TDBOT_TRAFFIC_FLUSH_SECONDS": 0,  # counted at once: a buffer outliving its test must not write into the next
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from carriers import CarrierPolicy
+from dialogs.budgets import fit_name, fits_screen
 from dialogs.messages import en, zh
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": zh.TEMPLATES, "en": en.TEMPLATES}
@@ -13,6 +15,16 @@ LANGS = tuple(CATALOGUES)
 
 def render(lang: str, key: str, **values: object) -> str:
     return CATALOGUES.get(lang, zh.TEMPLATES)[key].format(**values)
+
+
+def signed(policy: CarrierPolicy, lang: str, key: str, name: str = "", **values: object) -> str:
+    """Template `key` as an SMS on `policy`'s route, with its signature: `name` whole unless the template's budget
+    needs it cut, as a package name the API takes (40 characters) may."""
+
+    def text_for(shown: str) -> str:
+        return policy.sender_id + render(lang, key, name=shown, **values)
+
+    return text_for(fit_name(name, text_for, lambda text: fits_screen(policy, key, text)))
 
 
 def money(lang: str, fen: int) -> str:

@@ -13,6 +13,7 @@ FAILED = "failed"
 SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when its turn came
 
 REMINDER = "reminder"  # the kind of a reminder message (the others are dialogs.effects' kinds)
+AGENT = "agent"  # written by a person in the ops console (人工)
 
 
 @dataclass(frozen=True)

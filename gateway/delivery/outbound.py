@@ -25,7 +25,7 @@ from rq import Queue, Retry, get_current_job
 
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
-from gateway import bootstrap
+from gateway import bootstrap, metrics
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
@@ -133,6 +133,7 @@ def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
+    metrics.outbound(runtime, runtime.sender.name, metrics.SENT)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
@@ -163,11 +164,13 @@ def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
         if not runtime.store.release_message(message, attempts, status=FAILED):
             return "skipped"  # another run settled it first
         log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
+        metrics.outbound(runtime, runtime.sender.name, metrics.FAILED)
         _record(runtime, message, error="never reached the provider", **_forget_code(message))
         undelivered(runtime, message)
         return "failed"
     if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
+    metrics.outbound(runtime, runtime.sender.name, metrics.RETRIED)
     return deliver(message.msisdn, message.id)  # it never left: send it now
 
 
@@ -192,7 +195,7 @@ def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -
 
 def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     log.error("message %s to %s may or may not have gone out: escalating", message.id, message.msisdn)
-    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock())
+    runtime.store.escalate(message.msisdn, SEND_UNCERTAIN, runtime.clock(), context={"message": message.id})
     return UNCERTAIN
 
 
@@ -212,8 +215,10 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     if exc.retryable and job is not None and job.retries_left:
         _record(runtime, message, status=QUEUED, attempts=attempts, error=str(exc))  # it did not leave: claimable
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
+        metrics.outbound(runtime, runtime.sender.name, metrics.RETRIED)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
+    metrics.outbound(runtime, runtime.sender.name, metrics.FAILED)
     if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
         undelivered(runtime, message, str(exc.code or ""))
     return "failed"
@@ -246,14 +251,16 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
     again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
     was reported delivered meanwhile: then it has arrived."""
-    code = int(error_code) if error_code.isdigit() else None
+    # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
+    code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
     if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
-        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock())
+        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
+            "message": message.id, "error": error_code, "resends": message.resends})
         return
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),

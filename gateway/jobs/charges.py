@@ -23,7 +23,7 @@ from rq.job import Job, JobStatus
 
 from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
-from dialogs.messages import money, render
+from dialogs.messages import money, signed
 from dialogs.model import OVERDUE, Payment, Statement, Subscriber
 from dialogs.overdue import mark_overdue
 from dialogs.payments import (
@@ -41,7 +41,8 @@ from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
-from gateway.state import due
+from gateway.state import audit, due
+from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def end(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str
         return mark_overdue(after, runtime.policy(after), statement_id, now) if after else None
 
     updated = runtime.store.update_subscriber(msisdn, change)
-    runtime.store.escalate(msisdn, PAYMENT_FAILED, now)
+    runtime.store.escalate(msisdn, PAYMENT_FAILED, now, context={"statement": statement_id, "reference": reference})
     if updated is not None and released[-1]:
         _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
     return "failed"
@@ -161,7 +162,8 @@ def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentRe
     settled = settle(runtime, msisdn, statement_id, payment, capped=False)
     if settled.outcome not in (RECORDED, DUPLICATE) or settled.statement is None or settled.subscriber is None:
         log.error("charge %s for %s could not be recorded: %s", receipt.reference, statement_id, settled.outcome)
-        runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock())
+        runtime.store.escalate(msisdn, PAYMENT_UNRECORDED, runtime.clock(), context={
+            "statement": statement_id, "reference": receipt.reference, "amount_fen": receipt.amount_fen})
         return settled.outcome
     key = "pay_done_partial" if settled.statement.owed_fen else "pay_done"
     _notify(runtime, settled.subscriber, f"{receipt.reference}|done", CONFIRMATION, key, name=settled.statement.name,
@@ -182,13 +184,24 @@ def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, c
             outcomes.append(record_payment(subscriber, statement_id, payment, policy, now, capped))
         return outcomes[-1].subscriber
 
-    runtime.store.update_subscriber(msisdn, change)
+    runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
     settled = outcomes[-1]
+    if settled.statement is not None and not settled.statement.owed_fen:
+        runtime.redis.zrem(runtime.keys.shared(OVERDUE_INDEX), f"{msisdn}|{statement_id}")
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
-        runtime.store.escalate(msisdn, OVERPAID, now)
+        runtime.store.escalate(msisdn, OVERPAID, now, context={
+            "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
     return settled
+
+
+def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
+    """The payment as the subscriber's audit trail keeps it."""
+    statement = after.statement(statement_id)
+    owed = statement.owed_fen if statement else 0
+    return {"kind": audit.PAYMENT, "statement": statement_id, "amount_fen": payment.amount_fen,
+            "reference": payment.reference, "owed_fen": owed}
 
 
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
@@ -196,7 +209,7 @@ def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: 
     """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
-    text = policy.sender_id + render(lang, key, amount=money(lang, amount), **values)
+    text = signed(policy, lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()))
     if runtime.store.load_message(message.msisdn, message.id) is None:
         runtime.store.save_message(message)

@@ -47,8 +47,9 @@ def queue_url(runtime: Runtime) -> str:
 
 
 def main() -> None:
-    logs.setup()
-    run(queue_url(bootstrap(from_env())))
+    config = from_env()
+    logs.setup(config=config)
+    run(queue_url(bootstrap(config)))
 
 
 if __name__ == "__main__":

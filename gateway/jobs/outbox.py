@@ -133,8 +133,8 @@ def _work(runtime: Runtime, msisdn: str, pending: Pending, now: datetime) -> Non
     # Reminders need the subscriber as committed; only steps that issue statements or order a plan have any.
     subscriber = runtime.store.load_subscriber(msisdn) if pending.statements or pending.ordered else None
     with runtime.redis.pipeline(transaction=False) as pipe:
-        for reason in pending.escalations:
-            runtime.store.escalate(msisdn, reason, now, pipeline=pipe)
+        for reason in pending.escalations:  # opened and audited in the step's commit; listed now
+            runtime.store.index_escalation(msisdn, reason, now, pipeline=pipe)
         with _queue_pipeline(runtime, pipe) as jobs:
             outbound.enqueue_ids(runtime, msisdn, pending.messages, pipeline=jobs)
             charges.enqueue(runtime, msisdn, [Pay(s, int(a), r) for s, a, r in pending.payments], pipeline=jobs)
@@ -225,7 +225,8 @@ def _count_failure(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pend
         )
         if tries == STUCK_AFTER:
             log.error("after-commit work of %s for %s failed %d times; escalated", inbound_id, msisdn, tries)
-            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock())
+            context = {"inbound": inbound_id, "tries": tries}
+            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock(), context=context)
     except Exception:
         log.exception("could not count a failed try of %s for %s", inbound_id, msisdn)
 
@@ -235,7 +236,8 @@ def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> 
     try:
         with runtime.redis.pipeline(transaction=False) as pipe:
             pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
-            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe)
+            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe,
+                                   context={"inbound": inbound_id})
             pipe.execute()
         runtime.redis.hdel(key(runtime, msisdn), inbound_id)
     except Exception:

@@ -17,7 +17,7 @@ from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
 from gateway.delivery import messages, outbound, wanted
 from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
-from gateway.state import due
+from gateway.state import audit, due
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
 
 def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:
     store, key = runtime.store, runtime.keys.message(message.msisdn, message.id)
-    entry = {"at": message.created_at, "id": message.id, "channel": REMINDER, "in": "", "reply": "",
-             "sent": [message.text]}
+    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER, "sent": [audit.sent(message)]}
     with runtime.redis.pipeline() as pipe:
         try:
             pipe.watch(key)
@@ -77,7 +76,7 @@ def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:
                 return False
             pipe.multi()
             store.save_message(message, pipeline=pipe)
-            store.log(message.msisdn, entry, pipeline=pipe)
+            store.audit(message.msisdn, entry, runtime.clock(), pipeline=pipe)
             pipe.execute()
             return True
         except WatchError:  # another batch made it first

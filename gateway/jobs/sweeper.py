@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from dialogs.reminders import DEADLINE, LATE, RENEW, RENEWAL, SETTLE, Reminder
-from gateway import bootstrap
+from gateway import bootstrap, metrics
 from gateway.bootstrap import REMINDER_QUEUE, Runtime
 from gateway.jobs import overdue, reminders, renewals
-from gateway.state import due
+from gateway.state import counters, due
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ def sweep(runtime: Runtime, batch: int = BATCH, lease: int = LEASE, job: Callabl
 
 
 def sweep_job() -> int:
-    """What rq cron runs."""
-    return sweep(bootstrap.current())
+    """What rq cron runs; it also tells /readyz and the console that a worker is at work."""
+    runtime = bootstrap.current()
+    counters.saw_worker(runtime.redis, runtime.keys, runtime.clock())
+    return sweep(runtime)
 
 
 def send_batch(members: list[str], lease_until: int) -> dict[str, int]:
@@ -68,4 +70,5 @@ def send_batch(members: list[str], lease_until: int) -> dict[str, int]:
             continue
         done.append(raw)
     due.ack(runtime, done, lease_until)
+    metrics.reminders(runtime, outcomes)
     return dict(outcomes)

@@ -81,8 +81,14 @@ def payment_from_dict(data: dict) -> Payment:
     return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]))
 
 
+# Written only when set: a release that predates them (mid-deploy) still reads every dialog nobody handed over.
+_OMITTED_WHEN_UNSET = ("human", "human_noticed")
+
+
 def dialog_to_json(state: DialogState) -> str:
-    return dumps(state)
+    if state.human or state.human_noticed:
+        return dumps(state)
+    return dumps({k: v for k, v in vars(state).items() if k not in _OMITTED_WHEN_UNSET})
 
 
 def dialog_from_json(raw: str | bytes | None) -> DialogState:

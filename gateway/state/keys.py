@@ -8,7 +8,9 @@ SUBSCRIBER = "subscriber"
 DIALOG = "dialog"
 INBOUND = "in"
 MESSAGE = "msg"
-LOG = "log"
+LOG = "log"  # the previous release's per-subscriber log list, read for what it wrote (the audit stream replaced it)
+AUDIT = "audit"  # per subscriber: the audit stream; shared: the stream of operator actions
+ESCALATION = "escalation"  # per subscriber and reason: the open escalation, its log, and resolved ones
 LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
 BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
 
@@ -19,6 +21,13 @@ PROVIDER_SID = "sid"
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"
 PACE = "pace"
+OPERATORS = "operators"  # ops console operators: name -> record
+OPS_REFS = "ops:refs"  # opaque subscriber references in console URLs -> number
+RESOLVED = "resolved"  # under ESCALATIONS: resolved escalations by resolution time
+OVERDUE = "overdue"  # overdue statements (msisdn|statement id) by deadline, for the console
+COUNTERS = "counters"  # counts the jobs keep (metrics no single process sees whole)
+TRAFFIC = "traffic"  # messages per minute, for the console's charts
+WORKER_SEEN = "worker:seen"  # when a worker last ran a cron job
 REMINDERS_MISSED = "reminders_missed"  # a counter: reminders that quiet hours kept from going out before their deadline
 
 
@@ -43,6 +52,12 @@ class Keys:
 
     def log(self, msisdn: str) -> str:
         return self.of(msisdn, LOG)
+
+    def audit(self, msisdn: str) -> str:
+        return self.of(msisdn, AUDIT)
+
+    def escalation(self, msisdn: str, reason: str, *rest: str) -> str:
+        return self.of(msisdn, ESCALATION, reason, *rest)
 
     def shared(self, name: str, *rest: str) -> str:
         return ":".join((self.prefix, name, *rest))

@@ -12,7 +12,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis import Redis, WatchError
 from redis.client import Pipeline
@@ -20,8 +20,8 @@ from redis.client import Pipeline
 from dialogs.effects import CODE
 from dialogs.model import DialogState, Subscriber
 from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
-from gateway.state import codec
-from gateway.state.keys import ESCALATIONS, Keys
+from gateway.state import audit, codec, escalations
+from gateway.state.keys import Keys
 
 # How long an inbound id's answer is kept (docs/delivery.md): the link's own id for longer than any link retries a
 # webhook; a hash of sender + text, for a link that gives no id, only for seconds: the same text later is a new message.
@@ -32,7 +32,6 @@ CONTENT_ID_TTL = 10
 # A verification code's message record outlives any delivery (minutes, or RQ's retries) but not by much: even
 # masked, it need not stay, and a code whose delivery never ran must not sit in Redis in plain text.
 CODE_MESSAGE_TTL = 3600
-LOG_LENGTH = 200
 
 # Compare-and-set for a whole step in one round trip: run the queued write commands only if every key the step
 # read still holds what it read (SHA1 of the value, '' when missing), else write nothing and answer 0.
@@ -59,7 +58,7 @@ return 1
 class Writes:
     """One step's single-key write commands, recorded for `Store.write_if_unchanged`.
 
-    It offers the part of a redis-py pipeline the store's writers call (set, hset, expire, rpush, ltrim; integer
+    It offers the part of a redis-py pipeline the store's writers call (set, hset, expire, rpush, ltrim, xadd; integer
     TTLs), without building one: the commit never runs these as a pipeline, it sends them as one script's arguments.
     An HSET or RPUSH with nothing to write raises here, before anything is sent: inside the script Redis would refuse
     it after the writes before it, which a script cannot undo.
@@ -71,8 +70,8 @@ class Writes:
     def __len__(self) -> int:
         return len(self.commands)
 
-    def set(self, name: str, value: str | bytes, ex: int | None = None) -> None:
-        self.commands.append(["SET", name, value] if ex is None else ["SET", name, value, "EX", ex])
+    def set(self, name: str, value: str | bytes, ex: int | None = None, nx: bool = False) -> None:
+        self.commands.append(["SET", name, value, *(["EX", ex] if ex is not None else []), *(["NX"] if nx else [])])
 
     def hset(self, name: str, key: str | None = None, value: object = None, mapping: dict | None = None) -> None:
         pairs: list = [key, value] if key is not None else []
@@ -92,6 +91,13 @@ class Writes:
 
     def ltrim(self, name: str, start: int, end: int) -> None:
         self.commands.append(["LTRIM", name, start, end])
+
+    def xadd(self, name: str, fields: dict, minid: str | None = None, approximate: bool = True) -> None:
+        """XADD with an ID Redis picks ('*'), trimming entries older than `minid` (lazily when `approximate`)."""
+        if not fields:
+            raise ValueError(f"XADD {name} with no field")
+        trim = ["MINID", *(["~"] if approximate else []), minid] if minid is not None else []
+        self.commands.append(["XADD", name, *trim, "*", *(x for pair in fields.items() for x in pair)])
 
 
 # Where a writer queues its commands: a pipeline its caller runs, or a step's recorded writes.
@@ -161,9 +167,12 @@ def digest(value: bytes | None) -> str:
 
 
 class Store:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, audit_days: int = audit.DEFAULT_DAYS,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.redis = redis
         self.keys = keys
+        self.audit_days = audit_days
+        self.clock = clock
         self._read = redis.register_script(_READ)
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
         self._claim = redis.register_script(_CLAIM)
@@ -215,9 +224,11 @@ class Store:
         conn.set(self.keys.subscriber(subscriber.msisdn), codec.subscriber_to_json(subscriber))
 
     def update_subscriber(
-        self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50
+        self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50,
+        audited: Callable[[Subscriber | None, Subscriber], dict | None] | None = None,
     ) -> Subscriber | None:
-        """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update."""
+        """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update. A change is
+        recorded in the audit trail, in the same transaction, as `audited(before, after)` tells (None: not at all)."""
         key = self.keys.subscriber(msisdn)
         for _ in range(tries):
             with self.redis.pipeline() as pipe:
@@ -229,6 +240,9 @@ class Store:
                     pipe.multi()
                     if after is not None and after != before:
                         self.save_subscriber(after, pipeline=pipe)
+                        entry = audited(before, after) if audited else None
+                        if entry:
+                            self.audit(msisdn, entry, self.clock(), pipeline=pipe)
                     pipe.execute()
                     return after
                 except WatchError:
@@ -273,19 +287,31 @@ class Store:
         data = self.redis.hgetall(self.keys.message(msisdn, message_id))
         return OutboundMessage.from_hash(data) if data else None
 
-    def log(self, msisdn: str, entry: dict, pipeline: Batch | None = None) -> None:
-        conn = pipeline if pipeline is not None else self.redis
-        key = self.keys.log(msisdn)
-        conn.rpush(key, codec.dumps(entry))
-        conn.ltrim(key, -LOG_LENGTH, -1)
+    def audit(self, msisdn: str, entry: dict, now: datetime, pipeline: Batch | None = None) -> None:
+        """Append `entry` to the subscriber's audit trail (gateway/state/audit.py)."""
+        audit.record(pipeline if pipeline is not None else self.redis, self.keys, msisdn, entry, now, self.audit_days)
 
     def conversation(self, msisdn: str) -> list[dict]:
-        return [json.loads(raw) for raw in self.redis.lrange(self.keys.log(msisdn), 0, -1)]
+        """The subscriber's steps and reminders, oldest first: what the previous release logged, then the audit's."""
+        legacy = [json.loads(raw) for raw in self.redis.lrange(self.keys.log(msisdn), 0, -1)]
+        return legacy + [e for e in audit.read_all(self.redis, self.keys.audit(msisdn)) if "id" in e]
 
-    def escalate(self, msisdn: str, reason: str, at: datetime, pipeline: Pipeline | None = None) -> None:
-        conn = pipeline if pipeline is not None else self.redis
-        conn.zadd(self.keys.shared(ESCALATIONS), {f"{msisdn}|{reason}": at.timestamp()}, nx=True)
+    def escalate(self, msisdn: str, reason: str, at: datetime, pipeline: Pipeline | None = None,
+                 context: dict | None = None) -> None:
+        """Open an escalation for a person, unless one is open for this number and reason (gateway/state/
+        escalations.py); recorded in the subscriber's audit trail either way."""
+        conn = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
+        escalations.open_in(conn, self.keys, escalations.new(msisdn, reason, at, context))
+        escalations.index(conn, self.keys, msisdn, reason, at)
+        self.audit(msisdn, {"kind": audit.ESCALATED, "reason": reason, **({"context": context} if context else {})},
+                   at, pipeline=conn)
+        if pipeline is None:
+            conn.execute()
+
+    def index_escalation(self, msisdn: str, reason: str, at: datetime, pipeline: Pipeline | None = None) -> None:
+        """List an escalation a step opened (and audited) in its own commit."""
+        escalations.index(pipeline if pipeline is not None else self.redis, self.keys, msisdn, reason, at)
 
     def escalations(self) -> list[tuple[str, str]]:
-        members = self.redis.zrange(self.keys.shared(ESCALATIONS), 0, -1)
-        return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+        """(number, reason) of every open escalation, oldest first."""
+        return [(msisdn, reason) for msisdn, reason, _ in escalations.open_ones(self.redis, self.keys)]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
+DEFAULT_SIGN_IN_LIMIT = "10/minute"  # ops console sign-in attempts, per client IP and per operator name
 WEBHOOKS = "twilio_sms"  # the blueprint whose routes are counted per IP only when their signature fails
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
@@ -59,9 +60,11 @@ class OverQuota(Exception):
 
 
 class Limits:
-    def __init__(self, limiter: Limiter, prefix: str, per_ip: RateLimitItem, per_number: RateLimitItem) -> None:
+    def __init__(self, limiter: Limiter, prefix: str, per_ip: RateLimitItem, per_number: RateLimitItem,
+                 sign_in: RateLimitItem | None = None) -> None:
         self.limiter, self.prefix = limiter, prefix
         self.per_ip, self.per_number = per_ip, per_number
+        self.sign_in = sign_in or parse(DEFAULT_SIGN_IN_LIMIT)
 
     def sms_quotas(self, msisdn: str) -> tuple[Quota, ...]:
         """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
@@ -82,6 +85,18 @@ class Limits:
         except RedisError:
             return False  # the request is refused (403) anyway; no reason to turn that into an error
 
+    def sign_in_over_limit(self, ip: str, name: str) -> bool:
+        """Count one console sign-in attempt against the client IP and the operator name; True once over either
+        (guessing one operator's password from many addresses is slowed as much as guessing from one)."""
+        if not self.limiter.enabled:
+            return False
+        try:
+            hits = [self.limiter.limiter.hit(self.sign_in, self.prefix, "signin", "ip", ip),
+                    self.limiter.limiter.hit(self.sign_in, self.prefix, "signin", "name", name.lower()[:64])]
+        except RedisError:
+            return False  # no Redis, no console anyway: the attempt fails on the operator lookup
+        return not all(hits)
+
 
 def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
     """Guard the before/after/teardown hooks flask-limiter adds to every request so `blueprints` skip them.
@@ -94,7 +109,7 @@ def _skip_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
         mine = [f for f in hooks.get(None, []) if _belongs_to(limiter, f)]
         hooks[None] = [_unless(blueprints, f) if f in mine else f for f in hooks.get(None, [])]
         guarded += len(mine)
-    if guarded != HOOKS:
+    if limiter.enabled and guarded != HOOKS:  # a disabled limiter (RATELIMIT_ENABLED=False) adds none
         log.warning("flask-limiter added %d request hooks, not %d: webhooks may pay for them", guarded, HOOKS)
 
 
@@ -132,6 +147,7 @@ def init_app(app: Flask) -> Limits:
     _skip_hooks(app, limiter, uncounted)
     limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
-    limits = Limits(limiter, prefix, parse(per_ip), per_number)
+    sign_in = parse(str(app.config.get("TDBOT_RATE_LIMIT_SIGNIN") or DEFAULT_SIGN_IN_LIMIT))
+    limits = Limits(limiter, prefix, parse(per_ip), per_number, sign_in)
     app.extensions[EXTENSION] = limits
     return limits

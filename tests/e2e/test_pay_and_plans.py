@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from carriers import POLICIES
+from dialogs import budgets
 from dialogs.effects import Pay
 from dialogs.messages import render
 from dialogs.reminders import RENEW, RENEWAL
@@ -18,7 +20,7 @@ from gateway.jobs.billing import FailingBilling, RedisLedger
 from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import BILLING_DRILL
 from tests.support.phone import Phone, seed_demo
-from tests.support.reminders import due
+from tests.support.reminders import CUCC, cancel, due, put
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 CMCC = DEMO_NUMBERS[0]
@@ -178,6 +180,26 @@ def test_paying_an_overdue_statement_pays_the_late_fee_too(phone: Phone) -> None
     phone.deliver()
     paid = statement(phone)
     assert (paid["status"], paid["paid_fen"], paid["owed_fen"]) == ("paid", VID_OWED + 48, 0)
+
+
+@pytest.mark.parametrize(("msisdn", "carrier", "locale", "name", "fee", "settled"), [
+    (CMCC, "cmcc", "en", "Cloud Storage Premium Family Plan 2TB VI", 1500, "Paid CNY 9.50 for Cloud Storage"),
+    (CUCC, "cucc", "zh", "咪咕视频钻石会员尊享月包超长名称示例补足到四十个字符长度的名字啊啊啊啊啊啊啊啊啊", 1_000_000,
+     "缴费成功：咪咕视频"),
+])
+def test_the_paid_notice_names_a_long_package_within_its_budget(client, app, msisdn, carrier, locale, name, fee,
+                                                                 settled) -> None:
+    """The API takes names of 40 characters; the notice that a JF charge went through named them whole, two segments
+    on a one-segment budget, and now cuts them only as far as the budget needs."""
+    put(client, msisdn, carrier, locale, ("vid", name, fee, "2026-12-07"))
+    phone = Phone(client, app, msisdn)
+    cancel(phone)
+    phone.runtime.clock.advance(minutes=1)  # at most one code a minute
+    phone.send("JF")
+    phone.send("Y")
+    phone.send(phone.last_code())
+    paid, policy = phone.inbox()[-1], POLICIES[carrier]
+    assert paid.startswith(policy.sender_id + settled) and budgets.fits_screen(policy, "pay_done", paid), paid
 
 
 # --- BG -----------------------------------------------------------------------------------------

@@ -80,6 +80,16 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+def signs_in_to_the_console(port: int, banner: str) -> None:
+    """The demo operator `tdbot run` made, with the password it printed, sees the dashboard."""
+    name, password = re.search(r"sign in as (\S+) / (\S+),", banner).groups()
+    session, base = requests.Session(), f"http://127.0.0.1:{port}/ops"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(f"{base}/sign-in", timeout=10).text).group(1)
+    form = {"name": name, "password": password, "csrf_token": token}
+    page = session.post(f"{base}/sign-in", data=form, timeout=10)
+    assert page.status_code == 200 and "Dashboard" in page.text and "<svg" in page.text
+
+
 @pytest.mark.skipif(not TDBOT.exists(), reason="the tdbot console script is not installed")
 def test_tdbot_run_then_chat_cancels_a_package(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
@@ -101,6 +111,7 @@ def test_tdbot_run_then_chat_cancels_a_package(tmp_path: Path) -> None:
         chat.stdin.close()
         output.until(r"视频会员已退订", deadline)
         assert chat.wait(timeout=max(1.0, deadline - time.monotonic())) == 0
+        signs_in_to_the_console(port, (tmp_path / "run.log").read_text())
     finally:
         if chat is not None and chat.poll() is None:
             chat.kill()

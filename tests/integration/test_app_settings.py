@@ -53,6 +53,13 @@ def test_the_app_refuses_quiet_hours_it_cannot_read_naming_the_setting(test_conf
     assert "TDBOT_QUIET_HOURS" in str(refused.value) and repr(setting) in str(refused.value)
 
 
+@pytest.mark.parametrize("setting", ["٢٢:٠٠-٠٨:٠٠", "２２:００-０８:００", "²²:00-08:00"])
+def test_quiet_hours_are_written_in_ascii_digits(test_config, setting: str) -> None:
+    """A Unicode digit class took Arabic-Indic or full-width digits for HH:MM; the refusal blamed the ISO format."""
+    with pytest.raises(InvalidSetting, match="not HH:MM-HH:MM"):
+        create_app({**test_config, "TDBOT_QUIET_HOURS": setting})
+
+
 @pytest.mark.parametrize("setting", GOOD_QUIET_HOURS)
 def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) -> None:
     client = create_app({**test_config, "TDBOT_QUIET_HOURS": setting}).test_client()

@@ -187,3 +187,18 @@ def test_a_receipt_saying_the_recipient_opted_out_marks_the_subscriber(phone, fa
 
     assert stored(phone.runtime, message).error == "21610"
     assert phone.runtime.store.load_subscriber(MSISDN).opted_out is True
+
+
+@pytest.mark.parametrize("error_code", ["²", "³⁰⁰⁰⁶", "٢١٦١٠", "２１６１０", "30003x"])
+def test_an_error_code_that_is_not_ascii_digits_is_no_known_error(phone, fake_twilio, error_code):
+    """A receipt's ErrorCode is a number only in ASCII digits: "²" made int() raise (a 500 on every retry, the
+    confirmation never resent), and Arabic-Indic 21610 marked the subscriber opted out. Such a code is kept as the
+    message's error and is no error we know: an undelivered confirmation is resent."""
+    message, sent = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    response = fake_twilio.post_status(sent, "undelivered", error_code, client=phone.client)
+
+    assert response.status_code == 204
+    assert (stored(phone.runtime, message).status, stored(phone.runtime, message).error) == (UNDELIVERED, error_code)
+    assert phone.runtime.store.load_subscriber(MSISDN).opted_out is False
+    run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
+    assert len(fake_twilio.to(MSISDN)) == 2 and phone.runtime.store.escalations() == []

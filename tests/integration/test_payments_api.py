@@ -13,6 +13,7 @@ from dialogs.effects import Pay
 from dialogs.model import Statement, Subscriber, Subscription
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
+from gateway.state import audit, escalations
 from tests.support.phone import api_headers
 
 MSISDN = "+8613800138000"
@@ -86,7 +87,8 @@ def test_a_reference_reused_with_other_terms_is_a_conflict(pay, runtime, stateme
 
 @pytest.mark.parametrize(
     "statement_id",
-    ["8613800138000-video-20261107", "8613900000000-vid-20261107", "not-a-statement", "123-x-20261107"],
+    ["8613800138000-video-20261107", "8613900000000-vid-20261107", "not-a-statement", "123-x-20261107",
+     "٨٦١٣٨٠٠١٣٨٠٠٠-vid-20261107", "８６１３８００１３８０００-vid-２０２６１１０７"],
 )
 def test_an_unknown_statement_is_404(pay, runtime, statement_id: str) -> None:
     before = stored(runtime)
@@ -147,6 +149,15 @@ def test_an_overpayment_is_recorded_and_escalated(pay, runtime) -> None:
     body = pay({"amount_fen": 1000, "reference": "bank-1"}).json
     assert (body["statement"]["status"], body["statement"]["paid_fen"]) == ("paid", 1000)
     assert (MSISDN, charges.OVERPAID) in runtime.store.escalations()
+
+
+def test_an_overpayment_is_escalated_with_what_a_person_needs_and_both_are_audited(pay, runtime) -> None:
+    pay({"amount_fen": 1000, "reference": "bank-1"})
+    [escalation] = escalations.listing(runtime.redis, runtime.keys)
+    assert escalation.context == {"statement": VID, "reference": "bank-1", "overpaid_fen": 50}
+    trail = audit.read_all(runtime.redis, runtime.keys.audit(MSISDN))
+    assert [(e["kind"], e.get("amount_fen"), e.get("reason")) for e in trail] == [
+        ("payment", 1000, None), ("escalated", None, "overpaid")]
 
 
 def test_a_statement_paid_elsewhere_is_not_charged_again_by_a_pending_jf(pay, runtime) -> None:

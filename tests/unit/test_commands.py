@@ -96,12 +96,14 @@ def test_message_means_command(raw: str, expected: cmds.Command) -> None:
     assert parse(normalize(raw)) == expected
 
 
-@pytest.mark.parametrize(("script", "zero", "taken"), DIGIT_SCRIPTS, ids=SCRIPT_NAMES)
-def test_only_ascii_and_full_width_digits_are_a_code_or_a_choice(script: str, zero: str, taken: bool) -> None:
-    code, choice = in_script(zero, "424242"), in_script(zero, "2")
-    assert parse(normalize(code)) == (Code("424242") if taken else Unknown(code))
-    assert parse(normalize(choice)) == (Numbers((2,)) if taken else Unknown(choice))
-    assert parse(normalize(f"TD {choice}")) == (Cancel(numbers=(2,)) if taken else Cancel(query=choice))
+@pytest.mark.parametrize(("script", "digits", "code", "choice"), DIGIT_SCRIPTS, ids=SCRIPT_NAMES)
+def test_a_code_is_ascii_or_full_width_digits_and_a_choice_may_also_be_circled(script: str, digits: str, code: bool,
+                                                                                choice: bool) -> None:
+    typed, two = in_script(digits, "424242"), in_script(digits, "2")
+    numbers = Numbers((4, 2)) if choice else Unknown(typed)
+    assert parse(normalize(typed)) == (Code("424242") if code else numbers)
+    assert parse(normalize(two)) == (Numbers((2,)) if choice else Unknown(two))
+    assert parse(normalize(f"TD {two}")) == (Cancel(numbers=(2,)) if choice else Cancel(query=two))
 
 
 @pytest.mark.parametrize("keyword", sorted(cmds.KEYWORDS))

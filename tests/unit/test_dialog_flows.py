@@ -91,10 +91,10 @@ FLOWS = [
         Turn("0000", VERIFYING, ["reply:query"]),
         Turn(FRESH, IDLE, CANCELLED),
     ]),
-    Flow("ZD, HELP and 人工 while verifying, then the code cancels", [
+    # (人工 is no read-only command: the code that follows it goes to the person; tests/unit/test_engine.py)
+    Flow("ZD and HELP while verifying, then the code cancels", [
         Turn("ZD", VERIFYING, ["reply:bill_empty"]),
         Turn("HELP", VERIFYING, ["reply:help"]),
-        Turn("人工", VERIFYING, ["escalate:requested", "reply:human"]),
         Turn(FRESH, IDLE, CANCELLED),
     ], state=cancel_verifying()),
     Flow("0000 while confirming, then Y still sends the code", [
@@ -234,6 +234,10 @@ HEARD = [
     # stage the message arrived in, text, what the log keeps
     (VERIFYING, "424242", "******"),
     (VERIFYING, "４２４２４２", "******"),  # full-width digits are a code too
+    # not a code in these digits, but the code all the same to anyone who reads the log
+    (VERIFYING, "④②④②④②", "******"),
+    (VERIFYING, "⁴²⁴²⁴²", "******"),
+    (VERIFYING, "𝟒𝟐𝟒 𝟐𝟒𝟐", "*** ***"),
     (VERIFYING, "424 242", "*** ***"),
     (VERIFYING, "code: 424-242.", "code: ***-***."),
     (VERIFYING, "12345678", "********"),

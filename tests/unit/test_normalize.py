@@ -68,6 +68,17 @@ from dialogs.normalize import has_cjk, normalize, numbers_in
         ("\ud83d\ude00", "😀"),
         ("TD\ud800", "TD\ufffd"),
         ("\udfff1", "\ufffd1"),
+        # digits: ASCII and full-width are digits; others NFKC would fold into ASCII digits stay as typed
+        ("４２４２４２", "424242"),
+        ("𝟒𝟐𝟒𝟐𝟒𝟐", "𝟒𝟐𝟒𝟐𝟒𝟐"),
+        ("④②④②④②", "④②④②④②"),
+        ("⁴²⁴²⁴²", "⁴²⁴²⁴²"),
+        ("ｔｄ²", "TD²"),
+        ("ｔｄ　①", "TD ①"),
+        ("H²O", "H²O"),
+        ("½", "½"),
+        ("ｔｄ ⑴", "TD ⑴"),
+        ("Ⅸ", "IX"),  # a roman numeral is letters, folded as before
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
@@ -97,7 +108,16 @@ def test_normalize(raw: str, expected: str) -> None:
         ("1 a", None),
         ("1-3", None),
         ("1.5", None),
-        ("²", (2,)),
+        # circled numbers are a choice (dialogs/normalize.py says why); other digits NFKC folds are not
+        ("①", (1,)),
+        ("①③", (1, 3)),
+        ("① ③", (1, 3)),
+        ("①，③", (1, 3)),
+        ("⑳", (20,)),
+        ("㊿", (50,)),
+        ("²", None),
+        ("𝟐", None),
+        ("₂", None),
         ("١", None),
         ("9" * 5000, None),
     ],
@@ -143,6 +163,21 @@ def test_normalize_idempotent_on_command_like_text(text: str) -> None:
     assert normalize(once) == once
     assert once == once.strip()
     assert "  " not in once
+
+
+DIGITS_NFKC_FOLDS = st.sampled_from("²³¹⁰⁴⁵⁶⁷⁸⁹₀₁₂①②⑩⑳㉑㊿⓪⑴⒈🄁½㏠㋀𝟎𝟒𝟗𝟘𝟡０４９0123456789")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | DIGITS_NFKC_FOLDS | st.sampled_from("ｔｄTD 　，,\u0301\u200b")))
+def test_normalize_is_idempotent_around_digits_kept_as_typed(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+@given(st.text(DIGITS_NFKC_FOLDS | st.sampled_from(" ,，")))
+def test_only_ascii_and_full_width_digits_come_out_as_ascii_digits(text: str) -> None:
+    digits = [c for c in text if c in "0123456789０１２３４５６７８９"]
+    assert [c for c in normalize(text) if c in "0123456789"] == [c for d in digits for c in normalize(d)]
 
 
 @given(st.text())

@@ -73,6 +73,11 @@ def record(who: Subscriber | None, statement_id: str, payment: Payment) -> payme
         ("vid-20261107", None),
         ("", None),
         ("../../etc-x-20261107", None),
+        # the ids the engine issues are ASCII digits; `\d` took any script's (and phonenumbers reads them all)
+        ("٨٦١٣٨٠٠١٣٨٠٠٠-vid-20261107", None),
+        ("８６１３８００１３８０００-vid-２０２６１１０７", None),
+        ("8613800138000-vid-٢٠٢٦١١٠٧", None),
+        ("𝟖𝟔𝟏𝟑𝟖𝟎𝟎𝟏𝟑𝟖𝟎𝟎𝟎-vid-20261107", None),
     ],
 )
 def test_a_statement_id_names_its_subscriber(statement_id: str, msisdn: str | None) -> None:

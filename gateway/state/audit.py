@@ -1,0 +1,131 @@
+"""The audit trail: an append-only Redis Stream per subscriber, in the subscriber's Cluster slot, of what happened to
+them (each step: the message in, the reply, messages sent, state changes; reminders, payments, escalations, operator
+actions), and one stream of every operator action. A verification code's text is never written here.
+
+Entries are written in the same commit as what they record, and trimmed by age as they are written (XADD MINID,
+`TDBOT_AUDIT_DAYS`; exact, since a subscriber's stream loses at most an entry or two a write). Stream IDs are Redis's
+clock; the bound comes from the app's clock, which on real hosts agrees to within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from redis import Redis
+
+from dialogs.effects import (
+    CODE,
+    CancelSubscription,
+    Effect,
+    Escalate,
+    IssueStatement,
+    OrderPlan,
+    Pay,
+    SetOptOut,
+)
+from dialogs.messages import money
+from dialogs.model import DialogState
+from gateway.delivery.messages import OutboundMessage
+from gateway.state import codec
+from gateway.state.keys import AUDIT, Keys
+
+if TYPE_CHECKING:  # the store reads the audit trail: no import cycle at run time
+    from gateway.state.store import Batch
+
+DEFAULT_DAYS = 180
+FIELD = "e"
+TEXT_CHARS = 200
+READ_COUNT = 500
+
+STEP, REMINDER, PAYMENT, ESCALATED, OPERATOR, CHANGE = "step", "reminder", "payment", "escalated", "operator", "change"
+
+
+def retention_days(config: dict) -> int:
+    return int(config.get("TDBOT_AUDIT_DAYS") or DEFAULT_DAYS)
+
+
+def min_id(now: datetime, days: int) -> str:
+    """The oldest stream ID `days` of retention keep at `now`."""
+    return f"{max(0, int(now.timestamp() * 1000) - days * 86_400_000)}-0"
+
+
+def record(conn: Batch | Redis, keys: Keys, msisdn: str, entry: dict, now: datetime, days: int) -> None:
+    """Append `entry` (a dict with a `kind`) to the subscriber's stream, on `conn`: the caller's commit."""
+    _append(conn, keys.audit(msisdn), {"at": int(now.timestamp()), **entry}, now, days)
+
+
+def record_operator(conn: Batch | Redis, keys: Keys, entry: dict, now: datetime, days: int) -> None:
+    """Append `entry` to the stream of every operator action (outside any subscriber's slot)."""
+    _append(conn, operators_key(keys), {"at": int(now.timestamp()), **entry}, now, days)
+
+
+def _append(conn: Batch | Redis, key: str, entry: dict, now: datetime, days: int) -> None:
+    conn.xadd(key, {FIELD: codec.dumps(entry)}, minid=min_id(now, days), approximate=False)
+
+
+def operators_key(keys: Keys) -> str:
+    return keys.shared(AUDIT, "operators")
+
+
+def read(redis: Redis, key: str, count: int = READ_COUNT, before: str = "+") -> list[dict]:
+    """Up to `count` entries of the stream at `key`, newest first, before stream ID `before`; each with its `seq`."""
+    return [_entry(seq, fields) for seq, fields in redis.xrevrange(key, before, "-", count=count)]
+
+
+def read_all(redis: Redis, key: str) -> list[dict]:
+    """Every entry of the stream at `key`, oldest first."""
+    return [_entry(seq, fields) for seq, fields in redis.xrange(key)]
+
+
+def _entry(seq: bytes, fields: dict[bytes, bytes]) -> dict:
+    return {**json.loads(fields[FIELD.encode()]), "seq": seq.decode()}
+
+
+def step_entry(
+    inbound_id: str, channel: str, text: str, reply: str, messages: Iterable[OutboundMessage], effects: list[Effect],
+    before: DialogState, after: DialogState | None,
+) -> dict:
+    """What one step did, in the order the subscriber lived it. `text` is the message as heard (a code typed while
+    one is awaited is starred out: dialogs.engine.heard); a code sent never appears."""
+    entry: dict = {"kind": STEP, "id": inbound_id, "channel": channel, "in": text[:TEXT_CHARS],
+                   "reply": reply, "sent": [sent(m) for m in messages]}
+    changed = changes(effects, before, after)
+    if changed:
+        entry["changes"] = changed
+    return entry
+
+
+def sent(message: OutboundMessage) -> dict:
+    """A message as the audit keeps it: a code's text never."""
+    return {"id": message.id, "kind": message.kind, "text": "" if message.kind == CODE else message.text}
+
+
+def changes(effects: list[Effect], before: DialogState, after: DialogState | None) -> list[str]:
+    """The step's state changes in a person's words."""
+    found = []
+    if after is not None and after.stage != before.stage:
+        found.append(f"dialog {before.stage} → {after.stage}")
+    if after is not None and after.human and not before.human:
+        found.append("handed to a person (the bot stays quiet)")
+    found += [text for effect in effects if (text := _effect(effect))]
+    return found
+
+
+def _effect(effect: Effect) -> str:
+    match effect:
+        case CancelSubscription(subscription_id=sid):
+            return f"cancelled {sid}"
+        case IssueStatement(statement=st):
+            return f"statement {st.id}: {money('en', st.amount_fen)} due {st.due_at:%Y-%m-%d %H:%M} UTC"
+        case SetOptOut(opted_out=off):
+            return "reminders refused" if off else "reminders resumed"
+        case Pay(statement_id=sid, amount_fen=fen):
+            return f"charge of {money('en', fen)} on {sid} started"
+        case OrderPlan(subscription=sub):
+            return f"ordered {sub.id} ({money('en', sub.fee_fen)}/month)"
+        case Escalate(reason=reason):
+            return f"escalated: {reason}"
+    return ""

@@ -1,0 +1,228 @@
+"""Escalations: what a person must look at, one at a time per subscriber and reason.
+
+- `tdbot:{msisdn}:escalation:<reason>`: the open one (JSON: context, opened_at, status open → taken, agent). Written
+  with SET NX, so a reason opens one escalation at a time per number, as the previous release's ZADD NX did; a step
+  that escalates writes it in its own commit.
+- `…:escalation:<reason>:log`: what happened in it: the subscriber's messages while a person has the conversation
+  (人工), the agent's replies.
+- `tdbot:escalations`: the open ones, `msisdn|reason` scored by when they opened: the console's list, oldest first.
+  It is the sorted set the previous release wrote, so what it escalated still shows (without a record: "legacy").
+- Resolving moves record and log to `…:escalation:<reason>:<opened ms>` (kept as long as the audit trail), indexes
+  them in `tdbot:escalations:resolved`, and, for 人工, hands the number back to the bot, in one transaction on the
+  subscriber's slot, so a message arriving meanwhile is either in the log or answered by the bot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from redis import Redis, WatchError
+from redis.client import Pipeline
+
+from dialogs.engine import HUMAN
+from gateway.state import audit, codec
+from gateway.state.keys import ESCALATIONS, RESOLVED, Keys
+
+if TYPE_CHECKING:
+    from gateway.state.store import Batch
+
+OPEN, TAKEN, RESOLVED_STATUS = "open", "taken", "resolved"
+LOG = "log"
+LOG_LENGTH = 500
+LIST_LIMIT = 500
+TRIES = 20
+
+
+class Refused(Exception):
+    """An operator action that cannot be done as asked (taken by someone else, already resolved)."""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    msisdn: str
+    reason: str
+    opened_at: int  # epoch seconds
+    status: str = OPEN
+    context: dict = field(default_factory=dict)
+    agent: str = ""
+    taken_at: int = 0
+    resolved_at: int = 0
+    resolved_by: str = ""
+    note: str = ""
+    log: tuple[dict, ...] = ()
+    legacy: bool = False  # listed by the previous release, with nothing more known
+
+    @property
+    def stamp(self) -> str:
+        """Where a resolved one is kept: its opening time in ms (a reason may open again once resolved)."""
+        return str(self.opened_at * 1000)
+
+    def to_json(self) -> str:
+        return codec.dumps({k: v for k, v in asdict(self).items() if k not in ("log", "legacy")})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, log: tuple[dict, ...] = ()) -> Escalation:
+        return cls(**json.loads(raw), log=log)
+
+
+def new(msisdn: str, reason: str, at: datetime, context: dict | None = None) -> Escalation:
+    return Escalation(msisdn, reason, int(at.timestamp()), context=context or {})
+
+
+def index_key(keys: Keys) -> str:
+    return keys.shared(ESCALATIONS)
+
+
+def resolved_key(keys: Keys) -> str:
+    return keys.shared(ESCALATIONS, RESOLVED)
+
+
+def member(msisdn: str, reason: str) -> str:
+    return f"{msisdn}|{reason}"
+
+
+def open_in(conn: Batch, keys: Keys, escalation: Escalation) -> None:
+    """Write `escalation` unless one is open for its subscriber and reason (in the caller's commit)."""
+    conn.set(keys.escalation(escalation.msisdn, escalation.reason), escalation.to_json(), nx=True)
+
+
+def index(conn: Pipeline | Redis, keys: Keys, msisdn: str, reason: str, at: datetime) -> None:
+    """List it for the console (outside the subscriber's slot: after the commit that opened it)."""
+    conn.zadd(index_key(keys), {member(msisdn, reason): at.timestamp()}, nx=True)
+
+
+def add_to_log(conn: Batch, keys: Keys, msisdn: str, reason: str, entry: dict) -> None:
+    key = keys.escalation(msisdn, reason, LOG)
+    conn.rpush(key, codec.dumps(entry))
+    conn.ltrim(key, -LOG_LENGTH, -1)
+
+
+def open_ones(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[tuple[str, str, float]]:
+    """(msisdn, reason, opened at) of open escalations, oldest first."""
+    members = redis.zrange(index_key(keys), 0, limit - 1, withscores=True)
+    return [(*m.decode().split("|", 1), score) for m, score in members]  # type: ignore[misc]
+
+
+def listing(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[Escalation]:
+    """The open escalations with their records, oldest first."""
+    found = open_ones(redis, keys, limit)
+    with redis.pipeline(transaction=False) as pipe:
+        for msisdn, reason, _ in found:
+            pipe.get(keys.escalation(msisdn, reason))
+        records = pipe.execute()
+    return [
+        Escalation.from_json(raw) if raw else Escalation(msisdn, reason, int(score), legacy=True)
+        for (msisdn, reason, score), raw in zip(found, records, strict=True)
+    ]
+
+
+def resolved(redis: Redis, keys: Keys, limit: int = 100) -> list[Escalation]:
+    """The latest resolved escalations, newest first."""
+    members = [m.decode().split("|", 2) for m in redis.zrevrange(resolved_key(keys), 0, limit - 1)]
+    with redis.pipeline(transaction=False) as pipe:
+        for msisdn, reason, stamp in members:
+            pipe.get(keys.escalation(msisdn, reason, stamp))
+        records = pipe.execute()
+    return [Escalation.from_json(raw) for raw in records if raw]
+
+
+def load(redis: Redis | Pipeline, keys: Keys, msisdn: str, reason: str, stamp: str = "") -> Escalation | None:
+    """The open escalation for `msisdn` and `reason` (or the resolved one of `stamp`), with its log."""
+    where = (stamp,) if stamp else ()
+    raw = redis.get(keys.escalation(msisdn, reason, *where))
+    log = tuple(json.loads(e) for e in redis.lrange(keys.escalation(msisdn, reason, *where, LOG), 0, -1))
+    if raw:
+        return Escalation.from_json(raw, log)
+    score = None if stamp else redis.zscore(index_key(keys), member(msisdn, reason))
+    return Escalation(msisdn, reason, int(score), log=log, legacy=True) if score is not None else None
+
+
+def for_subscriber(redis: Redis, keys: Keys, msisdn: str) -> list[Escalation]:
+    """The subscriber's open escalations (from the index: a subscriber has a handful at most)."""
+    return [e for e in listing(redis, keys) if e.msisdn == msisdn]
+
+
+def take(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, now: datetime, days: int,
+         force: bool = False) -> Escalation:
+    """`agent` takes the escalation; one someone else took only with `force` (an admin taking it over)."""
+
+    def change(pipe: Pipeline, current: Escalation, _: bytes | None) -> Escalation:
+        if current.status == TAKEN and current.agent != agent and not force:
+            raise Refused(f"taken by {current.agent}")
+        taken = replace(current, status=TAKEN, agent=agent, taken_at=int(now.timestamp()), legacy=False)
+        pipe.set(keys.escalation(msisdn, reason), taken.to_json())
+        action = {"kind": audit.OPERATOR, "operator": agent, "action": "take", "reason": reason}
+        audit.record(pipe, keys, msisdn, action, now, days)
+        return taken
+
+    return _transact(redis, keys, msisdn, reason, change)
+
+
+def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note: str, now: datetime,
+            days: int) -> Escalation:
+    """Close it with `note`; a 人工 one hands the number back to the bot in the same transaction."""
+
+    def change(pipe: Pipeline, current: Escalation, dialog: bytes | None) -> Escalation:
+        done = replace(current, status=RESOLVED_STATUS, agent=current.agent or agent, resolved_by=agent, note=note,
+                       resolved_at=int(now.timestamp()), legacy=False)
+        _archive(pipe, keys, done, days)
+        if reason == HUMAN:
+            _hand_back(pipe, keys, msisdn, dialog)
+        action = {"kind": audit.OPERATOR, "operator": agent, "action": "resolve", "reason": reason, "note": note}
+        audit.record(pipe, keys, msisdn, action, now, days)
+        return done
+
+    done = _transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zrem(index_key(keys), member(msisdn, reason))
+        pipe.zadd(resolved_key(keys), {f"{msisdn}|{reason}|{done.stamp}": done.resolved_at})
+        pipe.zremrangebyscore(resolved_key(keys), "-inf", done.resolved_at - days * 86400)
+        pipe.execute()
+    return done
+
+
+def _archive(pipe: Pipeline, keys: Keys, done: Escalation, days: int) -> None:
+    msisdn, reason = done.msisdn, done.reason
+    archive = keys.escalation(msisdn, reason, done.stamp)
+    pipe.set(archive, done.to_json(), ex=days * 86400)
+    pipe.delete(keys.escalation(msisdn, reason))
+    if done.log:
+        pipe.rename(keys.escalation(msisdn, reason, LOG), keys.escalation(msisdn, reason, done.stamp, LOG))
+        pipe.expire(keys.escalation(msisdn, reason, done.stamp, LOG), days * 86400)
+
+
+def _hand_back(pipe: Pipeline, keys: Keys, msisdn: str, raw: bytes | None) -> None:
+    """The bot answers this number again (`raw`, the dialog, was read under WATCH by `_transact`)."""
+    dialog = codec.dialog_from_json(raw)
+    if dialog.human or dialog.human_noticed:
+        pipe.set(keys.dialog(msisdn), codec.dialog_to_json(replace(dialog, human=False, human_noticed=False)))
+
+
+Change = Callable[[Pipeline, Escalation, bytes | None], Escalation]
+
+
+def _transact(redis: Redis, keys: Keys, msisdn: str, reason: str, change: Change,
+              watch_dialog: bool = False) -> Escalation:
+    """Read the open escalation (and the dialog) under WATCH and commit what `change(pipe, current, dialog)` queues;
+    retried when something else wrote them meanwhile."""
+    watched = [keys.escalation(msisdn, reason), keys.escalation(msisdn, reason, LOG)]
+    watched += [keys.dialog(msisdn)] if watch_dialog else []
+    for _ in range(TRIES):
+        with redis.pipeline() as pipe:
+            try:
+                pipe.watch(*watched)
+                current = load(pipe, keys, msisdn, reason)
+                if current is None:
+                    raise Refused("no longer open")
+                dialog = pipe.get(keys.dialog(msisdn)) if watch_dialog else None
+                pipe.multi()
+                result = change(pipe, current, dialog)
+                pipe.execute()
+                return result
+            except WatchError:
+                continue
+    raise Refused("too many changes at once; try again")

@@ -1,0 +1,89 @@
+"""What the dashboard shows, read from Redis: messages per minute for the last hour by channel, queues, reminders
+due per hour for the next 48 h, open escalations by age, overdue statements by days overdue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from markupsafe import Markup
+
+from gateway import metrics
+from gateway.bootstrap import Runtime
+from gateway.state import counters, due, escalations
+from gateway.web import metrics as scrape
+from gateway.web.ops import charts
+
+HOUR_MINUTES = 60
+AHEAD_HOURS = 48
+ESCALATION_AGES = ((3600, "< 1 h"), (4 * 3600, "1–4 h"), (86400, "4–24 h"), (3 * 86400, "1–3 d"), (None, "> 3 d"))
+OVERDUE_AGES = ((86400, "< 1 d"), (7 * 86400, "1–7 d"), (30 * 86400, "7–30 d"), (None, "> 30 d"))
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    traffic: Markup
+    queues: Markup
+    failed: int
+    reminders: Markup
+    escalations: Markup
+    open_escalations: int
+    overdue: Markup
+    overdue_count: int
+    worker_seen: int | None
+
+
+def build(runtime: Runtime) -> Dashboard:
+    metrics.flush_traffic(runtime)
+    now = runtime.clock()
+    depths = scrape.queue_depths(runtime)
+    open_ones = escalations.open_ones(runtime.redis, runtime.keys, limit=10_000)
+    overdue = runtime.redis.zrange(scrape.overdue_key(runtime), 0, -1, withscores=True)
+    return Dashboard(
+        traffic=_traffic(runtime, now),
+        queues=charts.bars("Jobs by queue and state", [
+            (f"{queue} {state}", n) for queue, states in depths.items() for state, n in states.items() if n
+        ] or [("all queues empty", 0)]),
+        failed=sum(states["failed"] for states in depths.values()),
+        reminders=_reminders(runtime, now),
+        escalations=charts.bars("Open escalations by age", _ages([now.timestamp() - at for *_, at in open_ones],
+                                                                 ESCALATION_AGES)),
+        open_escalations=len(open_ones),
+        overdue=charts.bars("Overdue statements by days past the deadline",
+                            _ages([now.timestamp() - at for _, at in overdue], OVERDUE_AGES)),
+        overdue_count=len(overdue),
+        worker_seen=scrape.worker_seen_seconds(runtime),
+    )
+
+
+def _traffic(runtime: Runtime, now: datetime) -> Markup:
+    last = counters.minute(now)
+    starts = [last - 60 * i for i in range(HOUR_MINUTES - 1, -1, -1)]
+    tallies = counters.traffic(runtime.redis, runtime.keys, starts)
+    series: dict[str, list[int]] = defaultdict(lambda: [0] * len(starts))
+    for i, start in enumerate(starts):
+        for (direction, channel), n in tallies[start].items():
+            series[f"{direction} {channel}"][i] += n
+    labels = [f"-{HOUR_MINUTES - 1 - i} min" if i < len(starts) - 1 else "now" for i in range(len(starts))]
+    return charts.lines("Messages per minute, last hour, by direction and channel", labels,
+                        dict(series) or {"no messages": [0] * len(starts)}, label_every=10)
+
+
+def _reminders(runtime: Runtime, now: datetime) -> Markup:
+    start = now.replace(minute=0, second=0, microsecond=0)
+    hours = [start + timedelta(hours=h) for h in range(AHEAD_HOURS)]
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        for hour in hours:
+            pipe.zcount(due.due_key(runtime.keys), hour.timestamp(), (hour + timedelta(hours=1)).timestamp() - 0.001)
+        counts = pipe.execute()
+    values = [(f"{hour:%d %H}h", n) for hour, n in zip(hours, counts, strict=True)]
+    return charts.bars("Reminders due per hour, next 48 h (UTC)", values, label_every=6)
+
+
+def _ages(ages: list[float], buckets: tuple[tuple[int | None, str], ...]) -> list[tuple[str, int]]:
+    counts = dict.fromkeys((label for _, label in buckets), 0)
+    for age in ages:
+        label = next(label for limit, label in buckets if limit is None or age < limit)
+        counts[label] += 1
+    return list(counts.items())
