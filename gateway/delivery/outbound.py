@@ -27,9 +27,20 @@ from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
+from gateway.delivery.messages import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    REMINDER,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNDELIVERED,
+    OutboundMessage,
+)
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
+from gateway.state import audit
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -89,9 +100,20 @@ def deliver(msisdn: str, message_id: str) -> str:
     if checked.decision != SEND:
         return _not_sent(runtime, message, checked.decision)
     text, at = checked.text, int(runtime.clock().timestamp())
-    if not runtime.store.claim_message(msisdn, message_id, at=at, text=text if text != message.text else ""):
+    reworded = text != message.text
+    if not runtime.store.claim_message(msisdn, message_id, at=at, text=text if reworded else ""):
         return "skipped"  # another run of this job got there first
+    if reworded:
+        _audit_reworded(runtime, message, text)
     return _send(runtime, message, text)
+
+
+def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> None:
+    """The audit trail shows what the phone gets: a reminder worded afresh as it leaves is recorded again."""
+    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER,
+             "sent": [audit.sent(replace(message, text=text))],
+             "changes": ["worded afresh as it left: what it said when queued (amount owed, TD number) had changed"]}
+    runtime.store.audit(message.msisdn, entry, runtime.clock())
 
 
 def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:

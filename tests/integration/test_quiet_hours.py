@@ -192,9 +192,14 @@ def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(phone, app, 
     reminder = held_overnight(phone, clock)
     clock.now = local(2026, 11, 26, 2)
     pay(phone, 200)
-    assert morning(phone, clock) == [REMINDER.replace("5.00", "3.00").replace("01:00", "08:10")]
+    [sent] = morning(phone, clock)
+    assert sent == REMINDER.replace("5.00", "3.00").replace("01:00", "08:10")
     runtime = app.extensions["tdbot"]
-    assert runtime.store.load_message(CUCC, message_id(reminder)).text == morning(phone, clock)[0]
+    assert runtime.store.load_message(CUCC, message_id(reminder)).text == sent
+    # The audit trail shows what the phone got, after what was queued the evening before.
+    trail = runtime.store.conversation(CUCC)
+    audited = [m["text"] for e in trail for m in e.get("sent", []) if m["kind"] == "reminder"]
+    assert audited[-1] == sent
 
 
 @pytest.mark.parametrize("overnight", ["paid", "STOP"])
