@@ -8,6 +8,7 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
@@ -21,6 +22,8 @@ class FlakyLink:
         self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}{parts.path}"
         self._drops: list[list] = []  # [marker, requests holding it still to let through]: cut after the next one
         self.dropped = 0
+        self._outage: tuple[bytes, float, int] | None = None  # after the answer to a request holding this: down so long
+        self._down_until = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -30,6 +33,16 @@ class FlakyLink:
         before the answer comes back."""
         with self._lock:
             self._drops.append([marker, skip])
+
+    def outage_after(self, marker: bytes, seconds: float, skip: int = 0) -> None:
+        """Once the answer to the request holding `marker` after the `skip` next ones is through, cut every connection
+        and refuse new ones for `seconds`: Redis restarting (with its data kept) right after that command."""
+        with self._lock:
+            self._outage = (marker, seconds, skip)
+
+    def up(self) -> bool:
+        """Taking connections (no outage under way)."""
+        return time.monotonic() >= self._down_until
 
     def close(self) -> None:
         self._stop.set()
@@ -41,6 +54,9 @@ class FlakyLink:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if time.monotonic() < self._down_until:
+                client.close()
+                continue
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _take(self, request: bytes) -> bool:
@@ -56,9 +72,18 @@ class FlakyLink:
                 return True
         return False
 
+    def _outage_for(self, request: bytes) -> float:
+        """How long Redis goes down once this request is answered (0: it stays up)."""
+        with self._lock:
+            if self._outage is None or self._outage[0] not in request:
+                return 0.0
+            marker, seconds, skip = self._outage
+            self._outage = (marker, seconds, skip - 1) if skip else None
+            return 0.0 if skip else seconds
+
     def _relay(self, client: socket.socket) -> None:
         server = socket.create_connection(self.upstream)
-        cut = False
+        cut, outage = False, 0.0
         try:
             while not self._stop.is_set():
                 ready, _, _ = select.select([client, server], [], [], 0.5)
@@ -68,6 +93,7 @@ class FlakyLink:
                         return
                     server.sendall(request)
                     cut = self._take(request)
+                    outage = self._outage_for(request) or outage
                 if server in ready:
                     answer = server.recv(65536)
                     if not answer:
@@ -75,6 +101,11 @@ class FlakyLink:
                     if cut:
                         return  # Redis ran it; the client never hears so
                     client.sendall(answer)
+                    if outage:
+                        self._down_until = time.monotonic() + outage
+                        return
+                if time.monotonic() < self._down_until:
+                    return
         except OSError:
             return
         finally:
