@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # What a message reaching the sender gets; the last three are the reason a skipped one records.
 SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
 ARRIVED = "an earlier copy was delivered"
+MISSED_MARKER_TTL = 7 * 86400  # longer than a missed reminder's batch can come round again
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,17 @@ def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now:
     if at is None:
         log.warning("reminder %s missed: found at %s, no moment out of quiet hours is left before its deadline %s",
                     due.member(reminder), now, deadline)
-        runtime.redis.incr(runtime.keys.shared(REMINDERS_MISSED))
+        _count_missed(runtime, reminder)
     elif at > now:
         due.schedule(runtime.redis, runtime.keys, [(reminder, at)])
     return at
+
+
+def _count_missed(runtime: Runtime, reminder: Reminder) -> None:
+    """Once per reminder, however often a batch holding it runs (a lease that ran out, a worker killed mid-batch)."""
+    marker = runtime.keys.shared(REMINDERS_MISSED, due.member(reminder))
+    if runtime.redis.set(marker, 1, nx=True, ex=MISSED_MARKER_TTL):
+        runtime.redis.incr(runtime.keys.shared(REMINDERS_MISSED))
 
 
 def earlier_copy_delivered(runtime: Runtime, message: OutboundMessage) -> bool:

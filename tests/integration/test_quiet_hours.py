@@ -251,3 +251,16 @@ def test_a_renewal_reminder_held_overnight_names_the_package_by_its_number_in_th
     run_due(app)
     renewal = "【中国移动】音乐包将于12月7日续订10.00元，回TD 1退订。回R拒收"  # TD 2 now means 流量包
     assert [t for t in outbox(app, CMCC) if "续订" in t] == [renewal]
+
+
+def test_a_missed_reminder_is_counted_once_however_often_its_batch_runs(phone, app, clock) -> None:
+    """A worker killed mid-batch leaves its members to run again when the lease ends (gateway/jobs/sweeper.py)."""
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 1))
+    as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
+    clock.now = local(2026, 11, 25, 22, 1)
+    runtime = app.extensions["tdbot"]
+    sweeper.sweep(runtime)
+    [job] = runtime.queue(REMINDER_QUEUE).get_jobs()
+    assert sweeper.send_batch(*job.args) == {"missed": 1}
+    sweeper.send_batch(*job.args)
+    assert missed(app) == 1
