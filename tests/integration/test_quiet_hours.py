@@ -3,7 +3,15 @@ nothing goes out in quiet hours or after its deadline, and a reminder that can n
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +21,11 @@ from gateway.delivery.pacing import Pacer
 from gateway.jobs import sweeper
 from gateway.jobs.reminders import message_id
 from gateway.state import due as due_index
-from gateway.state.keys import REMINDERS_MISSED
+from gateway.state.keys import OUTBOX, REMINDERS_MISSED
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CMCC, CUCC, cancel, due, local, outbox, put, run_due
+from tests.support.reminders import CMCC, CUCC, SHANGHAI, cancel, due, local, outbox, put, run_due
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REMINDER = "【中国联通】您的手机报结算单5.00元将于11月26日01:00到期，回JF缴费。回R拒收"
 OVERDUE = "【中国联通】您的手机报结算单已逾期，待缴5.00元，回JF缴费。回R拒收"
@@ -264,3 +274,65 @@ def test_a_missed_reminder_is_counted_once_however_often_its_batch_runs(phone, a
     assert sweeper.send_batch(*job.args) == {"missed": 1}
     sweeper.send_batch(*job.args)
     assert missed(app) == 1
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="needs libfaketime's faketime (apt-get install faketime)")
+def test_worker_py_pacing_reminders_across_2200_sends_none_in_quiet_hours(client, app, clock, redis_url, tmp_path):
+    """The real worker.py (its cron, RQ, one segment a second) under faketime from 21:59:57, with six 2-hour
+    reminders due at 21:59:50: those pacing carries past 22:00 wait for 08:00 (deadline 08:10) or are missed
+    (deadline 01:00); none goes out at night."""
+    runtime = app.extensions["tdbot"]
+    deadlines, members = {}, {}
+    for i in range(6):
+        number = f"+8618600001{i:03d}"
+        put(client, number, "cucc", "zh", ("news", "手机报", 500, "2026-12-07"))
+        clock.now = local(2026, 11, 25, 8, 10) if i % 2 else local(2026, 11, 25, 1)
+        phone = Phone(client, app, number)
+        cancel(phone)
+        phone.deliver()
+        statement = runtime.store.load_subscriber(number).statements[0]
+        deadlines[number], members[number] = statement.due_at, Reminder(SETTLE, number, statement.id, index=1)
+    runtime.redis.delete(due_index.due_key(runtime.keys))  # these six alone are due
+    due_index.schedule(runtime.redis, runtime.keys, [(r, local(2026, 11, 25, 21, 59, 50)) for r in members.values()])
+    already = runtime.redis.llen(runtime.keys.shared(OUTBOX))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1", TDBOT_DATA_DIR=str(tmp_path),
+               TZ="UTC")  # faketime's start below is UTC: 21:59:57 in Shanghai
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        ["faketime", "-f", "@2026-11-25 13:59:57", sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def sent() -> dict[str, datetime]:
+        raw = runtime.redis.lrange(runtime.keys.shared(OUTBOX), already, -1)
+        return {e["to"]: datetime.fromtimestamp(e["at"], SHANGHAI) for e in map(json.loads, raw)}
+
+    def missed_one(reminder: Reminder) -> bool:
+        return bool(runtime.redis.exists(runtime.keys.shared(REMINDERS_MISSED, due_index.member(reminder))))
+
+    def morning(reminder: Reminder) -> bool:
+        return due(app, SETTLE).get(due_index.member(reminder)) == local(2026, 11, 26, 8)
+
+    def settled() -> bool:
+        """Each reminder sent, waiting for 08:00, or missed."""
+        return all(n in sent() or morning(r) or missed_one(r) for n, r in members.items())
+
+    try:
+        deadline = time.monotonic() + 60
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert settled(), (tmp_path / "worker.log").read_text()[-3000:]
+
+    for number, reminder in members.items():
+        if number in sent():
+            assert sent()[number] < local(2026, 11, 25, 22), "sent in quiet hours"
+        elif deadlines[number] == local(2026, 11, 26, 8, 10):
+            assert morning(reminder)
+        else:
+            assert missed_one(reminder)
+    assert len(sent()) < len(members), "pacing never carried a reminder into quiet hours: nothing was tested"
