@@ -37,6 +37,7 @@ from dialogs.reminders import RENEWAL, SETTLE, Due, Reminder  # noqa: E402
 from gateway import bootstrap  # noqa: E402
 from gateway.bootstrap import REMINDER_QUEUE  # noqa: E402
 from gateway.config import from_env  # noqa: E402
+from gateway.delivery.routing import CONSOLE  # noqa: E402
 from gateway.jobs import sweeper  # noqa: E402
 from gateway.state import due  # noqa: E402
 
@@ -65,7 +66,7 @@ def hand_to_sender(members: list[str], lease_until: int) -> int:
     """The sweep's batch job here: parse each member, hand it to the sender, acknowledge the batch."""
     runtime = bootstrap.current()
     for raw in members:
-        runtime.sender.send(due.parse(raw).msisdn, raw, None)
+        runtime.routes[CONSOLE].sender.send(due.parse(raw).msisdn, raw, None)
     return due.ack(runtime, members, lease_until)
 
 
@@ -144,7 +145,7 @@ def bench_sweep(runtime, count: int, batch: int) -> tuple[float, float, int]:
     keys = runtime.keys
     left = runtime.redis.zcard(due.claimed_key(keys)) + runtime.redis.zcard(due.due_key(keys))
     assert left == 0, f"{left} reminders left unacknowledged"
-    return swept, total, runtime.sender.sent
+    return swept, total, runtime.routes[CONSOLE].sender.sent
 
 
 def main() -> None:

@@ -100,6 +100,7 @@ class Subscriber:
     statements: tuple[Statement, ...] = ()
     opted_out: bool = False
     charges: tuple[Charge, ...] = ()
+    sms_channel: str = ""  # the SMS channel (twilio, kannel) they last texted on: where notices go by default
 
     def active(self) -> tuple[Subscription, ...]:
         return tuple(s for s in self.subscriptions if s.active)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import time
 
 from carriers import POLICIES, CarrierPolicy, policy_of
+from gateway.delivery.routing import CONSOLE, KANNEL, SMS_CHANNELS, TWILIO, Routing
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -39,16 +40,32 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_RATE_LIMIT_SIGNIN": None,  # ops sign-in attempts per client IP and per operator name (gateway/web/limits.py)
     # How long a web process keeps its messages-per-minute counts before writing them (0: at once; tests do).
     "TDBOT_TRAFFIC_FLUSH_SECONDS": "5",
+    "TDBOT_ROUTE": None,  # the route of messages nothing else routes (gateway/delivery/routing.py)
+    "TDBOT_KANNEL_TOKEN": None,  # Kannel's MO and delivery report URLs carry it (gateway/channels/kannel.py)
+    "KANNEL_SENDSMS_URL": None,  # e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+    "KANNEL_USERNAME": None,
+    "KANNEL_PASSWORD": None,
+    "KANNEL_CALLBACK_URL": None,  # where smsbox reaches tdbot for delivery reports; default PUBLIC_BASE_URL
 }
-# Per-sender pacing overrides, e.g. TDBOT_MPS_TWILIO=10 (see gateway/pacing.py).
-PER_SENDER_MPS = "TDBOT_MPS_"
+# Settings named for a route or carrier: TDBOT_MPS_KANNEL_CMCC=100 (pacing), TDBOT_ROUTE_CMCC=kannel (routing),
+# KANNEL_SMSC_CMCC=cmcc (the smsc-id a carrier's messages go to).
+PER_ROUTE_MPS = "TDBOT_MPS_"
+PER_CARRIER_ROUTE = "TDBOT_ROUTE_"
+PER_CARRIER_SMSC = "KANNEL_SMSC_"
+PREFIXES = (PER_ROUTE_MPS, PER_CARRIER_ROUTE, PER_CARRIER_SMSC)
+# The Kannel token goes into URLs Kannel rewrites (its %-escapes): only characters it leaves alone, and long enough.
+KANNEL_TOKEN = re.compile(r"[A-Za-z0-9_.~-]{16,}")
 
 
 def from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, object]:
     environ = os.environ if environ is None else environ
     config = {name: environ.get(name, default) for name, default in DEFAULTS.items()}
-    config.update({name: value for name, value in environ.items() if name.startswith(PER_SENDER_MPS)})
+    config.update({name: value for name, value in environ.items() if name.startswith(PREFIXES)})
     return config
+
+
+class ConfigError(ValueError):
+    """Settings that contradict each other: the app and its workers refuse to start on them."""
 
 
 class InsecureConfig(RuntimeError):
@@ -56,16 +73,58 @@ class InsecureConfig(RuntimeError):
 
 
 def check_secret(config: dict) -> None:
-    """Refuse the public default secret once real traffic can arrive: a Twilio account or a public URL is set."""
+    """Refuse the public default secret once real traffic can arrive: a Twilio account, a Kannel token or a public URL
+    is set."""
     if config.get("TESTING") or config.get("TDBOT_SECRET_KEY") != DEFAULT_SECRET:
         return
-    exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL") if config.get(name)]
+    exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL", "TDBOT_KANNEL_TOKEN") if config.get(name)]
     if exposed:
         raise InsecureConfig(
             f"TDBOT_SECRET_KEY is the built-in default while {' and '.join(exposed)} is set: anyone could forge "
             "verification codes. Set TDBOT_SECRET_KEY to a long random value, e.g. `python -c "
             "'import secrets; print(secrets.token_hex(32))'`."
         )
+
+
+def check_kannel(config: dict) -> None:
+    """Kannel is one channel both ways: MO in needs sendsms out for its replies, and sendsms needs the token its
+    delivery reports come back with."""
+    token, url = config.get("TDBOT_KANNEL_TOKEN"), config.get("KANNEL_SENDSMS_URL")
+    if token and not url:
+        raise ConfigError("TDBOT_KANNEL_TOKEN is set but KANNEL_SENDSMS_URL is not: replies to Kannel MO go out "
+                          "through Kannel's sendsms")
+    if not url:
+        return
+    missing = [n for n in ("KANNEL_USERNAME", "KANNEL_PASSWORD", "TDBOT_KANNEL_TOKEN") if not config.get(n)]
+    if missing:
+        raise ConfigError(f"KANNEL_SENDSMS_URL is set but {', '.join(missing)} is not")
+    if not KANNEL_TOKEN.fullmatch(str(token)):
+        raise ConfigError(
+            "TDBOT_KANNEL_TOKEN must be at least 16 of A-Z a-z 0-9 _ . ~ - (Kannel rewrites %-escapes in the URLs "
+            "that carry it), e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`"
+        )
+
+
+def routing(config: dict, channels: frozenset[str]) -> Routing:
+    """The routing rule's settings, for the SMS `channels` that have a sender here. ConfigError for a route setting
+    that names an unknown carrier, or a channel that is not configured."""
+    default = str(config.get("TDBOT_ROUTE") or next(c for c in (TWILIO, KANNEL, CONSOLE) if c in channels))
+    by_carrier = {}
+    for name, value in config.items():
+        if name.startswith(PER_CARRIER_ROUTE) and value:
+            carrier = name.removeprefix(PER_CARRIER_ROUTE).lower()
+            if carrier not in POLICIES:
+                raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
+            by_carrier[carrier] = _configured(name, str(value).lower(), channels)
+    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels))
+
+
+def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
+    if channel not in SMS_CHANNELS:
+        raise ConfigError(f"{name}={channel}: a route is one of {', '.join(SMS_CHANNELS)}")
+    if channel not in channels:
+        raise ConfigError(f"{name}={channel}, but {channel} is not configured (see the README's settings)")
+    return channel
 
 
 def carrier_policy(config: dict, msisdn: str, carrier: str | None) -> CarrierPolicy:

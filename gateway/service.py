@@ -9,7 +9,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +18,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from carriers import policy_of
 from dialogs.apply import apply
-from dialogs.effects import Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
+from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import HUMAN, Facts, Message, heard, step
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway import metrics
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import AGENT, OutboundMessage
+from gateway.delivery import outbound
+from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
+from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.masking import mask_codes
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1600
 MAX_TRIES = 50
 MAX_BACKOFF = 0.05
+# A reply to a number we have no record of is kept only while it is delivered: strangers must not fill Redis.
+STRANGER_MESSAGE_TTL = 86400
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Inbound:
     msisdn: str
     text: str
     inbound_id: str
-    channel: str = "sms"
+    channel: Channel = SMS
     provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
     id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
 
@@ -97,9 +101,9 @@ class Service:
         try:
             result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
         except Exception as exc:
-            metrics.inbound(self.runtime, inbound.channel, _failure(exc), time.perf_counter() - started)
+            metrics.inbound(self.runtime, inbound.channel.name, _failure(exc), time.perf_counter() - started)
             raise
-        metrics.inbound(self.runtime, inbound.channel, _outcome(result), time.perf_counter() - started)
+        metrics.inbound(self.runtime, inbound.channel.name, _outcome(result), time.perf_counter() - started)
         self._after_commit(inbound, result)
         return result
 
@@ -152,33 +156,51 @@ class Service:
 
     def _step(self, inbound: Inbound, subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
         if subscriber is None:
-            return self._stranger(inbound)
+            return self._stranger(inbound, now)
         facts = Facts(
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
-        updated = apply(subscriber, effects, now)
-        messages = [self._message(subscriber.msisdn, e, now) for e in effects if isinstance(e, SendMessage)]
-        result = Result(
-            reply="\n".join(e.text for e in effects if isinstance(e, Reply)),
-            messages=messages, pending=_pending(messages, effects, updated, now),
-        )
+        updated = _came_by(apply(subscriber, effects, now), inbound.channel)
+        route = self.runtime.routing.route(subscriber.msisdn, subscriber, answering=inbound.channel)
+        reply = "\n".join(e.text for e in effects if isinstance(e, Reply))
+        sent = [(e.text, e.kind) for e in effects if isinstance(e, SendMessage)]
+        messages = [_message(subscriber.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
+        messages += [_message(subscriber.msisdn, text, kind, route, now) for text, kind in sent]
+        result = Result(reply=reply, messages=messages, pending=_pending(messages, effects, updated, now))
         return Outcome(result, state, updated if updated != subscriber else None, heard=heard(dialog, inbound.text),
                        effects=effects, before=dialog)
 
-    def _stranger(self, inbound: Inbound) -> Outcome:
+    def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
             return Outcome(Result(reply="", stranger=True), stranger=True)
-        lang = reply_lang(inbound.msisdn, inbound.text)
-        return Outcome(Result(reply=render(lang, "unknown_sender"), stranger=True), stranger=True)
+        reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
+        route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
+        messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
+        pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
+        return Outcome(Result(reply=reply, messages=messages, pending=pending, stranger=True), stranger=True)
 
-    def _message(self, msisdn: str, effect: SendMessage, now: datetime) -> OutboundMessage:
-        return OutboundMessage(uuid.uuid4().hex, msisdn, effect.text, effect.kind, int(now.timestamp()))
+    def _reply(self, inbound: Inbound, reply: str) -> list[tuple[str, str]]:
+        """The reply as a message to send, for a channel whose HTTP answer cannot carry it."""
+        return [(reply, REPLY)] if reply and not inbound.channel.replies_in_body else []
+
+    def notify(self, inbound: Inbound, about: str, text: str) -> None:
+        """Tell the sender of `inbound` something `about` it outside any step (over their quota, too long), by a
+        message, for a channel that cannot answer in its HTTP response. Once per inbound id: a retry sends nothing."""
+        now = self.runtime.clock()
+        route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
+        message = replace(_message(inbound.msisdn, text, NOTICE, route, now), id=_digest(inbound.inbound_id, about))
+        if self.runtime.store.load_message(message.msisdn, message.id) is None:
+            self.runtime.store.save_message(message)
+            outbound.enqueue(self.runtime, [message])
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
         if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
+            for message in result.messages:  # only a reply it cannot have otherwise, for a while
+                store.save_message(message, pipeline=pipe)
+                pipe.expire(self.keys.message(msisdn, message.id), STRANGER_MESSAGE_TTL)
             return
         if outcome.dialog is not None:
             store.save_dialog(msisdn, outcome.dialog, pipeline=pipe)
@@ -196,7 +218,9 @@ class Service:
         and its outbox entry in one commit, and `outbox.run` queues it, through the same outbound path."""
         subscriber = self.runtime.store.load_subscriber(msisdn)
         signature = self.runtime.policy(subscriber).sender_id if subscriber else ""  # as the rules ask of any SMS
-        return self._message(msisdn, SendMessage(signature + text, AGENT), self.runtime.clock())
+        # It answers no message in particular: the carrier's route, else the channel the subscriber last texted on.
+        route = self.runtime.routing.route(msisdn, subscriber)
+        return _message(msisdn, signature + text, AGENT, route, self.runtime.clock())
 
     def _after_commit(self, inbound: Inbound, result: Result) -> None:
         """Writes outside the subscriber's slot (global indexes, RQ), from the outbox entry the step committed. If
@@ -214,9 +238,9 @@ class Service:
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
     msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
-    said = {"id": inbound.inbound_id, "channel": inbound.channel, "text": text}
+    said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": text}
     runtime.store.audit(msisdn, audit.step_entry(
-        inbound.inbound_id, inbound.channel, outcome.heard, outcome.result.reply, outcome.result.messages,
+        inbound.inbound_id, inbound.channel.name, outcome.heard, outcome.result.reply, outcome.result.messages,
         outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
     for effect in outcome.effects:
         if isinstance(effect, Escalate):
@@ -224,6 +248,21 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
         elif isinstance(effect, ForAgent):
             entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
             escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:
+    return OutboundMessage(uuid.uuid4().hex, msisdn, text, kind, int(now.timestamp()), route=route)
+
+
+def _came_by(subscriber: Subscriber, channel: Channel) -> Subscriber:
+    """The subscriber as last seen on `channel`: an SMS channel is where their notices go by default."""
+    if not channel.carries_sms or subscriber.sms_channel == channel.name:
+        return subscriber
+    return replace(subscriber, sms_channel=channel.name)
 
 
 def _pending(

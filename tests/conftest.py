@@ -14,6 +14,7 @@ from redis import Redis
 from gateway import create_app
 from tests.support import profiles
 from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
+from tests.support.kannel import busy_sendsms, handset, kannel, kannel_app, live, serve  # noqa: F401 (fixtures)
 from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))

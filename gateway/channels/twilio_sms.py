@@ -21,6 +21,7 @@ from dialogs.messages import render
 from gateway import metrics
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
+from gateway.delivery.routing import TWILIO, Channel
 from gateway.service import MAX_TEXT, Inbound, Service
 from gateway.state.store import Contention
 from gateway.web import limits
@@ -29,6 +30,7 @@ from gateway.web.limits import OverQuota
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
+CHANNEL = Channel(TWILIO)  # replies in TwiML; notices can go back by Twilio's REST API
 
 
 def signed_url() -> str:
@@ -95,7 +97,7 @@ def inbound() -> Response:
         return twiml(render(lang, "too_long"))
     message = Inbound.received(
         msisdn, body, form.get("MessageSid"),
-        channel="twilio", provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
+        channel=CHANNEL, provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
     )
     flood = current_app.extensions[limits.EXTENSION]
     try:

@@ -13,6 +13,7 @@ FAILED = "failed"
 SKIPPED = "skipped"  # not sent: a reminder that had nothing left to say when its turn came
 
 REMINDER = "reminder"  # the kind of a reminder message (the others are dialogs.effects' kinds)
+REPLY = "reply"  # a step's reply, sent as a message where the channel cannot answer in its HTTP response (Kannel)
 AGENT = "agent"  # written by a person in the ops console (人工)
 
 
@@ -32,6 +33,7 @@ class OutboundMessage:
     claim: str = ""  # the token of the run that claimed it for sending (Store.claim_message)
     claimed_at: int = 0  # when that run began its attempt (epoch seconds): where a lookup of an uncertain send starts
     repeats: str = ""  # a confirmation sent again: the id of the copy it repeats (docs/delivery.md)
+    route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
 
     def to_hash(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

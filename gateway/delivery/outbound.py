@@ -1,4 +1,4 @@
-"""Outbound messages: queued on RQ after the step commits, delivered by a worker through the configured sender.
+"""Outbound messages: queued on RQ after the step commits, delivered by a worker through their route's sender.
 
 A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
 skipped), whoever reports it: the worker, or receipts arriving late, twice or out of order; of the final statuses
@@ -52,6 +52,7 @@ RESEND_DELAYS = [60, 300]
 CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
+SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
@@ -88,8 +89,8 @@ def _retry() -> Retry:
 
 
 def deliver(msisdn: str, message_id: str) -> str:
-    """RQ job: send one stored message once, in its sender's pace. A retryable provider error re-raises so RQ
-    retries it."""
+    """RQ job: send one stored message once, by its route and in that route's pace. A retryable provider error
+    re-raises so RQ retries it."""
     runtime = bootstrap.current()
     message = runtime.store.load_message(msisdn, message_id)
     if message is not None and message.status == SENDING:
@@ -122,7 +123,7 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     checked = verdict(runtime, message)
     if checked.decision != SEND:
         return checked
-    later = runtime.pacer.acquire(segments(checked.text))
+    later = runtime.route(message).pacer.acquire(segments(checked.text))
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
         return Verdict(PACED)
@@ -141,7 +142,9 @@ def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
 def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
     """Hand the claimed `message` to the sender as `text`, and record what came of it."""
     try:
-        sid = runtime.sender.send(message.msisdn, text, status_callback(runtime, message), reference=message.id)
+        sid = runtime.route(message).sender.send(
+            message.msisdn, text, status_callback(runtime, message), reference=message.id
+        )
     except SendUncertain as exc:
         log.warning("send of %s to %s may have gone out (%s): looking it up", message.id, message.msisdn, exc)
         claimed = runtime.store.load_message(message.msisdn, message.id)
@@ -155,13 +158,14 @@ def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
-    metrics.outbound(runtime, runtime.sender.name, metrics.SENT)
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.SENT)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     """A send that may have gone out. Record it if the provider has it; send it again only once finding nothing means
     it never left (`settles_after` the attempt began); when the provider cannot tell, a person decides."""
-    find = getattr(runtime.sender, "find", None)
+    sender = runtime.route(message).sender
+    find = getattr(sender, "find", None)
     if find is None:
         return _escalate_uncertain(runtime, message)
     began = datetime.fromtimestamp(message.claimed_at or message.created_at, UTC)
@@ -172,7 +176,7 @@ def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     if sid:
         _sent(runtime, message, sid)
         return sid
-    wait = began + timedelta(seconds=getattr(runtime.sender, "settles_after", 0)) - runtime.clock()
+    wait = began + timedelta(seconds=getattr(sender, "settles_after", 0)) - runtime.clock()
     if wait > timedelta(0):
         _enqueue_in(runtime, message, wait.total_seconds(), _current_queue())  # the provider may not show it yet
         return UNCERTAIN
@@ -186,13 +190,13 @@ def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
         if not runtime.store.release_message(message, attempts, status=FAILED):
             return "skipped"  # another run settled it first
         log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
-        metrics.outbound(runtime, runtime.sender.name, metrics.FAILED)
+        metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
         _record(runtime, message, error="never reached the provider", **_forget_code(message))
         undelivered(runtime, message)
         return "failed"
     if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
-    metrics.outbound(runtime, runtime.sender.name, metrics.RETRIED)
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.RETRIED)
     return deliver(message.msisdn, message.id)  # it never left: send it now
 
 
@@ -237,10 +241,13 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     if exc.retryable and job is not None and job.retries_left:
         _record(runtime, message, status=QUEUED, attempts=attempts, error=str(exc))  # it did not leave: claimable
         log.warning("send to %s failed, will retry: %s", message.msisdn, exc)
-        metrics.outbound(runtime, runtime.sender.name, metrics.RETRIED)
+        metrics.outbound(runtime, runtime.route(message).channel, metrics.RETRIED)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
-    metrics.outbound(runtime, runtime.sender.name, metrics.FAILED)
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
+    if exc.escalate:
+        runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock(), context={
+            "message": message.id, "route": runtime.route(message).name, "error": str(exc)})
     if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
         undelivered(runtime, message, str(exc.code or ""))
     return "failed"
@@ -284,9 +291,11 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
         runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
             "message": message.id, "error": error_code, "resends": message.resends})
         return
+    subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
         resends=message.resends + 1, repeats=message.id,
+        route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
     )
     runtime.store.save_message(again)
     _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)

@@ -1,6 +1,6 @@
-"""Outbound pacing: one GCRA schedule per sender in Redis, shared by every worker on every host.
+"""Outbound pacing: one GCRA schedule per route (carrier link) in Redis, shared by every worker on every host.
 
-Each send books the next free slot of its sender, costing one interval per SMS segment (providers
+Each send books the next free slot of its route, costing one interval per SMS segment (providers
 meter segments: a 2-segment Chinese message costs 2), then sleeps until that slot. Booking is one Lua
 call, so workers never book the same slot twice, and there is no burst allowance: at 20 MPS sends are
 50 ms apart from the first one on.
@@ -20,7 +20,7 @@ DEFAULT_MPS = 1.0  # a Twilio long code
 MAX_WAIT = 10.0
 _MICRO = 1_000_000
 
-# KEYS[1]: the sender's theoretical arrival time (TAT) in microseconds.
+# KEYS[1]: the route's theoretical arrival time (TAT) in microseconds.
 # ARGV: cost in microseconds, the longest wait to book, and `now` (empty: the Redis server's clock,
 # the one clock all hosts share).
 _BOOK = """
@@ -78,7 +78,9 @@ class Pacer:
         return 0.0
 
 
-def mps_for(config: dict, sender: str) -> float:
-    """`TDBOT_MPS_<SENDER>` for this sender, else `TDBOT_SENDER_MPS`, else 1 (a long code)."""
-    own = config.get(f"TDBOT_MPS_{re.sub(r'[^A-Z0-9]', '_', sender.upper())}")
+def mps_for(config: dict, route: str) -> float:
+    """`TDBOT_MPS_<ROUTE>` for this route (`TDBOT_MPS_KANNEL_CMCC`), else its channel's (`TDBOT_MPS_KANNEL`), else
+    `TDBOT_SENDER_MPS`, else 1 (a long code)."""
+    names = [route, route.split("-", 1)[0]]
+    own = next((v for n in names if (v := config.get(f"TDBOT_MPS_{re.sub(r'[^A-Z0-9]', '_', n.upper())}"))), None)
     return float(own or config.get("TDBOT_SENDER_MPS") or DEFAULT_MPS)

@@ -15,6 +15,9 @@ TWILIO_STATUSES = {
     "accepted": QUEUED, "scheduled": QUEUED, "queued": QUEUED, "sending": SENT, "sent": SENT,
     "delivered": DELIVERED, "read": DELIVERED, "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
 }
+# Kannel's %d: delivered to the phone, not delivered to the phone, queued at the SMSC, accepted by the SMSC, rejected
+# by the SMSC. Queued or accepted at the SMSC is what Twilio calls "sent": the carrier has it.
+KANNEL_TYPES = {1: DELIVERED, 2: UNDELIVERED, 4: SENT, 8: SENT, 16: FAILED}
 
 
 def record_status(
@@ -28,7 +31,23 @@ def record_status(
     if status is None or message is None or message.provider_sid not in ("", provider_sid):
         log.info("ignoring status %r for unknown message %s", provider_status, provider_sid)
         return None
-    if not outbound.advance(runtime, message, status, error=error_code, provider_sid=provider_sid):
+    return _apply(runtime, message, status, error_code, error_code, provider_sid=provider_sid)
+
+
+def record_kannel(runtime: Runtime, dlr_type: int, msisdn: str, message_id: str, smsc_reply: str = "") -> str | None:
+    """Apply one Kannel delivery report (its URL names our message): the status the message moved to, or None."""
+    message = runtime.store.load_message(msisdn, message_id)
+    if message is None:
+        log.info("ignoring Kannel report %d for unknown message %s", dlr_type, message_id)
+        return None
+    error = f"kannel {dlr_type}: {smsc_reply}"[:200] if KANNEL_TYPES[dlr_type] in (UNDELIVERED, FAILED) else ""
+    return _apply(runtime, message, KANNEL_TYPES[dlr_type], error)
+
+
+def _apply(runtime: Runtime, message: OutboundMessage, status: str, error: str, error_code: str = "",
+           **changes: str) -> str | None:
+    """Move `message` to `status` unless it is there or further already; a message now undelivered may go again."""
+    if not outbound.advance(runtime, message, status, error=error, **changes):
         return None
     if status in (UNDELIVERED, FAILED):
         outbound.undelivered(runtime, message, error_code)

@@ -1,17 +1,21 @@
-"""Ways to put a message on a phone: Twilio's REST API, or a console outbox for development."""
+"""Ways to put a message on a phone: Twilio's REST API, Kannel's sendsms, or a console outbox for development."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlencode
 
+import requests
 from redis import Redis
 
+from dialogs.segments import is_gsm7
 from gateway.state.codec import dumps
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,13 @@ OPTED_OUT = 21610
 
 
 class SendError(Exception):
-    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
+    """A send that did not happen. `escalate`: no message will go until a person fixes something (credentials)."""
+
+    def __init__(self, message: str, *, retryable: bool, code: int | None = None, escalate: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.escalate = escalate
 
 
 class SendUncertain(Exception):
@@ -154,8 +161,8 @@ def _asking_twilio() -> Iterator[None]:
 
 
 def _never_left(exc: OSError) -> bool:
-    """True when the request failed before reaching Twilio: no connection was made. Anything else (a read timeout, a
-    connection dropped after the request went) leaves the send uncertain."""
+    """True when the request failed before reaching the provider: no connection was made. Anything else (a read
+    timeout, a connection dropped after the request went) leaves the send uncertain."""
     from requests import exceptions as http
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -172,3 +179,63 @@ def _retryable(status: int, code: int | None) -> bool:
     if code in PERMANENT_TWILIO_ERRORS:
         return False
     return status == 429 or status >= 500
+
+
+# Kannel reports every state: delivered (1), undelivered (2), queued at the SMSC (4), accepted (8), rejected (16).
+DLR_MASK = 31
+SENDSMS_TIMEOUT = (3.05, 10)  # connect, read: seconds
+
+
+class KannelSender:
+    """Kannel's sendsms for one carrier link: from the carrier's short code, to its smsc when one is named, with
+    delivery reports asked for at tdbot (`callback`: the DLR URL up to and including its token).
+
+    A connection that could not be made, 5xx and a full queue (bearerbox away or busy) are retried. A request that went
+    and got no answer (a read timeout, a dropped connection) is uncertain, and sendsms offers no lookup by our id: a
+    person decides, never a blind second send (docs/delivery.md).
+    """
+
+    def __init__(self, url: str, username: str, password: str, short_code: str, smsc: str = "",
+                 callback: str = "", name: str = "kannel", timeout: tuple[float, float] = SENDSMS_TIMEOUT) -> None:
+        self.url, self.short_code, self.smsc, self.callback = url, short_code, smsc, callback
+        self.name, self.timeout = name, timeout  # name: the route (carrier link) it serves
+        self.credentials = {"username": username, "password": password}
+        self.session = requests.Session()
+
+    def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
+        try:
+            response = self.session.get(self.url, params=self.params(to, text, reference), timeout=self.timeout)
+        except requests.RequestException as exc:
+            # Never the exception's text: it quotes the URL, and the URL carries the password.
+            if not _never_left(exc):
+                raise SendUncertain(f"sendsms did not answer: {type(exc).__name__}") from None
+            raise SendError(f"sendsms unreachable: {type(exc).__name__}", retryable=True) from None
+        refused = sendsms_refusal(response.status_code, response.text)
+        if refused is not None:
+            raise refused
+        return f"kannel-{reference or uuid.uuid4().hex}"
+
+    def params(self, to: str, text: str, reference: str) -> dict[str, str]:
+        # Chinese needs coding=2 as well as the charset: with the charset alone Kannel sends 7-bit and phones get ???.
+        params = {**self.credentials, "from": self.short_code, "to": to, "text": text, "charset": "UTF-8"}
+        if not is_gsm7(text):
+            params["coding"] = "2"
+        if self.smsc:
+            params["smsc"] = self.smsc
+        if self.callback and reference:
+            params["dlr-mask"] = str(DLR_MASK)
+            # %d and %A are Kannel's: the report's type and the SMSC's words.
+            params["dlr-url"] = f"{self.callback}&{urlencode({'m': reference, 'to': to})}&type=%d&reply=%A"
+        return params
+
+
+def sendsms_refusal(status: int, body: str) -> SendError | None:
+    """What sendsms's answer means: None when it took the message (0: Accepted, 3: Queued for later delivery)."""
+    said = body.strip()[:200]
+    if 200 <= status < 300:
+        return None
+    if status in (401, 403):
+        return SendError(f"sendsms refused our credentials: {status} {said}", retryable=False, escalate=True)
+    if status >= 500 or status == 429 or "queue full" in said.lower():
+        return SendError(f"sendsms busy: {status} {said}", retryable=True)
+    return SendError(f"sendsms rejected the message: {status} {said}", retryable=False)

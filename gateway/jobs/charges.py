@@ -210,7 +210,8 @@ def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: 
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
-    message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()))
+    message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
+                              route=runtime.routing.route(subscriber.msisdn, subscriber))
     if runtime.store.load_message(message.msisdn, message.id) is None:
         runtime.store.save_message(message)
         outbound.enqueue(runtime, [message])

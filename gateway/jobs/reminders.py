@@ -45,7 +45,8 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     if at > now:
         return DEFERRED
     message = OutboundMessage(
-        message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=due.member(reminder)
+        message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
+        route=runtime.routing.route(reminder.msisdn, subscriber),
     )
     if not _create_once(runtime, message):
         stored = runtime.store.load_message(message.msisdn, message.id)

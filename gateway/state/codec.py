@@ -39,6 +39,7 @@ def subscriber_from_json(raw: str | bytes) -> Subscriber:
         statements=tuple(statement_from_dict(s) for s in data.get("statements", ())),
         opted_out=bool(data.get("opted_out")),
         charges=tuple(charge_from_dict(c) for c in data.get("charges", ())),
+        sms_channel=data.get("sms_channel", ""),
     )
 
 

@@ -1,10 +1,11 @@
 """Flood control with flask-limiter on the app's Redis: a cap per client IP, and a cap per sending number on
 inbound SMS, with one polite notice per window and silence after it.
 
-Every route but the health probes and the Twilio webhooks is capped per IP by flask-limiter's application limit.
-Signed provider webhooks are not: Twilio posts every customer's traffic from a few shared addresses, so a cap per
-IP would cap real subscribers. A webhook request whose signature fails is counted per IP instead (after the cheap
-HMAC check, so the counting is only ever paid for refused requests). Inbound SMS is also capped per sending number,
+Every route but the health probes and the provider webhooks (Twilio, Kannel) is capped per IP by flask-limiter's
+application limit. Signed provider webhooks are not: Twilio posts every customer's traffic from a few shared addresses
+and one smsbox posts all of a carrier's, so a cap per IP would cap real subscribers. A webhook request whose
+signature or token fails is counted per IP instead (after the cheap HMAC check, so the counting is only ever paid for
+refused requests). Inbound SMS is also capped per sending number,
 counted only once its signature has been checked (a forgery must not use up a real subscriber's allowance), in the
 same Redis call that reads the subscriber (`Service.handle(..., quotas)`): a fixed window kept in the subscriber's
 own Cluster slot, with flask-limiter's limit notation. It counts messages, not requests: a retried webhook is one
@@ -35,7 +36,8 @@ EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
 DEFAULT_SIGN_IN_LIMIT = "10/minute"  # ops console sign-in attempts, per client IP and per operator name
-WEBHOOKS = "twilio_sms"  # the blueprint whose routes are counted per IP only when their signature fails
+# Provider webhooks' blueprints: their routes are counted per IP only when their signature (or token) fails.
+WEBHOOKS = frozenset({"twilio_sms", "kannel"})
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 
@@ -143,7 +145,7 @@ def init_app(app: Flask) -> Limits:
     )
     # Platform probes see the app as it is, never throttled; provider webhooks are counted after their signature
     # check, so neither pays for flask-limiter's per-request hooks.
-    uncounted = {health.bp.name, WEBHOOKS}
+    uncounted = {health.bp.name, *WEBHOOKS}
     _skip_hooks(app, limiter, uncounted)
     limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))

@@ -21,8 +21,11 @@ from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs.messages import render
+from gateway import create_app
 from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
+from tests.support.kannel import TOKEN as KANNEL_TOKEN
+from tests.support.kannel import free_port, kannel_settings
 from tests.support.phone import API_TOKEN, SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 
 NUMBER = "+8613800138000"
@@ -95,6 +98,13 @@ def seeded(app):
     return app
 
 
+@pytest.fixture
+def kannel_client(test_config):
+    app = create_app({**test_config, **kannel_settings(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms")})
+    seed_demo(app)
+    return app.test_client()
+
+
 # --- every route, no credentials ------------------------------------------------------------------------------
 
 
@@ -110,7 +120,7 @@ def test_requests_without_valid_credentials_never_fail_and_change_nothing(
     before = snapshot(redis)
     response = client.open(path, method=method, data=body, headers={**credentials, "Content-Type": content_type})
     assert_sane(response)
-    if rule.startswith("/webhooks/twilio/"):
+    if rule.startswith(("/webhooks/twilio/", "/webhooks/kannel/")):
         assert response.status_code == 403
     if rule.startswith("/api/") and response.status_code != 308:  # 308: %2F in a path, to the cleaner path
         assert response.status_code in (401, 404) and response.is_json
@@ -272,6 +282,29 @@ def test_a_signature_for_anything_else_is_refused(client, seeded, redis, change:
     response = client.post(path, data=sent, headers={"X-Twilio-Signature": sign(SMS_PATH, signed, **how)})
     assert response.status_code == 403
     assert snapshot(redis) == before
+
+
+# --- Kannel's MO and delivery report URLs, with the right token and hostile values --------------------------------
+
+KANNEL_VALUES = st.one_of(TEXT, st.binary(max_size=200), st.sampled_from(["0", "1", "2", "-1", "UTF-16BE", "8", ""]))
+KANNEL_QUERIES = st.dictionaries(
+    st.sampled_from(["from", "to", "text", "bytes", "coding", "charset", "id", "smsc", "type", "m", "reply"]),
+    KANNEL_VALUES, max_size=11,
+)
+
+
+@FUZZ
+@given(path=st.sampled_from(["/webhooks/kannel/mo", "/webhooks/kannel/dlr"]), fields=KANNEL_QUERIES,
+       method=st.sampled_from(["GET", "POST"]), body=RAW_BODIES)
+def test_kannel_requests_with_hostile_values_never_fail_and_a_refused_one_changes_nothing(
+    kannel_client, redis, path: str, fields: dict, method: str, body: bytes
+) -> None:
+    before = snapshot(redis)
+    response = kannel_client.open(f"{path}?{urlencode({'token': KANNEL_TOKEN, **fields})}", method=method, data=body)
+    assert_sane(response)
+    assert response.status_code in (200, 400, 413)
+    if response.status_code != 200:
+        assert snapshot(redis) == before
 
 
 # --- verification codes ----------------------------------------------------------------------------------------

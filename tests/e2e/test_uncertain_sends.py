@@ -144,7 +144,7 @@ def test_a_worker_killed_after_the_create_finds_it_even_when_the_list_lags(phone
     fake_twilio.list_lag = 10
     message = queue_message(runtime)
     assert runtime.store.claim_message(MSISDN, message.id)
-    runtime.sender.send(MSISDN, message.text, None, reference=message.id)  # then the worker was killed
+    runtime.route(message).sender.send(MSISDN, message.text, None, reference=message.id)  # then the worker was killed
     clock.advance(seconds=5)
     phone.deliver()  # RQ runs the job again: Twilio's list does not show the message yet
     assert (fake_twilio.requests, stored(runtime, message).status) == (1, SENDING)

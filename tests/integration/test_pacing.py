@@ -1,16 +1,20 @@
-"""Outbound pacing per sender: a GCRA schedule in Redis, counted in segments, shared by all workers."""
+"""Outbound pacing per route (carrier link): a GCRA schedule in Redis, counted in segments, shared by all workers."""
 
 from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 
 import pytest
 
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE
+from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
 from gateway.config import from_env
 from gateway.delivery.messages import QUEUED, SENT
 from gateway.delivery.pacing import Pacer, mps_for
+from gateway.delivery.routing import CONSOLE
+from gateway.delivery.senders import ConsoleSender
+from gateway.state.keys import OUTBOX
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, seed_demo
 from tests.support.scheduled import run_scheduled, scheduled_jobs
@@ -135,8 +139,11 @@ def test_a_rate_that_is_not_positive_is_refused(redis, mps):
     ({"TDBOT_SENDER_MPS": "5", "TDBOT_MPS_TWILIO": "20"}, "twilio", 20.0),
     ({"TDBOT_SENDER_MPS": "5", "TDBOT_MPS_TWILIO": "20"}, "console", 5.0),
     ({"TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cmcc", 100.0),
+    ({"TDBOT_MPS_KANNEL": "50", "TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cucc", 50.0),  # the channel's own rate
+    ({"TDBOT_MPS_KANNEL": "50", "TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cmcc", 100.0),
+    ({"TDBOT_SENDER_MPS": "5"}, "kannel-ctcc", 5.0),
 ])
-def test_each_sender_has_its_own_rate_from_the_environment(environ, sender, mps):
+def test_each_route_has_its_own_rate_from_the_environment(environ, sender, mps):
     assert mps_for(from_env(environ), sender) == mps
 
 
@@ -146,9 +153,13 @@ def paced_phone(app) -> Phone:
     return Phone(app.test_client(), app, "+8613800138000")
 
 
+def pace(runtime: Runtime, paced: Pacer, route: str = CONSOLE) -> None:
+    runtime.routes[route] = replace(runtime.routes[route], pacer=paced)
+
+
 def test_the_worker_waits_its_senders_turn_counted_in_segments(paced_phone, redis):
     time, runtime = FakeTime(), paced_phone.runtime
-    runtime.pacer = pacer(redis, 2.0, time, key=runtime.pacer.key)
+    pace(runtime, pacer(redis, 2.0, time, key=runtime.routes[CONSOLE].pacer.key))
     for text in (TWO_SEGMENTS, "一", "二"):
         queue_message(runtime, text)
     paced_phone.deliver()
@@ -157,9 +168,21 @@ def test_the_worker_waits_its_senders_turn_counted_in_segments(paced_phone, redi
     assert paced_phone.inbox() == [TWO_SEGMENTS, "一", "二"]
 
 
+def test_routes_are_paced_apart_each_on_its_own_schedule(paced_phone, redis):
+    time, runtime = FakeTime(), paced_phone.runtime
+    link = ConsoleSender(redis, runtime.keys.shared(OUTBOX, "link"))  # stands in for a carrier's link
+    runtime.routes["kannel-cmcc"] = Route("kannel-cmcc", link, pacer(redis, 1.0, time, key="tdbot:pace:kannel-cmcc"))
+    pace(runtime, pacer(redis, 1.0, time, key=runtime.routes[CONSOLE].pacer.key))
+    for route in (CONSOLE, CONSOLE, "kannel-cmcc", "kannel-cmcc"):
+        queue_message(runtime, route=route)
+    paced_phone.deliver()
+
+    assert time.slept == [1.0, 1.0]  # each link's second message waits for its own first, never for the other link
+
+
 def test_a_send_whose_turn_is_far_off_comes_back_later_without_holding_a_worker(paced_phone, redis):
     time, runtime = FakeTime(), paced_phone.runtime
-    runtime.pacer = pacer(redis, 1.0, time, key=runtime.pacer.key, max_wait=1.0)
+    pace(runtime, pacer(redis, 1.0, time, key=runtime.routes[CONSOLE].pacer.key, max_wait=1.0))
     messages = [queue_message(runtime, text) for text in ("一", "二", "三")]
     paced_phone.deliver()
 

@@ -3,6 +3,7 @@ nothing goes out in quiet hours or after its deadline, and a reminder that can n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -228,16 +229,18 @@ def test_a_reminder_held_overnight_with_nothing_left_to_say_is_skipped_not_left_
 
 def test_a_reminder_held_at_the_sender_costs_its_route_no_pacing_slot(phone, app, clock) -> None:
     runtime = app.extensions["tdbot"]
-    runtime.pacer = Pacer(runtime.redis, runtime.pacer.key, 1)  # a long code: one segment a second
+    for name, route in runtime.routes.items():  # a long code: one segment a second
+        runtime.routes[name] = dataclasses.replace(route, pacer=Pacer(runtime.redis, route.pacer.key, 1))
     reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))
     as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
     clock.now = local(2026, 11, 25, 21, 59, 10)
     queue_for_the_sender(app)
-    runtime.redis.delete(runtime.pacer.key)  # the 12-hour reminder's slot is long past
+    pacer = runtime.route(runtime.store.load_message(CUCC, message_id(reminder))).pacer
+    runtime.redis.delete(pacer.key)  # the 12-hour reminder's slot is long past
     clock.now = local(2026, 11, 25, 22, 3)
     run_due(app)
     assert message_of(app, reminder)["status"] == "queued"
-    assert runtime.pacer.book(1).wait == 0, "the held reminder took the next slot"
+    assert pacer.book(1).wait == 0, "the held reminder took the next slot"
 
 
 def test_a_renewal_reminder_held_overnight_names_the_package_by_its_number_in_the_morning(client, app, clock) -> None:

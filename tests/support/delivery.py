@@ -13,9 +13,10 @@ MSISDN = "+8613800138000"
 
 
 def queue_message(
-    runtime: Runtime, text: str = "您的视频会员已退订。", kind: str = NOTICE, queue: str = OUTBOUND_QUEUE
+    runtime: Runtime, text: str = "您的视频会员已退订。", kind: str = NOTICE, queue: str = OUTBOUND_QUEUE,
+    route: str = "",
 ) -> OutboundMessage:
-    message = OutboundMessage(uuid.uuid4().hex, MSISDN, text, kind, int(runtime.clock().timestamp()))
+    message = OutboundMessage(uuid.uuid4().hex, MSISDN, text, kind, int(runtime.clock().timestamp()), route=route)
     runtime.store.save_message(message)
     outbound.enqueue(runtime, [message], queue)
     return message
