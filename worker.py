@@ -14,6 +14,7 @@ from gateway import logs
 from gateway.bootstrap import QUEUES, bootstrap
 from gateway.config import InvalidSetting, check_quiet_hours, from_env
 from gateway.jobs import cron as sweeper_cron
+from gateway.jobs import horses
 
 
 def main(cron: bool = True, config: dict | None = None) -> None:
@@ -32,7 +33,9 @@ def main(cron: bool = True, config: dict | None = None) -> None:
         scheduler.start()
     try:
         # Queue order is priority: replies to a subscriber's own message before bulk reminders.
-        Worker(queues, connection=runtime.queue_redis).work(with_scheduler=True)
+        # A horse killed mid-job gets no on_failure from RQ; a charge's last try needs it (gateway/jobs/horses.py).
+        Worker(queues, connection=runtime.queue_redis, work_horse_killed_handler=horses.killed).work(
+            with_scheduler=True)
     finally:
         if scheduler:
             scheduler.terminate()

@@ -26,14 +26,18 @@ class Bill:
         return max(self.cost_fen - max(self.charged_fen, self.paid_fen), 0)
 
 
+def current_period(sub: Subscription) -> tuple[date, date]:
+    """The period `sub` is in: the one ending on its `renews_on`."""
+    return period_bounds(sub.renews_on, sub.anchor_day)
+
+
 def on_cancel(
-    policy: CarrierPolicy, subscriber: Subscriber, sub: Subscription, period_end: date, cancelled_on: date
+    policy: CarrierPolicy, subscriber: Subscriber, sub: Subscription, period: tuple[date, date], cancelled_on: date
 ) -> Bill:
-    """The bill for the period of `sub` ending on `period_end`, cancelled on local day `cancelled_on`."""
-    period = period_bounds(period_end, sub.anchor_day)
+    """The bill for `period` of `sub` ([start, end) days), cancelled on local day `cancelled_on`."""
     charged = sum(_rerated(policy, line, sub, period, cancelled_on)
                   for line in _lines(subscriber, sub) if _overlaps(line, sub, period))
-    paid = sub.paid_fen if period_end == sub.renews_on else 0  # paid_fen is for the current period only
+    paid = sub.paid_fen if period == current_period(sub) else 0  # paid_fen is for the current period only
     return Bill(period, cancelled_on, period_cost_fen(policy, sub.fee_fen, period, cancelled_on), charged, paid)
 
 
@@ -55,6 +59,19 @@ def _rerated(policy: CarrierPolicy, line: Charge, sub: Subscription, period: tup
     if line.period_start >= period[1]:
         return 0
     return min(line.billed_fen, period_cost_fen(policy, line.amount_fen, _period(line, sub), cancelled_on))
+
+
+def cut_at(subscriber: Subscriber, sub: Subscription, day: date) -> tuple[Charge, ...]:
+    """The lines of `sub` whose period runs on past `day`, ended there (a renewal day an import moved into a period
+    already charged): each keeps its days before `day`, by day, and is credited the rest, so no day is billed on two
+    lines (docs/billing.md)."""
+    cut = []
+    for line in _lines(subscriber, sub):
+        start, end = _period(line, sub)
+        if start < day < end:
+            kept = -(-line.billed_fen * (day - start).days // (end - start).days)  # ceil to the fen, ints only
+            cut.append(replace(line, period_end=day, credited_fen=line.amount_fen - kept))
+    return tuple(cut)
 
 
 def _lines(subscriber: Subscriber, sub: Subscription) -> list[Charge]:

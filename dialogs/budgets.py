@@ -117,8 +117,11 @@ class Screen:
     chars: int = 0
 
 
+# Room every USSD screen leaves for a line above it: an answer the screen cannot take gets the same screen again under
+# a short hint (gateway/channels/ussd.py), and that must still fit the 182 characters.
+USSD_HINT = 20
 SMS = Screen()
-USSD = Screen(USSD_SCREEN)
+USSD = Screen(USSD_SCREEN - USSD_HINT)
 
 
 def is_fragment(key: str) -> bool:

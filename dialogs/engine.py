@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from carriers import CarrierPolicy, settlement_deadline
+from carriers import CarrierPolicy, period_bounds, settlement_deadline
 from dialogs import bills, codes, pages, payments, plans
 from dialogs import commands as cmds
-from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen
+from dialogs.budgets import QUERY_CHARS, SMS, Screen, fit_name, fits_screen, short_name
 from dialogs.effects import (
     CODE,
     CONFIRMATION,
@@ -25,7 +25,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
-from dialogs.messages import day, money, render, when
+from dialogs.messages import day, money, render, render_screen, when
 from dialogs.model import (
     CANCEL,
     CHOOSING,
@@ -78,11 +78,25 @@ class Turn:
     def clock(self) -> int:
         return int(self.now.timestamp())
 
+    @property
+    def on_screen(self) -> bool:
+        """The message came from a USSD session: the reply is a screen, not an SMS."""
+        return bool(self.screen.chars)
+
     def say(self, key: str, **values: object) -> str:
+        """An SMS: the carrier's signature and the SMS wording."""
         return self.facts.policy.sender_id + render(self.lang, key, **values)
 
+    def text(self, key: str, **values: object) -> str:
+        """Template `key` in the wording of the surface the message came in on, unsigned (a line, a fragment)."""
+        return render_screen(self.lang, key, **values) if self.on_screen else render(self.lang, key, **values)
+
+    def show(self, key: str, **values: object) -> str:
+        """The answer to the message: an SMS, or a USSD screen (its own wording, unsigned: a screen is no SMS)."""
+        return self.text(key, **values) if self.on_screen else self.say(key, **values)
+
     def reply(self, key: str, **values: object) -> Reply:
-        return Reply(self.say(key, **values))
+        return Reply(self.show(key, **values))
 
 
 Outcome = tuple[DialogState, list[Effect]]
@@ -95,9 +109,17 @@ def step(state: DialogState, message: Message, facts: Facts, now: datetime) -> O
         new_state, effects = _handed_over(turn, cmds.parse(text), message)
     else:
         turn = Turn(_expire(state, int(now.timestamp())), facts, now, _lang(state, facts, text), message.screen)
-        turned = _turn_page(turn, text)
-        new_state, effects = turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
+        new_state, effects = _answer(turn, text)
     return replace(new_state, lang=turn.lang, updated_at=turn.clock), _unless_answered(message, effects)
+
+
+def _answer(turn: Turn, text: str) -> Outcome:
+    """A message while the bot has the conversation: a page turned, or a command; on a USSD session's first
+    request (nothing answered yet), its first screen."""
+    if turn.on_screen and not text:
+        return _first_screen(_off_page(turn))
+    turned = _turn_page(turn, text)
+    return turned if turned is not None else _dispatch(_off_page(turn), cmds.parse(text))
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
@@ -242,7 +264,8 @@ def _confirm(turn: Turn, selected: tuple[str, ...]) -> Outcome:
     # The quote is kept so that the code, even past midnight or a renewal, settles exactly what was shown here.
     state = replace(_idle(turn.state), stage=CONFIRMING, selected=tuple(s.id for s in subs),
                     amounts=tuple(q.amount_fen for q in quotes), due_ats=tuple(_epoch(q.due_at) for q in quotes),
-                    periods=tuple(s.renews_on.isoformat() for s in subs), quoted_at=turn.clock)
+                    periods=tuple(s.renews_on.isoformat() for s in subs),
+                    period_starts=tuple(bills.current_period(s)[0].isoformat() for s in subs), quoted_at=turn.clock)
     return _show(turn, state, CONFIRM)
 
 
@@ -317,7 +340,7 @@ def _duration(lang: str, seconds: int) -> str:
 
 def _check_code(turn: Turn, digits: str) -> Outcome:
     state = turn.state
-    if turn.clock >= state.code_expires_at:
+    if _code_expired(turn):
         return replace(state, stage=CONFIRMING, code_hash=""), [turn.reply(_flow(turn, "code_expired"))]
     if codes.code_matches(turn.facts.secret, turn.facts.subscriber.msisdn, digits, state.code_hash):
         return _complete_payment(turn) if state.intent == PAY else _complete(turn)
@@ -329,10 +352,16 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 
 
+def _code_expired(turn: Turn) -> bool:
+    return turn.clock >= turn.state.code_expires_at
+
+
 def _complete(turn: Turn) -> Outcome:
     effects: list[Effect] = []
     lines = [_cancel_line(turn, sub, effects) for sub in _selected(turn, turn.state.selected)]
-    return _done(turn.state), effects + [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
+    sent = [SendMessage(text, CONFIRMATION) for text in _result(turn, lines)]
+    # Over SMS the confirmation is the answer; a USSD session ends on a screen saying the same.
+    return _done(turn.state), effects + sent + ([Reply(_result_screen(turn, lines))] if turn.on_screen else [])
 
 
 def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
@@ -344,6 +373,16 @@ def _result(turn: Turn, lines: list[pages.Line]) -> list[str]:
         return turn.say("done", lines="\n".join(shown), part=numbered)
 
     return pages.split(lines, compose, lambda text: fits_screen(turn.facts.policy, "done", text))
+
+
+def _result_screen(turn: Turn, lines: list[pages.Line]) -> str:
+    """The result on a screen: the packages named whole if that fits, else short (NAME_CHARS), else counted."""
+    for shorten in (False, True):
+        shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
+        text = turn.show("done", lines=shown)
+        if len(text) <= turn.screen.chars:
+            return text
+    return turn.show("done_many", count=len(lines))
 
 
 def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.Line:
@@ -360,12 +399,12 @@ def _cancel_line(turn: Turn, sub: Subscription, effects: list[Effect]) -> pages.
 
 def statement_for(facts: Facts, sub: Subscription, now: datetime) -> Statement:
     """The settlement statement cancelling `sub` at `now` would issue, per the carrier's rules."""
-    bill = _period_bill(facts, sub, sub.renews_on, now)
+    bill = _period_bill(facts, sub, bills.current_period(sub), now)
     return _statement(facts, sub, bill, bill.amount_fen, now, settlement_deadline(facts.policy, now))
 
 
-def _period_bill(facts: Facts, sub: Subscription, period_end: date, at: datetime) -> bills.Bill:
-    return bills.on_cancel(facts.policy, facts.subscriber, sub, period_end, at.astimezone(facts.policy.tz).date())
+def _period_bill(facts: Facts, sub: Subscription, period: tuple[date, date], at: datetime) -> bills.Bill:
+    return bills.on_cancel(facts.policy, facts.subscriber, sub, period, at.astimezone(facts.policy.tz).date())
 
 
 def _statement(facts: Facts, sub: Subscription, bill: bills.Bill, amount: int, now: datetime, due_at: datetime
@@ -379,32 +418,38 @@ def _statement(facts: Facts, sub: Subscription, bill: bills.Bill, amount: int, n
 
 @dataclass(frozen=True)
 class Quote:
-    """What the subscriber confirmed for one package: the period, billed as of `at`, for `amount_fen` by `due_at`."""
+    """What the subscriber confirmed for one package: the period ([start, end) days), billed as of `at`, for
+    `amount_fen` by `due_at`."""
 
-    period_end: date
+    period: tuple[date, date]
     at: datetime
     amount_fen: int | None
     due_at: datetime
 
 
 def _as_quoted(turn: Turn, sub: Subscription) -> tuple[Statement, CancelSubscription]:
-    """Cancel `sub` as quoted: the quoted period and amount, re-rated as of the quote, due by the later of the quoted
-    deadline and the carrier rule now; charge lines credited so the period is billed once (docs/billing.md)."""
+    """Cancel `sub` as quoted: the quoted period re-rated as of the quote, for no more than the quoted amount (less if
+    a payment or a lower fee arrived since), due by the later of the quoted deadline and the carrier rule now; charge
+    lines credited so the period is billed once (docs/billing.md)."""
     facts, quote = turn.facts, _quote(turn, sub)
-    bill = _period_bill(facts, sub, quote.period_end, quote.at)
-    amount = bill.amount_fen if quote.amount_fen is None else quote.amount_fen
+    bill = _period_bill(facts, sub, quote.period, quote.at)
+    amount = bill.amount_fen if quote.amount_fen is None else min(quote.amount_fen, bill.amount_fen)
     due_at = max(quote.due_at, settlement_deadline(facts.policy, turn.now))
     statement = _statement(facts, sub, bill, amount, turn.now, due_at)
     credited = bills.credits(facts.policy, facts.subscriber, sub, bill, statement.id)
-    return statement, CancelSubscription(sub.id, quote.period_end, credited)
+    return statement, CancelSubscription(sub.id, quote.period[1], credited)
 
 
 def _quote(turn: Turn, sub: Subscription) -> Quote:
     """The quote the flow kept for `sub`; what it did not keep (a flow confirmed by an earlier release) is what the
     rules say now, for the package's current period."""
     state, i = turn.state, turn.state.selected.index(sub.id)
+    end = date.fromisoformat(state.periods[i]) if i < len(state.periods) else sub.renews_on
+    # A flow stored before quotes kept their period's start: the period began on the anchor's date before its end.
+    start = (date.fromisoformat(state.period_starts[i]) if i < len(state.period_starts)
+             else period_bounds(end, sub.anchor_day)[0])
     return Quote(
-        period_end=date.fromisoformat(state.periods[i]) if i < len(state.periods) else sub.renews_on,
+        period=(start, end),
         at=datetime.fromtimestamp(state.quoted_at, UTC) if state.quoted_at else turn.now,
         amount_fen=state.amounts[i] if i < len(state.amounts) else None,
         due_at=datetime.fromtimestamp(state.due_ats[i], UTC) if i < len(state.due_ats) else turn.now,
@@ -436,7 +481,7 @@ def _query_lines(turn: Turn, state: DialogState) -> Lines:
         for s in subscriber.subscriptions
     ]
     owed = sum(s.owed_fen for s in subscriber.open_statements())
-    owed_text = render(lang, "query_owed", amount=money(lang, owed)) if owed else render(lang, "query_nothing_owed")
+    owed_text = turn.text("query_owed", amount=money(lang, owed)) if owed else turn.text("query_nothing_owed")
     return lines, {"owed": owed_text}
 
 
@@ -589,7 +634,9 @@ def _listing(turn: Turn, state: DialogState, key: str) -> pages.Listing:
     lines, values = _LINES[key](turn, state)
 
     def compose(shown: list[str], back: bool, more: bool) -> str:
-        return turn.say(key, lines="\n".join(shown), pages=_nav(turn.lang, back, more), **values)
+        # On a screen `0` always leads somewhere: the page before, or from the first page the session's menu.
+        pages = _nav(turn.lang, back or turn.on_screen, more)
+        return turn.show(key, lines="\n".join(shown), pages=pages, **values)
 
     return pages.Listing(lines, compose, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen))
 
@@ -615,10 +662,13 @@ def _turn_page(turn: Turn, text: str) -> Outcome | None:
     if turn.clock - state.updated_at > IDLE_TIMEOUT:  # a listing long left is not what a 98 now answers
         return None
     listing = _listing(turn, state, state.listing)
-    if text == pages.BACK:
-        return _show(turn, state, state.listing, listing.previous(state.page_start)) if state.page_start else None
+    if text == pages.BACK and state.page_start:
+        return _show(turn, state, state.listing, listing.previous(state.page_start))
     following = listing.page(state.page_start).end
-    return _show(turn, state, state.listing, following) if following < len(listing.lines) else None
+    if text == pages.MORE and following < len(listing.lines):
+        return _show(turn, state, state.listing, following)
+    # No page that way. A screen shows its page again (a number there has a key of its own); an SMS means the number.
+    return _show(turn, state, state.listing, state.page_start) if turn.on_screen else None
 
 
 def _off_page(turn: Turn) -> Turn:
@@ -633,6 +683,21 @@ def _named(turn: Turn, key: str, name: str, **values: object) -> str:
         return turn.say(key, name=shown, **values)
 
     return text_for(fit_name(name, text_for, lambda text: fits_screen(turn.facts.policy, key, text, turn.screen)))
+
+
+# --- a USSD session's first screen -----------------------------------------------------------------------------
+
+
+def _first_screen(turn: Turn) -> Outcome:
+    """The menu; or, while a cancel waits for its confirmation or its code, that step again with the way to the menu:
+    the same cancel, whether it began by SMS or in another session."""
+    state = turn.state
+    if state.intent != CANCEL or state.stage not in (CONFIRMING, VERIFYING):
+        return state, [turn.reply("menu")]
+    if state.stage == VERIFYING:
+        waiting = turn.show("code_expired" if _code_expired(turn) else "code_waiting")
+        return state, [turn.reply("resume", screen=waiting)]
+    return _show(turn, state, CONFIRM)  # the confirmation as quoted, a page at a time, `0` to the menu
 
 
 # --- the conversation log -----------------------------------------------------------------------------------
@@ -650,6 +715,8 @@ def heard(state: DialogState, text: str) -> str:
 def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome:
     """Every message is for the person; STOP and START still take effect, and the bot says once that the person
     will answer. Only ops resolving the escalation hands the number back."""
+    if turn.on_screen:  # a menu key is for no person: the screen says who has the conversation, and where
+        return turn.state, [turn.reply("human_waiting")]
     kept: list[Effect] = [ForAgent(message.text)]
     if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
         state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]

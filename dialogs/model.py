@@ -45,6 +45,9 @@ class Payment:
     reference: str
     amount_fen: int
     paid_at: datetime
+    # Of a payment made after the deadline, the part that counts as paid in time: it stood in for a `JF` charge
+    # confirmed before the deadline and still pending (docs/billing.md, Late fees, rule 4).
+    in_time_fen: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,12 @@ class DialogState:
     options: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
     # What the subscriber confirmed, per selected item: fen (pay: per statement; cancel: per package, the amount
-    # quoted) and, for a cancel, the quoted deadline in epoch seconds and the end of the period quoted (ISO date),
-    # and when the quote was made (epoch seconds). Completion bills exactly what was quoted, for that period.
+    # quoted) and, for a cancel, the quoted deadline in epoch seconds, the end and the start of the period quoted (ISO
+    # dates), and when the quote was made (epoch seconds). Completion bills that period, for no more than quoted.
     amounts: tuple[int, ...] = ()
     due_ats: tuple[int, ...] = ()
     periods: tuple[str, ...] = ()
+    period_starts: tuple[str, ...] = ()
     quoted_at: int = 0
     code_hash: str = ""
     code_expires_at: int = 0

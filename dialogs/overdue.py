@@ -10,18 +10,26 @@ from dataclasses import replace
 from datetime import datetime
 
 from carriers import CarrierPolicy, late_fee_fen
-from dialogs.model import OVERDUE, PAID, Statement, Subscriber
+from dialogs.model import OVERDUE, PAID, Payment, Statement, Subscriber
 
 
 def timely_paid_fen(statement: Statement) -> int:
-    """What was paid before the deadline, the moment it turns overdue. Money credited without a payment record counts
-    as paid in time."""
-    late = sum(p.amount_fen for p in statement.payments if p.paid_at >= statement.due_at)
+    """What was paid before the deadline, the moment it turns overdue, with what late payments paid in time by standing
+    in for a `JF` charge confirmed before it. Money credited without a payment record counts as paid in time."""
+    late = sum(p.amount_fen - p.in_time_fen for p in statement.payments if p.paid_at >= statement.due_at)
     return statement.paid_fen - late
 
 
 def unpaid_at_deadline_fen(statement: Statement) -> int:
     return max(0, statement.amount_fen - timely_paid_fen(statement))
+
+
+def standing_in(statement: Statement, payment: Payment) -> Payment:
+    """`payment` as recorded on `statement`: paid late while a `JF` charge confirmed in time is pending, it stands in
+    for that charge, in time up to what the charge still has to take."""
+    if payment.paid_at < statement.due_at or not awaiting_charge(statement):
+        return payment
+    return replace(payment, in_time_fen=min(payment.amount_fen, statement.pending_fen))
 
 
 def awaiting_charge(statement: Statement) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from carriers import CarrierPolicy
 from dialogs.model import PAID, Payment, Statement, Subscriber
-from dialogs.overdue import assess
+from dialogs.overdue import assess, standing_in
 
 RECORDED = "recorded"
 DUPLICATE = "duplicate"  # the same reference and amount again: nothing changes
@@ -61,7 +61,7 @@ def record_payment(
         return Settled(TOO_MANY, subscriber, statement)
     updated = _paid(statement, payment, policy, now)
     overpaid = _excess_fen(updated) - _excess_fen(statement)
-    return Settled(RECORDED, subscriber.with_statement(updated), updated, payment, overpaid)
+    return Settled(RECORDED, subscriber.with_statement(updated), updated, updated.payments[-1], overpaid)
 
 
 def _find(subscriber: Subscriber, reference: str) -> tuple[Statement, Payment] | None:
@@ -73,8 +73,9 @@ def _find(subscriber: Subscriber, reference: str) -> tuple[Statement, Payment] |
 
 
 def _paid(statement: Statement, payment: Payment, policy: CarrierPolicy, now: datetime) -> Statement:
+    payment = standing_in(statement, payment)  # what it pays of a pending charge, the charge no longer has to take
     updated = replace(statement, paid_fen=statement.paid_fen + payment.amount_fen,
-                      payments=statement.payments + (payment,))
+                      payments=statement.payments + (payment,), pending_fen=statement.pending_fen - payment.in_time_fen)
     if updated.owed_fen == 0 or payment.reference == statement.pending_reference:
         # Settled in full: a pending `JF` charge must not go through as well.
         updated = _released(updated)

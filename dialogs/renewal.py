@@ -1,5 +1,5 @@
 """A monthly package's periods: begun by an order, renewed on its anchor day. Pure: a cancelled package never renews,
-and a period is charged once."""
+a period is charged once, and no day is charged on two lines."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from carriers import next_renewal, period_bounds
+from dialogs import bills
 from dialogs.model import Charge, Subscriber, Subscription
 
 
@@ -20,6 +21,8 @@ def renew(subscriber: Subscriber, subscription_id: str, period_start: date, now:
     if charged(subscriber, subscription_id, period_start):
         # An import carried an old date back: the period was billed already, so only move on.
         return renewed
+    for line in bills.cut_at(subscriber, sub, period_start):  # an import moved the day into a charged period
+        renewed = renewed.with_charge(line)
     return renewed.with_charge(Charge(subscription_id, period_start, sub.fee_fen, now, period_end))
 
 

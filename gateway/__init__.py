@@ -45,11 +45,11 @@ def _trust_proxies(app: Flask, hops: int) -> None:
 
 
 def _register(app: Flask) -> None:
-    from gateway.channels import kannel, twilio_sms
+    from gateway.channels import kannel, twilio_sms, ussd
     from gateway.web import api, health
 
     app.before_request(_refuse_oversized)  # first, so no hook or route spends anything on such a body
-    for blueprint in (health.bp, api.bp, twilio_sms.bp, kannel.bp):
+    for blueprint in (health.bp, api.bp, twilio_sms.bp, kannel.bp, ussd.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(413, lambda e: (jsonify(error="request body too large"), 413))
     app.register_error_handler(429, lambda e: (jsonify(error="too many requests, slow down"), 429))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,7 @@ import requests
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
+from carriers import carrier_for
 from gateway import config as settings
 from gateway import create_app
 from gateway.bootstrap import EXTENSION, bootstrap
@@ -29,9 +31,12 @@ from gateway.web import validation
 
 RUNTIME_FILE = "runtime.json"
 SMS_PATH = "/webhooks/twilio/sms"
+USSD_PATH = "/webhooks/ussd"
 # What `tdbot run` leaves for the other commands (chat, import, outbox, worker), unless their environment says
 # otherwise: the same Redis, the same webhook token and URL, the same code secret.
-SHARED = ("REDIS_URL", "TWILIO_AUTH_TOKEN", "TDBOT_API_TOKEN", "TDBOT_SECRET_KEY", "PUBLIC_BASE_URL")
+SHARED = (
+    "REDIS_URL", "TWILIO_AUTH_TOKEN", "TDBOT_API_TOKEN", "TDBOT_SECRET_KEY", "PUBLIC_BASE_URL", "TDBOT_USSD_TOKEN",
+)
 
 
 @click.group()
@@ -64,6 +69,7 @@ def _run_config() -> dict:
     config["REDIS_URL"] = connection.url_of(connection.connect(config.get("REDIS_URL"), str(_data_dir())))
     config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
     config["TDBOT_API_TOKEN"] = config.get("TDBOT_API_TOKEN") or secrets.token_hex(16)
+    config["TDBOT_USSD_TOKEN"] = config.get("TDBOT_USSD_TOKEN") or secrets.token_hex(16)
     # The last run's secret if there was one: a code sent just before a restart must still match after it.
     config["TDBOT_SECRET_KEY"] = (
         os.environ.get("TDBOT_SECRET_KEY") or _runtime_info().get("TDBOT_SECRET_KEY") or secrets.token_hex(32)
@@ -142,9 +148,13 @@ def _banner(config: dict, base: str, with_demo: bool) -> None:
     click.echo(f"tdbot is up at {base}  (Redis: {config['REDIS_URL']})")
     click.echo(f"  Twilio: set the number's Messaging webhook to {public}/webhooks/twilio/sms")
     click.echo(f"          and status callbacks to {public}/webhooks/twilio/status")
+    token = config["TDBOT_USSD_TOKEN"]
+    click.echo(f"  USSD (Africa's Talking): set the callback URL to {public}{USSD_PATH}?token={token}")
+    click.echo(f"          and the events callback URL to {public}{USSD_PATH}/events?token={token}")
     click.echo(f"  API token: {config['TDBOT_API_TOKEN']}")
     if with_demo:
         click.echo(f"  Try it:  tdbot chat {demo.DEMO_NUMBERS[0]}   (then TD, 1, Y, and the code)")
+        click.echo(f"      or:  tdbot ussd {demo.DEMO_NUMBERS[0]}   (then 2, 1, 1, and the code)")
 
 
 @main.command()
@@ -236,6 +246,67 @@ class _Outbox:
         fresh = [entry for entry in self._tail() if entry["sid"] not in self._seen]
         self._seen.update(entry["sid"] for entry in fresh)
         return [entry["text"] for entry in fresh if entry["to"] == self.number]
+
+
+# A network code per carrier, as the gateway sends it (MCC 460 and the carrier's MNC).
+NETWORK_CODES = {"cmcc": "46000", "cucc": "46001", "ctcc": "46003"}
+
+
+@main.command()
+@click.argument("msisdn")
+@click.option("--url", default=None, help="the running tdbot (default: the one `tdbot run` started)")
+@click.option("--service-code", default="*100#", show_default=True, help="the USSD code dialled")
+@click.option("--linger", default=3.0, show_default=True, help="seconds to keep showing messages after the session")
+def ussd(msisdn: str, url: str | None, service_code: str, linger: float) -> None:
+    """Dial the USSD menu as MSISDN: see each screen, type each answer, and see every message sent to MSISDN.
+
+    Plays an Africa's Talking session against the running app; reads one answer per line from standard input, so it
+    can be scripted: `printf '2\\n1\\n1\\n' | tdbot ussd N`. The session ends on an END screen or at Ctrl-D.
+    """
+    number = validation.msisdn(msisdn)
+    config = _config()
+    base = url or _runtime_info().get("BASE_URL") or "http://127.0.0.1:5000"
+    call = _UssdCall(base, str(config.get("TDBOT_USSD_TOKEN") or ""), number, service_code)
+    outbox = _Outbox(bootstrap(config), number)
+    click.echo(f"Dialling {service_code} at {base} as {number}. Ctrl-D to hang up.")
+    outbox.start()
+    with outbox.screen:
+        screen = call.answer(None)
+        click.echo(screen)
+    lines = _lines()
+    while screen.startswith("CON "):
+        line = next(lines, None)
+        if line is None:
+            break
+        with outbox.screen:
+            screen = call.answer(line.strip())
+            click.echo(screen)
+    outbox.hang_up(linger)
+
+
+class _UssdCall:
+    """One USSD session as Africa's Talking drives it: each request carries every answer so far, joined by `*`."""
+
+    def __init__(self, base: str, token: str, number: str, service_code: str) -> None:
+        self.url = f"{base.rstrip('/')}{USSD_PATH}"
+        self.token, self.number, self.service_code = token, number, service_code
+        self.session_id = f"ATUid_{uuid.uuid4().hex}"
+        self.answers: list[str] = []
+        self.network_code = NETWORK_CODES.get(carrier_for(number), "")
+
+    def answer(self, given: str | None) -> str:
+        """The screen after `given` (None: the session's first request), as the app sent it: CON or END first."""
+        if given is not None:
+            self.answers.append(given)
+        form = {"sessionId": self.session_id, "serviceCode": self.service_code, "phoneNumber": self.number,
+                "networkCode": self.network_code, "text": "*".join(self.answers)}
+        try:
+            response = requests.post(self.url, params={"token": self.token}, data=form, timeout=15)
+        except requests.RequestException as exc:
+            return f"END (no answer from {self.url}: {exc})"
+        if response.status_code != 200:
+            return f"END (HTTP {response.status_code})"
+        return response.text
 
 
 @main.command("import")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from dataclasses import replace
@@ -35,6 +36,8 @@ DEFAULTS: dict[str, object] = {
     "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
     "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
+    "TDBOT_USSD_TOKEN": None,  # the USSD gateway's callback URL carries ?token=<this> (gateway/channels/ussd.py)
+    "TDBOT_USSD_ALLOW": "",  # comma-separated CIDRs the USSD gateway calls from, accepted without the token
     "TDBOT_AUDIT_DAYS": "180",  # how long the audit trail and resolved escalations are kept (gateway/state/audit.py)
     "TDBOT_OPS_IDLE_MINUTES": "30",  # an ops console session signs out after this long without a request
     "TDBOT_RATE_LIMIT_SIGNIN": None,  # ops sign-in attempts per client IP and per operator name (gateway/web/limits.py)
@@ -73,11 +76,12 @@ class InsecureConfig(RuntimeError):
 
 
 def check_secret(config: dict) -> None:
-    """Refuse the public default secret once real traffic can arrive: a Twilio account, a Kannel token or a public URL
-    is set."""
+    """Refuse the public default secret once real traffic can arrive: a Twilio account, a Kannel token, a public URL or
+    a way in for a USSD gateway is set."""
     if config.get("TESTING") or config.get("TDBOT_SECRET_KEY") != DEFAULT_SECRET:
         return
-    exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL", "TDBOT_KANNEL_TOKEN") if config.get(name)]
+    exposed = [name for name in ("TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL", "TDBOT_KANNEL_TOKEN", *USSD_ACCESS)
+               if config.get(name)]
     if exposed:
         raise InsecureConfig(
             f"TDBOT_SECRET_KEY is the built-in default while {' and '.join(exposed)} is set: anyone could forge "
@@ -139,6 +143,22 @@ def _with_quiet_hours(config: dict, policy: CarrierPolicy) -> CarrierPolicy:
 
 class InvalidSetting(ValueError):
     """A setting the app and the worker cannot run with; the message names it."""
+
+
+USSD_ACCESS = ("TDBOT_USSD_TOKEN", "TDBOT_USSD_ALLOW")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def ussd_allowed(config: dict) -> tuple[Network, ...]:
+    """The networks TDBOT_USSD_ALLOW names; InvalidSetting, naming it, if one is not a network."""
+    setting = str(config.get("TDBOT_USSD_ALLOW") or "")
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in setting.split(",") if part.strip())
+    except ValueError as exc:
+        raise InvalidSetting(
+            f"TDBOT_USSD_ALLOW={setting!r} is not usable: {exc}. Write networks in CIDR notation, comma-separated "
+            "(e.g. 196.201.214.0/24,2001:db8::/32), or leave it unset and give the gateway the token."
+        ) from exc
 
 
 _QUIET_HOURS = re.compile(r"\s*([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})\s*")

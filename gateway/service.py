@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from carriers import policy_of
+from dialogs import budgets
 from dialogs.apply import apply
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import HUMAN, Facts, Message, heard, step
@@ -52,6 +53,7 @@ class Inbound:
     channel: Channel = SMS
     provider_answered: str = ""  # the keyword (dialogs.commands STOP, START, HELP) the provider already answered
     id_kind: str = PROVIDER_ID  # CONTENT_ID: the link gave no id, and sender + text stand in for seconds only
+    screen: budgets.Screen = budgets.SMS  # what the reply is: an SMS, or a USSD screen of so many characters
 
     @classmethod
     def received(cls, msisdn: str, text: str, link_id: str | None, **fields: Any) -> Inbound:
@@ -74,6 +76,17 @@ class Result:
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
     stranger: bool = False  # a number we have no record of
+    recorded: str = ""  # what the inbound's record keeps, when not the reply alone (a USSD screen and its place)
+
+    @property
+    def record(self) -> str:
+        """The inbound's recorded answer: what a retry of it is answered from."""
+        return self.recorded or self.reply
+
+
+# A channel's own record of a step's answer, from the reply and the dialog state after the step (None: a number we
+# have no record of). A USSD session keeps its screen with it, to read the session's next answer against.
+Present = Callable[[str, DialogState | None], str]
 
 
 @dataclass(frozen=True)
@@ -94,12 +107,20 @@ class Service:
         self.runtime = runtime
         self.keys = runtime.keys
 
-    def handle(self, inbound: Inbound, quotas: Sequence[Quota] = ()) -> Result:
+    def handle(self, inbound: Inbound, quotas: Sequence[Quota] = (), present: Present | None = None) -> Result:
         """Run `inbound` as one step. Over one of `quotas` (counted in the step's first read) it raises OverQuota
-        and changes nothing else."""
+        and changes nothing else. `present`, if given, makes the inbound's record (`Result.record`)."""
+
+        def work(subscriber: Subscriber | None, dialog: DialogState, now: datetime) -> Outcome:
+            outcome = self._step(inbound, subscriber, dialog, now)
+            if present is None:
+                return outcome
+            recorded = present(outcome.result.reply, outcome.dialog)
+            return replace(outcome, result=replace(outcome.result, recorded=recorded))
+
         started = time.perf_counter()
         try:
-            result = self._transact(inbound, lambda sub, dialog, now: self._step(inbound, sub, dialog, now), quotas)
+            result = self._transact(inbound, work, quotas)
         except Exception as exc:
             metrics.inbound(self.runtime, inbound.channel.name, _failure(exc), time.perf_counter() - started)
             raise
@@ -161,7 +182,7 @@ class Service:
             subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
-        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered), facts, now)
+        state, effects = step(dialog, Message(inbound.text, inbound.provider_answered, inbound.screen), facts, now)
         updated = _came_by(apply(subscriber, effects, now), inbound.channel)
         route = self.runtime.routing.route(subscriber.msisdn, subscriber, answering=inbound.channel)
         reply = "\n".join(e.text for e in effects if isinstance(e, Reply))
@@ -208,7 +229,7 @@ class Service:
             store.save_subscriber(outcome.subscriber, pipeline=pipe)
         for message in result.messages:
             store.save_message(message, pipeline=pipe)
-        store.record_inbound(msisdn, inbound.inbound_id, result.reply, pipeline=pipe, kind=inbound.id_kind)
+        store.record_inbound(msisdn, inbound.inbound_id, result.record, pipeline=pipe, kind=inbound.id_kind)
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         _record(self.runtime, pipe, inbound, outcome, now)

@@ -16,6 +16,7 @@ from tests.support import profiles
 from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
 from tests.support.kannel import busy_sendsms, handset, kannel, kannel_app, live, serve  # noqa: F401 (fixtures)
 from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
+from tests.support.ussd import USSD_TOKEN
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
 
@@ -76,6 +77,7 @@ def test_config(redis_url: str, redis: Redis, clock: Clock) -> dict:
         "TWILIO_ACCOUNT_SID": None, "TWILIO_FROM": None, "TWILIO_MESSAGING_SERVICE_SID": None,
         "TDBOT_SENDER_MPS": 1000,  # pacing is tested on its own; journeys should not wait a second a message
         "RATELIMIT_ENABLED": False,  # flood limits are tested on their own (tests/e2e/test_flooding.py)
+        "TDBOT_USSD_TOKEN": USSD_TOKEN,
         "TDBOT_TRAFFIC_FLUSH_SECONDS": 0,  # counted at once: a buffer outliving its test must not write into the next
     }
 

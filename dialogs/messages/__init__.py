@@ -1,4 +1,4 @@
-"""Reply templates in zh-CN and en, rendered with the carrier's signature."""
+"""Reply templates in zh-CN and en, rendered with the carrier's signature; USSD screens in their own wording."""
 
 from __future__ import annotations
 
@@ -10,11 +10,21 @@ from dialogs.budgets import fit_name, fits_screen
 from dialogs.messages import en, zh
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": zh.TEMPLATES, "en": en.TEMPLATES}
+SCREENS: dict[str, dict[str, str]] = {"zh": zh.SCREENS, "en": en.SCREENS}
 LANGS = tuple(CATALOGUES)
 
 
 def render(lang: str, key: str, **values: object) -> str:
     return CATALOGUES.get(lang, zh.TEMPLATES)[key].format(**values)
+
+
+def screen_template(lang: str, key: str) -> str:
+    """`key` as a USSD screen words it: its screen wording where it has one, else the SMS wording."""
+    return SCREENS.get(lang, zh.SCREENS).get(key) or CATALOGUES.get(lang, zh.TEMPLATES)[key]
+
+
+def render_screen(lang: str, key: str, **values: object) -> str:
+    return screen_template(lang, key).format(**values)
 
 
 def signed(policy: CarrierPolicy, lang: str, key: str, name: str = "", **values: object) -> str:

@@ -74,3 +74,31 @@ TEMPLATES: dict[str, str] = {
     "page_more": "98. More",
     "page_back": "0. Back",
 }
+
+
+# A USSD screen's own wording, where it differs from the SMS: options are numbered keys (1 Confirm, 2 Keep), never
+# "Reply Y", and nothing is signed. The rest of a screen is the SMS wording (`render_screen`).
+SCREENS: dict[str, str] = {
+    "menu": "Choose:\n1 My packages\n2 Cancel a package\n3 Statements\n4 Help",
+    "resume": "A cancel is waiting for you.\n{screen}\n0 Main menu",
+    "hint": "Invalid, try again.",
+    "list": "Choose a package to cancel:\n{lines}{pages}",
+    "none_active": "You have no packages to cancel.",
+    "confirm": "To cancel ({count}):\n{lines}{pages}\nTotal {amount}.\n1 Confirm\n2 Keep",
+    "code_sent": "Code sent by SMS. Enter the 6 digits:\n1 New code\n2 Keep",
+    "code_wrong": "Wrong code, {left} tries left. Enter it again:\n1 New code\n2 Keep",
+    "code_expired": "Code expired.\n1 New code\n2 Keep",
+    "code_waiting": "Enter the 6-digit code we texted:\n1 New code\n2 Keep",
+    "still_locked": "Cancelling is paused; an agent will contact you.",
+    "rate_limited": "Too many codes. Try again in {wait}.\n1 Try again\n2 Keep",
+    "done": "Result:\n{lines}",
+    "done_many": "{count} packages cancelled; details by SMS.",
+    "invalid_choice": "Enter a number from 1 to {count}.",
+    "nothing_pending": "Nothing to confirm.",
+    "query_owed": "To settle: {amount}",
+    "query_nothing_owed": "Nothing to settle.",
+    "help": "1 shows your packages and renewals, 2 cancels one, 3 your statements. By SMS: TD to cancel, ZD for "
+            "statements, KF for an agent.",
+    "human_waiting": "An agent has your conversation and will reply by SMS.",
+    "unknown": "Not understood. Please dial again.",
+}

@@ -73,3 +73,30 @@ TEMPLATES: dict[str, str] = {
     "page_more": "98.更多",
     "page_back": "0.返回",
 }
+
+
+# A USSD screen's own wording, where it differs from the SMS: options are numbered keys (1 确认, 2 放弃), never "回Y",
+# and nothing is signed. The rest of a screen is the SMS wording (dialogs/messages/__init__.py `render_screen`).
+SCREENS: dict[str, str] = {
+    "menu": "请选择：\n1 我的业务\n2 退订\n3 账单\n4 帮助",
+    "resume": "您有退订未完成。\n{screen}\n0 主菜单",
+    "hint": "输入无效，请重新选择。",
+    "list": "请选择要退订的业务：\n{lines}{pages}",
+    "none_active": "您当前没有可退订的包月业务。",
+    "confirm": "您将退订{count}项：\n{lines}{pages}\n合计需结清{amount}。\n1 确认\n2 放弃",
+    "code_sent": "验证码已短信发送，请输入6位验证码：\n1 重新获取\n2 放弃",
+    "code_wrong": "验证码错误，还可尝试{left}次，请重新输入：\n1 重新获取\n2 放弃",
+    "code_expired": "验证码已过期。\n1 重新获取\n2 放弃",
+    "code_waiting": "请输入短信中的6位验证码：\n1 重新获取\n2 放弃",
+    "still_locked": "退订已暂停，客服将与您联系。",
+    "rate_limited": "验证码获取过于频繁，请{wait}后重试。\n1 重试\n2 放弃",
+    "done": "退订结果：\n{lines}",
+    "done_many": "已退订{count}项业务，结果已短信通知。",
+    "invalid_choice": "请输入1-{count}之间的序号。",
+    "nothing_pending": "当前没有待确认的退订。",
+    "query_owed": "待结清{amount}",
+    "query_nothing_owed": "无待结清费用",
+    "help": "选1查询业务与续订，选2退订包月业务，选3查看账单。也可发短信TD退订、ZD查账单、人工转客服。",
+    "human_waiting": "客服正在处理您的问题，将通过短信回复您。",
+    "unknown": "未识别的选择，请重新拨打。",
+}

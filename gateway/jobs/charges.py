@@ -27,6 +27,7 @@ from dialogs.messages import money, signed
 from dialogs.model import OVERDUE, Payment, Statement, Subscriber
 from dialogs.overdue import mark_overdue
 from dialogs.payments import (
+    CONFLICT,
     DUPLICATE,
     NO_STATEMENT,
     RECORDED,
@@ -34,6 +35,7 @@ from dialogs.payments import (
     receipt_payment,
     record_payment,
     release_pending,
+    statement_msisdn,
 )
 from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
@@ -41,7 +43,7 @@ from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
-from gateway.state import audit, due
+from gateway.state import audit, due, references
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
@@ -172,8 +174,29 @@ def _settle(runtime: Runtime, msisdn: str, statement_id: str, receipt: PaymentRe
 
 
 def settle(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, capped: bool = True) -> Settled:
-    """Record `payment` on the statement atomically, once per reference; escalate money taken beyond what was owed.
-    A receipt of our own ledger is recorded uncapped (dialogs.payments.record_payment)."""
+    """Record `payment` on the statement atomically, once per reference across all subscribers; escalate money taken
+    beyond what was owed. A receipt of our own ledger is recorded uncapped (dialogs.payments.record_payment)."""
+    terms = (statement_id, payment.amount_fen)
+    held = references.claim(runtime.redis, runtime.keys, payment.reference, terms)
+    if held is not None and held != terms:
+        return _claimed_elsewhere(runtime, payment, held)
+    settled = _record(runtime, msisdn, statement_id, payment, capped)
+    if held is None and settled.outcome not in (RECORDED, DUPLICATE):
+        references.release(runtime.redis, runtime.keys, payment.reference, terms)  # nothing recorded: not taken
+    return settled
+
+
+def _claimed_elsewhere(runtime: Runtime, payment: Payment, held: references.Terms) -> Settled:
+    """The conflict with the statement and amount `payment.reference` was claimed for, as recorded there if it is."""
+    statement_id, amount = held
+    owner = statement_msisdn(statement_id)
+    where = _statement(runtime.store.load_subscriber(owner) if owner else None, statement_id)
+    recorded = next((p for p in where.payments if p.reference == payment.reference), None) if where else None
+    return Settled(CONFLICT, None, where, recorded or Payment(payment.reference, amount, payment.paid_at))
+
+
+def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, capped: bool) -> Settled:
+    """`payment` recorded on its subscriber's record in one compare-and-set; money beyond what is owed escalated."""
     now, outcomes = runtime.clock(), []
 
     def change(subscriber: Subscriber | None) -> Subscriber | None:

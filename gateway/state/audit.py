@@ -41,6 +41,7 @@ TEXT_CHARS = 200
 READ_COUNT = 500
 
 STEP, REMINDER, PAYMENT, ESCALATED, OPERATOR, CHANGE = "step", "reminder", "payment", "escalated", "operator", "change"
+SESSION_END = "session_end"  # a USSD session's end, as its gateway told it (gateway/state/session_ends.py)
 
 
 def retention_days(config: dict) -> int:

@@ -79,23 +79,24 @@ def _moment(raw: str | None) -> datetime | None:
 
 
 def payment_from_dict(data: dict) -> Payment:
-    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]))
+    return Payment(data["reference"], int(data["amount_fen"]), datetime.fromisoformat(data["paid_at"]),
+                   int(data.get("in_time_fen", 0)))
 
 
-# Written only when set: a release that predates them (mid-deploy) still reads every dialog nobody handed over.
-_OMITTED_WHEN_UNSET = ("human", "human_noticed")
+# A field at its default is not written, and a field this release does not know is not read: a release before or
+# after this one (mid-deploy) reads every dialog whose differences are unset.
+_DIALOG_DEFAULTS = vars(DialogState())
+_DIALOG_TUPLES = tuple(name for name, value in _DIALOG_DEFAULTS.items() if isinstance(value, tuple))
 
 
 def dialog_to_json(state: DialogState) -> str:
-    if state.human or state.human_noticed:
-        return dumps(state)
-    return dumps({k: v for k, v in vars(state).items() if k not in _OMITTED_WHEN_UNSET})
+    return dumps({k: v for k, v in vars(state).items() if v != _DIALOG_DEFAULTS[k]})
 
 
 def dialog_from_json(raw: str | bytes | None) -> DialogState:
     if not raw:
         return DialogState()
-    data = json.loads(raw)
-    for name in ("options", "selected", "amounts", "due_ats", "periods", "codes_sent"):
+    data = {k: v for k, v in json.loads(raw).items() if k in _DIALOG_DEFAULTS}
+    for name in _DIALOG_TUPLES:
         data[name] = tuple(data.get(name, ()))
     return DialogState(**data)

@@ -24,11 +24,14 @@ from gateway.state import audit, codec, escalations
 from gateway.state.keys import Keys
 
 # How long an inbound id's answer is kept (docs/delivery.md): the link's own id for longer than any link retries a
-# webhook; a hash of sender + text, for a link that gives no id, only for seconds: the same text later is a new message.
+# webhook; a hash of sender + text, for a link that gives no id, only for seconds: the same text later is a new message;
+# a USSD session + text (its screen, which the session's next answer is read against) for longer than any session.
 PROVIDER_ID = "provider"
 CONTENT_ID = "content"
+SESSION_ID = "session"
 INBOUND_TTL = 7 * 86400
 CONTENT_ID_TTL = 10
+SESSION_ID_TTL = 900
 # A verification code's message record outlives any delivery (minutes, or RQ's retries) but not by much: even
 # masked, it need not stay, and a code whose delivery never ran must not sit in Redis in plain text.
 CODE_MESSAGE_TTL = 3600
@@ -260,7 +263,13 @@ class Store:
         self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID
     ) -> None:
         conn = pipeline if pipeline is not None else self.redis
-        conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=CONTENT_ID_TTL if kind == CONTENT_ID else INBOUND_TTL)
+        ttl = {CONTENT_ID: CONTENT_ID_TTL, SESSION_ID: SESSION_ID_TTL}.get(kind, INBOUND_TTL)
+        conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=ttl)
+
+    def recorded(self, msisdn: str, inbound_ids: Sequence[str]) -> list[str | None]:
+        """The answers recorded for these inbound messages (None for each not kept), in one round trip."""
+        raws = self.redis.mget([self.keys.inbound(msisdn, i) for i in inbound_ids])
+        return [raw.decode() if raw is not None else None for raw in raws]
 
     def save_message(self, message: OutboundMessage, pipeline: Batch | None = None) -> None:
         conn = pipeline if pipeline is not None else self.redis

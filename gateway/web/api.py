@@ -98,11 +98,11 @@ def post_payment(statement_id: str) -> tuple[Response, int]:
     statement, payment = settled.statement, settled.payment
     if settled.outcome == payments.TOO_MANY:
         return error(409, f"statement {statement_id} has {payments.MAX_PAYMENTS} payments already; ask ops")
+    if settled.outcome == payments.CONFLICT and payment is not None:
+        where = f"statement {statement.id}" if statement else "another statement"
+        return error(409, f"reference {payment.reference} was already used for {payment.amount_fen} fen on {where}")
     if statement is None or payment is None:
         return error(404, f"no statement {statement_id}")
-    if settled.outcome == payments.CONFLICT:
-        return error(409, f"reference {payment.reference} was already used for {payment.amount_fen} fen "
-                          f"on statement {statement.id}")
     return jsonify(statement={**asdict(statement), "owed_fen": statement.owed_fen}, payment=payment), 200
 
 

@@ -36,8 +36,9 @@ EXTENSION = "tdbot.limits"
 DEFAULT_IP_LIMIT = "300/second"
 DEFAULT_SMS_LIMIT = "20/minute"
 DEFAULT_SIGN_IN_LIMIT = "10/minute"  # ops console sign-in attempts, per client IP and per operator name
-# Provider webhooks' blueprints: their routes are counted per IP only when their signature (or token) fails.
-WEBHOOKS = frozenset({"twilio_sms", "kannel"})
+# Provider webhooks' blueprints: their routes are counted per IP only when their signature (or token) fails. The USSD
+# gateway's too: it calls for every subscriber from a few addresses.
+WEBHOOKS = frozenset({"twilio_sms", "kannel", "ussd"})
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 

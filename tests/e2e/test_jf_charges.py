@@ -203,7 +203,8 @@ def test_at_the_deadline_a_lost_charge_the_ledger_took_is_recorded(phone, app, c
     after = statement(phone)
     assert (after["status"], after["late_fee_fen"], after["paid_fen"]) == ("paid", 0, 950)
     paid_at_the_code = local(2026, 12, 2, 22, 0).isoformat()  # in time
-    assert after["payments"] == [{"reference": reference, "amount_fen": 950, "paid_at": paid_at_the_code}]
+    assert after["payments"] == [{"reference": reference, "amount_fen": 950, "paid_at": paid_at_the_code,
+                                  "in_time_fen": 0}]
 
 
 def test_a_charge_confirmed_after_the_deadline_does_not_hold_off_the_late_fee(phone, app, clock) -> None:

@@ -16,11 +16,14 @@ from gateway.config import DEFAULT_SECRET, InsecureConfig, InvalidSetting
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LIVE = {"TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET, "PUBLIC_BASE_URL": None, "TWILIO_ACCOUNT_SID": None}
+LIVE = {"TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET, "PUBLIC_BASE_URL": None, "TWILIO_ACCOUNT_SID": None,
+        "TDBOT_USSD_TOKEN": None, "TDBOT_USSD_ALLOW": ""}
 
 REFUSED = [
     ("a Twilio account", {"TWILIO_ACCOUNT_SID": "AC0123"}, "TWILIO_ACCOUNT_SID"),
     ("a public URL", {"PUBLIC_BASE_URL": "https://tdbot.example.com"}, "PUBLIC_BASE_URL"),
+    ("a USSD gateway's token", {"TDBOT_USSD_TOKEN": "at-token"}, "TDBOT_USSD_TOKEN"),
+    ("a USSD gateway's addresses", {"TDBOT_USSD_ALLOW": "196.201.214.0/24"}, "TDBOT_USSD_ALLOW"),
 ]
 STARTS = [
     ("a laptop: no Twilio account, no public URL", {}),

@@ -53,7 +53,8 @@ def test_a_full_payment_settles_the_statement(pay, runtime) -> None:
     body = response.json
     assert (body["statement"]["status"], body["statement"]["paid_fen"], body["statement"]["owed_fen"]) == (
         "paid", 950, 0)
-    assert body["payment"] == {"reference": "bank-1", "amount_fen": 950, "paid_at": "2026-11-25T09:30:00+08:00"}
+    assert body["payment"] == {"reference": "bank-1", "amount_fen": 950, "paid_at": "2026-11-25T09:30:00+08:00",
+                               "in_time_fen": 0}
     assert stored(runtime).statement(VID).status == "paid"
     assert stored(runtime).statement(MUSIC).paid_fen == 0
 

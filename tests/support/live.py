@@ -71,7 +71,7 @@ def _wait_ready(base: str, processes: list[subprocess.Popen], live: Live) -> Non
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its workers still booting (a loaded machine)
             pass
         time.sleep(0.2)
     raise AssertionError(f"{base} not ready within {WAIT} s:\n{live.log_text()[-3000:]}")

@@ -16,7 +16,7 @@ from dialogs import budgets
 from dialogs.budgets import SMS, USSD, Screen
 from dialogs.effects import CODE, CONFIRMATION, Reply, SendMessage
 from dialogs.engine import Facts, Message, statement_for, step
-from dialogs.messages import CATALOGUES, money, render, when
+from dialogs.messages import CATALOGUES, money, render, screen_template, when
 from dialogs.model import CONFIRMING, IDLE, VERIFYING, DialogState, Subscriber, Subscription
 from tests.support.imported import MAX_FEE_FEN, MAX_NAME, MAX_PACKAGES, fees, names
 from tests.support.profiles import examples
@@ -80,12 +80,15 @@ def quotes(who: Subscriber, policy: CarrierPolicy, ids: tuple[str, ...]) -> list
     return [Quoted(s, q.amount_fen, q.due_at) for s in chosen if s for q in [statement_for(facts(who, policy), s, NOW)]]
 
 
-def assert_confirm_page(page: str, lang: str, policy: CarrierPolicy, quoted: list[Quoted]) -> list[str]:
-    """A page of the confirmation: it says how many packages and the total, asks Y or N; its package lines."""
-    head, body, tail = sections(page, CATALOGUES[lang]["confirm"])
-    template = CATALOGUES[lang]["confirm"]
+def assert_confirm_page(page: str, lang: str, policy: CarrierPolicy, quoted: list[Quoted], screen: Screen = SMS
+                        ) -> list[str]:
+    """A page of the confirmation: it says how many packages and the total, asks Y or N (on a USSD screen: 1 or 2, in
+    the screen's own wording, unsigned); its package lines."""
+    template = screen_template(lang, "confirm") if screen.chars else CATALOGUES[lang]["confirm"]
+    head, body, tail = sections(page, template)
     total = money(lang, sum(q.amount_fen for q in quoted))
-    assert head == policy.sender_id + template.split("{lines}")[0].rstrip("\n").format(count=len(quoted)), page
+    signature = "" if screen.chars else policy.sender_id
+    assert head == signature + template.split("{lines}")[0].rstrip("\n").format(count=len(quoted)), page
     assert tail == template.split("{pages}")[1].lstrip("\n").format(amount=total), page
     ways = {render(lang, "page_more"), render(lang, "page_back"),
             render(lang, "page_more") + " " + render(lang, "page_back")}
@@ -124,6 +127,7 @@ class Cancelled:
     selected: tuple[str, ...]
     pages: list[str]  # the confirmation, page by page
     results: list[str]  # the result messages, in the order they are sent
+    screen: Screen = SMS  # what the confirmation was shown on
 
 
 def only_reply(effects: list) -> str:
@@ -161,14 +165,14 @@ def cancel(command: str, who: Subscriber, policy: CarrierPolicy, screen: Screen 
     assert all(e.kind == CONFIRMATION for e in effects if isinstance(e, SendMessage))
     for text in results:
         assert budgets.fits_screen(policy, "done", text) and len(text) <= TWILIO_MAX, text
-    return Cancelled(selected, pages, results)
+    return Cancelled(selected, pages, results, screen)
 
 
 def assert_each_named_once(done: Cancelled, who: Subscriber, policy: CarrierPolicy, ids: tuple[str, ...]) -> None:
     lang = who.locale or policy.locale
     assert done.selected == ids
     quoted = quotes(who, policy, ids)
-    listed = [line for page in done.pages for line in assert_confirm_page(page, lang, policy, quoted)]
+    listed = [line for page in done.pages for line in assert_confirm_page(page, lang, policy, quoted, done.screen)]
     assert len(listed) == len(quoted), done.pages
     assert all(confirm_line_names(line, lang, policy, q) for line, q in zip(listed, quoted, strict=True)), listed
     told = [line for n, text in enumerate(done.results, 1)

@@ -657,3 +657,17 @@ def test_a_dialog_nobody_handed_over_is_written_as_the_previous_release_wrote_it
     assert "human" not in codec.dialog_to_json(IDLE_STATE)
     handed = replace(IDLE_STATE, human=True)
     assert codec.dialog_from_json(codec.dialog_to_json(handed)) == handed
+
+
+def test_a_dialog_written_by_a_later_release_is_read_without_the_fields_this_one_does_not_know() -> None:
+    from gateway.state import codec
+
+    later = codec.dialog_to_json(replace(IDLE_STATE, stage=CHOOSING, options=("vid",)))[:-1] + ',"mood":"happy"}'
+    assert codec.dialog_from_json(later) == replace(IDLE_STATE, stage=CHOOSING, options=("vid",))
+
+
+@given(states)
+def test_a_dialog_reads_back_as_it_was_written(state: DialogState) -> None:
+    from gateway.state import codec
+
+    assert codec.dialog_from_json(codec.dialog_to_json(state)) == state

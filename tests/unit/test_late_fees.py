@@ -135,6 +135,8 @@ class Histories(RuleBasedStateMachine):
         self.unrecorded: set[str] = set()  # taken, its recording lost (a worker died); a retry records it
         self.escalated = 0
         self.references = 0
+        self.still_to_take = 0  # of a JF charge confirmed before the deadline: what money paid late may stand in for
+        self.in_time = 0  # late money that stood in for such a charge: paid in time (Late fees, rule 4)
 
     @property
     def statement(self) -> Statement:
@@ -142,11 +144,17 @@ class Histories(RuleBasedStateMachine):
 
     def _record(self, payment: Payment, capped: bool = False) -> None:
         """Posted payments are capped (the API answers 409 past the cap); a receipt of our own ledger never is."""
+        before = self.statement
         settled = payments.record_payment(self.subscriber, SID, payment, self.policy, self.now, capped)
         assert settled.outcome in (payments.RECORDED, payments.DUPLICATE)
         if settled.outcome == payments.RECORDED:
             self.recorded.append(payment)
             self.escalated += settled.overpaid_fen
+            pending_in_time = before.pending_reference and before.pending_since < DEADLINE
+            if payment.paid_at >= DEADLINE and pending_in_time:
+                stood_in = min(payment.amount_fen, self.still_to_take)
+                self.still_to_take -= stood_in
+                self.in_time += stood_in
         self.subscriber = settled.subscriber
 
     # --- the clock ---
@@ -183,6 +191,7 @@ class Histories(RuleBasedStateMachine):
         reference = payments.charge_reference(SID, int(self.now.timestamp()))
         assume(reference not in self.confirmed)
         self.confirmed[reference] = self.statement.owed_fen
+        self.still_to_take = self.statement.owed_fen if self.now < DEADLINE else 0
         self.subscriber = apply(self.subscriber, [Pay(SID, self.statement.owed_fen, reference)], self.now)
         assert (self.statement.pending_reference, self.statement.pending_since) == (reference, self.now)
 
@@ -215,7 +224,7 @@ class Histories(RuleBasedStateMachine):
     # --- the books ---
 
     def timely_paid(self) -> int:
-        return sum(p.amount_fen for p in self.recorded if p.paid_at < DEADLINE)
+        return sum(p.amount_fen for p in self.recorded if p.paid_at < DEADLINE) + self.in_time
 
     def fee_by_the_rule(self) -> int:
         return late_fee_fen(self.policy, max(0, self.amount - self.timely_paid()))

@@ -15,7 +15,7 @@ from carriers import POLICIES, CarrierPolicy
 from dialogs import budgets
 from dialogs.budgets import SMS, USSD, Screen
 from dialogs.engine import IDLE_TIMEOUT, Facts, Message, step
-from dialogs.messages import CATALOGUES, render
+from dialogs.messages import CATALOGUES, render, screen_template
 from dialogs.model import (
     CANCELLED,
     CHOOSING,
@@ -60,9 +60,11 @@ def facts(who: Subscriber, policy: CarrierPolicy) -> Facts:
     return Facts(who, policy, b"secret", "424242")
 
 
-def parts(text: str, key: str, lang: str) -> tuple[list[str], str]:
-    """A page's item lines and its line of ways to other pages ("" if none), found by the template's own lines."""
-    head, rest = CATALOGUES[lang][key].split("{lines}")
+def parts(text: str, key: str, lang: str, screen: Screen = SMS) -> tuple[list[str], str]:
+    """A page's item lines and its line of ways to other pages ("" if none), found by the lines of the template its
+    surface words it with (a USSD screen has its own)."""
+    template = screen_template(lang, key) if screen.chars else CATALOGUES[lang][key]
+    head, rest = template.split("{lines}")
     tail = rest.split("{pages}")[1]
     lines = text.split("\n")  # names never hold a line feed (the API refuses them)
     body = lines[head.count("\n"): len(lines) - tail.count("\n")]
@@ -72,8 +74,8 @@ def parts(text: str, key: str, lang: str) -> tuple[list[str], str]:
     return body, ""
 
 
-def item_lines(text: str, key: str, lang: str) -> list[str]:
-    return parts(text, key, lang)[0]
+def item_lines(text: str, key: str, lang: str, screen: Screen = SMS) -> list[str]:
+    return parts(text, key, lang, screen)[0]
 
 
 def fits(text: str, policy: CarrierPolicy, key: str, screen: Screen) -> bool:
@@ -88,7 +90,7 @@ def walk(command: str, who: Subscriber, policy: CarrierPolicy, screen: Screen) -
     state, effects = step(DialogState(), Message(command, screen=screen), facts(who, policy), NOW)
     shown = [effects[0].text]
     more = render(state.lang, "page_more")
-    while parts(shown[-1], KEYS[command], state.lang)[1].startswith(more):
+    while parts(shown[-1], KEYS[command], state.lang, screen)[1].startswith(more):
         assert len(shown) <= 100, "a page showed nothing new"
         state, effects = step(state, Message("98", screen=screen), facts(who, policy), NOW)
         shown.append(effects[0].text)
@@ -99,7 +101,7 @@ def assert_pages(key: str, pages_shown: list[str], count: int, policy: CarrierPo
                  numbered: list[int] | None = None) -> None:
     for page in pages_shown:
         assert fits(page, policy, key, screen), page
-    lines = [line for page in pages_shown for line in item_lines(page, key, lang)]
+    lines = [line for page in pages_shown for line in item_lines(page, key, lang, screen)]
     assert len(lines) == count, pages_shown
     if numbered is not None:
         shown = [int(m.group(1)) for line in lines if (m := NUMBERED.match(line))]
@@ -159,7 +161,8 @@ def test_back_shows_the_same_pages_in_reverse(items, policy, screen, locale) -> 
 def test_a_number_means_the_package_shown_with_it_on_any_page(items, policy, screen, data) -> None:
     who = subscriber(items, "zh")
     state, shown = walk("TD", who, policy, screen)
-    numbers = [int(m.group(1)) for line in item_lines(shown[-1], "list", "zh") if (m := NUMBERED.match(line))]
+    numbers = [int(m.group(1)) for line in item_lines(shown[-1], "list", "zh", screen)
+               if (m := NUMBERED.match(line))]
     number = data.draw(st.sampled_from(numbers))
     state, effects = step(state, Message(str(number), screen=screen), facts(who, policy), NOW)
     assert state.selected == (who.active()[number - 1].id,)

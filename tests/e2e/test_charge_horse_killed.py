@@ -1,0 +1,107 @@
+"""A `JF` charge's last try killed in RQ's work horse between the ledger taking the money and the statement recording
+it, under the real `worker.py`. RQ fails such a job without calling its on_failure callback (only an exception in the
+horse, or the started-job registry's cleanup of a job whose worker died too, calls it), so the money must still be
+recorded: "money taken is never lost" (docs/billing.md, Payments, rules 4 and 7).
+
+The worker reaches Redis through a proxy that holds every request back right after the ledger's HSETNX went through:
+the horse is then killed at exactly that point, however busy the machine is."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rq.job import Job, JobStatus
+
+from dialogs.effects import Pay
+from gateway.bootstrap import DEFAULT_QUEUE
+from gateway.jobs import charges
+from gateway.jobs.billing import RedisLedger
+from tests.e2e.test_billing_drill import MSISDN, VID, paying, stop
+from tests.e2e.test_worker_killed import gone, work_horse
+from tests.support.phone import api_headers
+from tests.support.redis_proxy import FreezingProxy
+from tests.support.reminders import run_due
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds RQ's work horse through /proc")
+
+
+def start_worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
+    """worker.py with the billing drill failing the first four tries: the fifth is the last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TDBOT_"))}
+    env.update(REDIS_URL=redis_url, TDBOT_BILLING="failing", TDBOT_BILLING_FAILURES=str(len(charges.RETRY_INTERVALS)),
+               TDBOT_SENDER_MPS="100000", TDBOT_QUIET_HOURS="off", TDBOT_DATA_DIR=str(tmp_path))
+    log = (tmp_path / "worker.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, tmp_path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {seconds} s; worker log:\n{(tmp_path / 'worker.log').read_text()}")
+        time.sleep(0.05)
+
+
+def test_money_a_killed_last_try_took_is_recorded_even_when_the_statement_is_then_paid_otherwise(
+    app, client, clock, redis_url, tmp_path
+) -> None:
+    clock.now = datetime.now(UTC)  # the worker process keeps real time
+    runtime = app.extensions["tdbot"]
+    subscriber, reference = paying(clock.now)  # 9.50 confirmed by JF, due in 7 days
+    runtime.store.save_subscriber(subscriber)
+    charges.enqueue(runtime, MSISDN, [Pay(VID, 950, reference)])
+    job_id, retries = charges.job_id(reference), runtime.queue(DEFAULT_QUEUE).scheduled_job_registry
+
+    def scheduled(left: int) -> Callable[[], bool]:
+        def now_scheduled() -> bool:
+            job = Job.fetch(job_id, connection=runtime.queue_redis)
+            return job_id in retries.get_job_ids() and job.retries_left == left
+        return now_scheduled
+
+    proxy = FreezingProxy(redis_url)
+    worker = start_worker(proxy.url, tmp_path)
+    try:
+        for left in range(len(charges.RETRY_INTERVALS) - 1, -1, -1):  # each failed try's retry made due at once
+            wait_for(scheduled(left), f"no retry scheduled with {left} tries left", tmp_path)
+            if left == 0:
+                proxy.freeze_after(b"HSETNX")  # the last try: held still once the ledger has taken the money
+            runtime.queue_redis.zadd(retries.key, {job_id: 0})
+        wait_for(proxy.frozen.is_set, "the last try never reached the ledger", tmp_path)
+        horse = work_horse(worker.pid)
+        assert horse is not None, "no work horse running the last try"
+        os.kill(horse, signal.SIGKILL)
+        wait_for(lambda: gone(horse), "the work horse survived SIGKILL", tmp_path)
+        proxy.thaw()
+        job = Job.fetch(job_id, connection=runtime.queue_redis)
+        wait_for(lambda: job.get_status() == JobStatus.FAILED, "RQ did not fail the killed last try", tmp_path)
+    finally:
+        stop(worker)
+        proxy.close()
+    taken = [(r.reference, r.amount_fen) for r in RedisLedger(runtime.redis, runtime.keys, runtime.clock).receipts(
+        MSISDN)]
+    assert taken == [(reference, 950)]
+    recorded = runtime.store.load_subscriber(MSISDN).statement(VID)
+    # Recorded when the horse died, as paid at the code: not left "processing" until the deadline check.
+    assert [(p.reference, p.amount_fen, p.paid_at) for p in recorded.payments] == [(reference, 950, clock.now)]
+
+    # Told nothing, the subscriber pays at the bank as well; then the deadline passes.
+    body = {"amount_fen": 950, "reference": "bank-1"}
+    assert client.post(f"/api/v1/statements/{VID}/payments", json=body, headers=api_headers()).status_code == 200
+    clock.now += timedelta(days=8)
+    run_due(app)
+
+    statement = runtime.store.load_subscriber(MSISDN).statement(VID)
+    assert [(p.reference, p.amount_fen) for p in statement.payments] == [(reference, 950), ("bank-1", 950)]
+    assert (statement.status, statement.paid_fen, statement.late_fee_fen) == ("paid", 1900, 0)
+    assert (MSISDN, charges.OVERPAID) in runtime.store.escalations()  # 9.50 to refund, not 9.50 lost

@@ -1,0 +1,89 @@
+"""A TCP proxy in front of Redis that can hold a process still right after a given command went through: the test
+then kills it there, at a chosen point between two Redis calls, which no sleep or signal timing can promise."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from urllib.parse import urlparse, urlunparse
+
+CHUNK = 65536
+
+
+class FreezingProxy:
+    """Forwards every connection to Redis. Once armed with a command pattern, the first request containing it goes
+    through and its reply comes back, and then nothing more from any client reaches Redis until `thaw`; replies
+    already on their way still arrive."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlparse(redis_url)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._url = parts
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._pattern = b""
+        self.frozen = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.getsockname()
+        return urlunparse(self._url._replace(netloc=f"{host}:{port}"))
+
+    def freeze_after(self, pattern: bytes) -> None:
+        self._pattern = pattern
+
+    def thaw(self) -> None:
+        self._pattern = b""
+        self._open.set()
+
+    def close(self) -> None:
+        self.thaw()
+        for sock in [self._server, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._replies, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        while True:
+            try:
+                data = client.recv(CHUNK)
+                if not data:
+                    break
+                if self._pattern and self._pattern in data and self._open.is_set():
+                    self._open.clear()  # this request goes through; everything after it waits
+                    self.frozen.set()
+                else:
+                    self._open.wait()
+                upstream.sendall(data)
+            except OSError:
+                break
+        _shut(upstream)
+
+    def _replies(self, upstream: socket.socket, client: socket.socket) -> None:
+        while True:
+            try:
+                data = upstream.recv(CHUNK)
+                if not data:
+                    break
+                client.sendall(data)
+            except OSError:
+                break
+        _shut(client)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the other side
+        sock.shutdown(socket.SHUT_RDWR)
