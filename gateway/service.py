@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
@@ -130,19 +133,36 @@ class Service:
         msisdn, inbound_id, store = inbound.msisdn, inbound.inbound_id, self.runtime.store
         # The inbound record last: the read counts nothing against the quotas once it holds an answer.
         keys = (self.keys.subscriber(msisdn), self.keys.dialog(msisdn), self.keys.inbound(msisdn, inbound_id))
+        lost: Result | None = None  # the result of a commit whose answer never came back
         for attempt in range(MAX_TRIES):
             raw_sub, raw_dialog, seen = values = self._read(keys, inbound_id, quotas if attempt == 0 else ())
             if seen is not None:
-                return Result(reply=seen.decode(), duplicate=True)
+                own = lost is not None and self._committed(inbound, lost)
+                return lost if own else Result(reply=seen.decode(), duplicate=True)
             now = self.runtime.clock()
             subscriber = codec.subscriber_from_json(raw_sub) if raw_sub else None
             outcome = work(subscriber, codec.dialog_from_json(raw_dialog), now)
             writes = Writes()
             self._write(writes, inbound, outcome, now)
-            if not len(writes) or store.write_if_unchanged(dict(zip(keys, values, strict=True)), writes):
-                return outcome.result
+            try:
+                if not len(writes) or store.write_if_unchanged(dict(zip(keys, values, strict=True)), writes):
+                    return outcome.result
+            except (RedisConnectionError, RedisTimeoutError):
+                # Redis may have run it: the next read tells (docs/delivery.md, "A commit whose answer is lost").
+                log.warning("no answer to the commit of %s for %s: reading again", inbound_id, msisdn)
+                lost = outcome.result
+                continue
+            lost = None
             _back_off(attempt)
         raise Contention(msisdn)
+
+    def _committed(self, inbound: Inbound, result: Result) -> bool:
+        """Was the commit on record for `inbound` the one that made `result`? Its outbox entry names the step's own
+        new message ids; a step with no after-commit work answers the same from the record either way."""
+        if result.pending is None:
+            return False
+        entry = self.runtime.redis.hget(outbox.key(self.runtime, inbound.msisdn), inbound.inbound_id)
+        return entry == result.pending.to_json().encode()
 
     def _read(self, keys: Sequence[str], inbound_id: str, quotas: Sequence[Quota]) -> list[bytes | None]:
         """The values of `keys`, counting this inbound once against each of `quotas` in the same round trip (not at

@@ -32,6 +32,7 @@ class OutboundMessage:
     ref: str = ""  # a reminder's due-index member, re-checked right before sending
     claim: str = ""  # the token of the run that claimed it for sending (Store.claim_message)
     claimed_at: int = 0  # when that run began its attempt (epoch seconds): where a lookup of an uncertain send starts
+    repeats: str = ""  # a confirmation sent again: the id of the copy it repeats (docs/delivery.md)
     route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
 
     def to_hash(self) -> dict[str, str]:

@@ -1,12 +1,13 @@
 """Outbound messages: queued on RQ after the step commits, delivered by a worker through their route's sender.
 
 A message's status only moves forward (queued → sending → sent → delivered | undelivered | failed, or
-skipped) and the first final status sticks, whoever reports it: the worker, or receipts arriving late, twice or
-out of order. A worker claims a message (queued → sending) before handing it over, so a job run twice — RQ
-retrying after a worker was killed — never sends it twice. A send that may or may not have gone out (the worker
-died before recording it, or the provider never answered) stays "sending" until it is settled: found with the
-provider (`Sender.find`) and recorded, sent again once finding nothing means it never left, or, when the provider
-cannot tell, handed to a person. docs/delivery.md has the rules.
+skipped), whoever reports it: the worker, or receipts arriving late, twice or out of order; of the final statuses
+only a late `delivered` moves on from `undelivered` or `failed` (the phone has it after all). A worker claims a
+message (queued → sending) before handing it over, so a job run twice — RQ retrying after a worker was killed —
+never sends it twice. A send that may or may not have gone out (the worker died before recording it, or the
+provider never answered) stays "sending" until it is settled: found with the provider (`Sender.find`) and recorded,
+sent again once finding nothing means it never left, or, when the provider cannot tell, handed to a person.
+docs/delivery.md has the rules.
 """
 
 from __future__ import annotations
@@ -26,9 +27,20 @@ from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENDING, SENT, SKIPPED, UNDELIVERED, OutboundMessage
+from gateway.delivery.messages import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    REMINDER,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNDELIVERED,
+    OutboundMessage,
+)
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
-from gateway.delivery.wanted import HELD, SEND, verdict
+from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
+from gateway.state import audit
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -42,7 +54,9 @@ SID_TTL = 7 * 86400
 SEND_UNCERTAIN = "send_uncertain"
 SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
 UNCERTAIN = "uncertain"
-RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3}
+PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
+# A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
+RANK = {QUEUED: 0, SENDING: 1, SENT: 2, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3, DELIVERED: 4}
 
 
 def enqueue(runtime: Runtime, messages: Iterable[OutboundMessage], queue: str = OUTBOUND_QUEUE) -> None:
@@ -83,24 +97,57 @@ def deliver(msisdn: str, message_id: str) -> str:
         return _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
-    route = runtime.route(message)
-    later = route.pacer.acquire(segments(message.text))
+    checked = _cleared(runtime, message)
+    if checked.decision != SEND:
+        return _not_sent(runtime, message, checked.decision)
+    text, at = checked.text, int(runtime.clock().timestamp())
+    reworded = text != message.text
+    if not runtime.store.claim_message(msisdn, message_id, at=at, text=text if reworded else ""):
+        return "skipped"  # another run of this job got there first
+    if reworded:
+        _audit_reworded(runtime, message, text)
+    return _send(runtime, message, text)
+
+
+def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> None:
+    """The audit trail shows what the phone gets: a reminder worded afresh as it leaves is recorded again."""
+    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER,
+             "sent": [audit.sent(replace(message, text=text))],
+             "changes": ["worded afresh as it left: what it said when queued (amount owed, TD number) had changed"]}
+    runtime.store.audit(message.msisdn, entry, runtime.clock())
+
+
+def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
+    """The last checks, made before a pacing slot is booked (a reminder held or skipped costs its route nothing) and
+    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for."""
+    checked = verdict(runtime, message)
+    if checked.decision != SEND:
+        return checked
+    later = runtime.route(message).pacer.acquire(segments(checked.text))
     if later:
         _enqueue_in(runtime, message, later, _current_queue())
-        return "paced"
-    checked = verdict(runtime, message)
-    if checked == HELD:
+        return Verdict(PACED)
+    return verdict(runtime, message)
+
+
+def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
+    if decision == PACED:
+        return "paced"  # queued again for when its slot comes
+    if decision == HELD:
         return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
-    if checked != SEND:
-        advance(runtime, message, SKIPPED, error=checked)
-        return "skipped"
-    if not runtime.store.claim_message(msisdn, message_id, at=int(runtime.clock().timestamp())):
-        return "skipped"  # another run of this job got there first
+    advance(runtime, message, SKIPPED, error=decision)
+    return "skipped"
+
+
+def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
+    """Hand the claimed `message` to the sender as `text`, and record what came of it."""
     try:
-        sid = route.sender.send(msisdn, message.text, status_callback(runtime, message), reference=message.id)
+        sid = runtime.route(message).sender.send(
+            message.msisdn, text, status_callback(runtime, message), reference=message.id
+        )
     except SendUncertain as exc:
-        log.warning("send of %s to %s may have gone out (%s): looking it up", message_id, msisdn, exc)
-        claimed = runtime.store.load_message(msisdn, message_id)
+        log.warning("send of %s to %s may have gone out (%s): looking it up", message.id, message.msisdn, exc)
+        claimed = runtime.store.load_message(message.msisdn, message.id)
         return _settle_uncertain(runtime, claimed) if claimed is not None else UNCERTAIN
     except SendError as exc:
         return _failed(runtime, message, exc)
@@ -133,8 +180,23 @@ def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
     if wait > timedelta(0):
         _enqueue_in(runtime, message, wait.total_seconds(), _current_queue())  # the provider may not show it yet
         return UNCERTAIN
-    if not runtime.store.release_message(message):
+    return _never_left(runtime, message)
+
+
+def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
+    """An attempt the provider never took: send it again, unless it was the last one (docs/delivery.md)."""
+    attempts = message.attempts + 1
+    if attempts > len(RETRY_INTERVALS):
+        if not runtime.store.release_message(message, attempts, status=FAILED):
+            return "skipped"  # another run settled it first
+        log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
+        metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
+        _record(runtime, message, error="never reached the provider", **_forget_code(message))
+        undelivered(runtime, message)
+        return "failed"
+    if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.RETRIED)
     return deliver(message.msisdn, message.id)  # it never left: send it now
 
 
@@ -216,12 +278,13 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
 
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
-    again (bounded, with backoff) unless no resend can help, then a person takes over."""
+    again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
+    was reported delivered meanwhile: then it has arrived."""
     # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
     code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
-    if message.kind != CONFIRMATION:
+    if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
         log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
@@ -231,7 +294,8 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
     subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(
         uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
-        resends=message.resends + 1, route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
+        resends=message.resends + 1, repeats=message.id,
+        route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
     )
     runtime.store.save_message(again)
     _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)

@@ -106,6 +106,8 @@ class TwilioSender:
         self.sender = sender
 
     def send(self, to: str, text: str, status_callback: str | None, reference: str = "") -> str:
+        from twilio.base.exceptions import TwilioRestException
+
         extra = {"status_callback": status_callback} if status_callback else {}
         with _asking_twilio():
             try:
@@ -114,6 +116,10 @@ class TwilioSender:
                 if _never_left(exc):
                     raise
                 raise SendUncertain(str(exc)) from exc
+            except TwilioRestException as exc:
+                if exc.status >= 500:  # Twilio, or a proxy in front of it, may have stored the message first
+                    raise SendUncertain(f"{exc.status}: {exc.msg}") from exc
+                raise
 
     def find(self, to: str, text: str, since: datetime, reference: str = "") -> list[str]:
         """Messages Twilio holds from us to `to` with `text`, created since `since` (less the clock skew), oldest

@@ -1,9 +1,12 @@
-"""The last checks before a reminder leaves: paid, cancelled or opted out since it was queued, it stays unsent; in
-quiet hours it waits for their end, unless they last past its deadline: then it is missed (docs/reminders.md)."""
+"""The last checks before a message leaves. A reminder paid, cancelled or opted out since it was queued stays unsent;
+in quiet hours it waits for their end, unless they last past its deadline: then it is missed; and it says what is
+true as it leaves, not what was true when it was queued (docs/reminders.md). A confirmation sent again is not sent
+once an earlier copy has been reported delivered (docs/delivery.md)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from carriers import allowed_send_time
@@ -11,33 +14,39 @@ from dialogs import reminders
 from dialogs.model import Subscriber
 from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
-from gateway.delivery.messages import REMINDER, OutboundMessage
+from gateway.delivery.messages import DELIVERED, REMINDER, OutboundMessage
 from gateway.state import due
 from gateway.state.keys import REMINDERS_MISSED
 
 log = logging.getLogger(__name__)
 
-# What a message reaching the sender gets; the last two are the reason a skipped one records.
+# What a message reaching the sender gets; the last three are the reason a skipped one records.
 SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
+ARRIVED = "an earlier copy was delivered"
+MISSED_MARKER_TTL = 7 * 86400  # longer than a missed reminder's batch can come round again
 
 
-def verdict(runtime: Runtime, message: OutboundMessage) -> str:
-    """Right before a message goes out. Only reminders are checked: replies, codes and a dialog's notices answer
-    the subscriber and are never held."""
+@dataclass(frozen=True)
+class Verdict:
+    decision: str  # SEND, HELD, UNWANTED or MISSED
+    text: str = ""  # with SEND: what to send now (a reminder worded afresh, anything else as stored)
+
+
+def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
+    """Right before a message goes out. Reminders are checked against the subscriber, and a resent copy against the
+    copies before it; replies, codes and a dialog's notices answer the subscriber and are never held."""
+    if message.repeats and earlier_copy_delivered(runtime, message):
+        return Verdict(ARRIVED)
     if message.kind != REMINDER or not message.ref:
-        return SEND
+        return Verdict(SEND, message.text)
     reminder, now = due.parse(message.ref), runtime.clock()
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
-    if not _still_wanted(runtime, subscriber, reminder, now):
+    text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
+    if text is None:
         log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
-        return UNWANTED
+        return Verdict(UNWANTED)
     at = send_time(runtime, subscriber, reminder, now)
-    return MISSED if at is None else HELD if at > now else SEND
-
-
-def _still_wanted(runtime: Runtime, subscriber: Subscriber | None, reminder: Reminder, now: datetime) -> bool:
-    """Does `reminder` still have something to say (not paid, cancelled, opted out or moved on)?"""
-    return subscriber is not None and reminders.text(subscriber, runtime.policy(subscriber), reminder, now) is not None
+    return Verdict(MISSED) if at is None else Verdict(HELD) if at > now else Verdict(SEND, text)
 
 
 def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now: datetime) -> datetime | None:
@@ -49,7 +58,24 @@ def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now:
     if at is None:
         log.warning("reminder %s missed: found at %s, no moment out of quiet hours is left before its deadline %s",
                     due.member(reminder), now, deadline)
-        runtime.redis.incr(runtime.keys.shared(REMINDERS_MISSED))
+        _count_missed(runtime, reminder)
     elif at > now:
         due.schedule(runtime.redis, runtime.keys, [(reminder, at)])
     return at
+
+
+def _count_missed(runtime: Runtime, reminder: Reminder) -> None:
+    """Once per reminder, however often a batch holding it runs (a lease that ran out, a worker killed mid-batch)."""
+    marker = runtime.keys.shared(REMINDERS_MISSED, due.member(reminder))
+    if runtime.redis.set(marker, 1, nx=True, ex=MISSED_MARKER_TTL):
+        runtime.redis.incr(runtime.keys.shared(REMINDERS_MISSED))
+
+
+def earlier_copy_delivered(runtime: Runtime, message: OutboundMessage) -> bool:
+    """Has a copy `message` repeats (a confirmation sent again, and again) been reported delivered?"""
+    copy: OutboundMessage | None = message
+    while copy is not None and copy.repeats:
+        copy = runtime.store.load_message(message.msisdn, copy.repeats)
+        if copy is not None and copy.status == DELIVERED:
+            return True
+    return False

@@ -15,7 +15,7 @@ from redis import WatchError
 from dialogs import reminders
 from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
-from gateway.delivery import outbound, wanted
+from gateway.delivery import messages, outbound, wanted
 from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
 from gateway.state import audit, due
 
@@ -36,6 +36,7 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
     text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
     if text is None:
         log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", due.member(reminder))
+        _skip_stored(runtime, reminder)
         return SKIPPED
     # A backlog may carry a reminder into the night: it waits for the morning if that is in time, else it is missed.
     at = wanted.send_time(runtime, subscriber, reminder, now)
@@ -56,6 +57,14 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
         return DUPLICATE
     outbound.enqueue_reminders(runtime, [message])
     return SENT
+
+
+def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
+    """A message the sender held for this reminder (quiet hours) will never go now: say so, rather than leave it
+    queued."""
+    stored = runtime.store.load_message(reminder.msisdn, message_id(reminder))
+    if stored is not None and stored.status == QUEUED:
+        outbound.advance(runtime, stored, messages.SKIPPED, error=wanted.UNWANTED)
 
 
 def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:

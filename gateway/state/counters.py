@@ -7,6 +7,7 @@ costs no extra round trip; a job writes its own as it goes (its process ends wit
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -16,8 +17,11 @@ from datetime import datetime
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 
 from gateway.state.keys import COUNTERS, TRAFFIC, WORKER_SEEN, Keys
+
+log = logging.getLogger(__name__)
 
 TRAFFIC_TTL = 2 * 3600  # the charts show the last hour
 FLUSH_EVERY = 5.0  # seconds a web process keeps its per-minute counts before writing them
@@ -85,12 +89,16 @@ class TrafficBuffer:
         self._lock = threading.Lock()
 
     def add(self, direction: str, channel: str, at: datetime) -> None:
+        """Count one message; never raises: a step that has committed must answer whatever happens to its count."""
         with self._lock:
             self._counts[(minute(at), direction, channel)] += 1
-        if self.every <= 0:
-            self.flush()
-        else:
+        if self.every > 0:
             _flusher.watch(self)
+            return
+        try:
+            self.flush()
+        except RedisError:  # kept by flush for the next write, as the flushing thread's are
+            log.warning("could not write the messages-per-minute counts; they wait for the next message")
 
     def flush(self) -> None:
         with self._lock:

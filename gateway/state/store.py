@@ -144,8 +144,9 @@ end
 return {places, values}
 """
 
-# Move a message between queued and sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
-# carry ('' for any), then the status, claim and claim time it takes.
+# Move a message out of queued or sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
+# carry ('' for any), then the status, claim and claim time it takes, and the text and attempts it gets ('': as
+# stored).
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
   return 0
@@ -154,6 +155,12 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'text', ARGV[6])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'attempts', ARGV[7])
+end
 return 1
 """
 
@@ -273,16 +280,18 @@ class Store:
         if message.kind == CODE:
             conn.expire(key, CODE_MESSAGE_TTL)
 
-    def claim_message(self, msisdn: str, message_id: str, at: int = 0) -> bool:
+    def claim_message(self, msisdn: str, message_id: str, at: int = 0, text: str = "") -> bool:
         """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may
-        send it. The claim gets a token of its own, which `release_message` checks."""
-        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at]
+        send it, with `text` when given (stored with the claim: a reminder is worded as it leaves). The claim gets a
+        token of its own, which `release_message` checks."""
+        args = [QUEUED, "", SENDING, uuid.uuid4().hex, at, text, ""]
         return self._claim(keys=[self.keys.message(msisdn, message_id)], args=args) == 1
 
-    def release_message(self, message: OutboundMessage) -> bool:
-        """Move a message claimed for sending back to queued, only if it still carries `message`'s claim: of two runs
-        that both found it never went out, one releases it (and sends it), the other gets False."""
-        args = [SENDING, message.claim, QUEUED, "", 0]
+    def release_message(self, message: OutboundMessage, attempts: int, status: str = QUEUED) -> bool:
+        """Move a message claimed for sending back to queued (or on to `status`), with `attempts` counted, only if it
+        still carries `message`'s claim: of two runs that both found it never went out, one releases it (and sends
+        it), the other gets False."""
+        args = [SENDING, message.claim, status, "", 0, "", attempts]
         return self._claim(keys=[self.keys.message(message.msisdn, message.id)], args=args) == 1
 
     def load_message(self, msisdn: str, message_id: str) -> OutboundMessage | None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import SENDING, SENT
+from gateway.delivery.messages import FAILED, SENDING, SENT
 from gateway.delivery.senders import SendError, SendUncertain, TwilioSender
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.fake_twilio import FROM, FakeTwilio
@@ -75,6 +75,50 @@ def test_a_send_through_a_messaging_service_is_found_by_its_service(twilio_confi
     [sent] = fake_twilio.to(MSISDN)
     done = stored(phone.runtime, message)
     assert (sent.sender, done.status, done.provider_sid, fake_twilio.requests) == (SERVICE, SENT, sent.sid, 1)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_create_twilio_took_but_answered_with_a_server_error_is_recorded_and_never_sent_again(
+    phone, fake_twilio, clock, status
+):
+    fake_twilio.take_then_fail_next(1, status)
+    message = queue_message(phone.runtime)
+    phone.deliver()
+    for interval in outbound.RETRY_INTERVALS:
+        later(phone, clock, interval)
+
+    [sent] = fake_twilio.to(MSISDN)
+    done = stored(phone.runtime, message)
+    assert (done.status, done.provider_sid, fake_twilio.requests) == (SENT, sent.sid, 1)
+
+
+def test_a_server_error_for_a_create_twilio_never_took_is_sent_again_once_the_list_would_show_it(
+    phone, fake_twilio, clock
+):
+    fake_twilio.fail_next(1, 500)
+    message = queue_message(phone.runtime)
+    phone.deliver()
+    later(phone, clock, SETTLES_AFTER)
+
+    [sent] = fake_twilio.to(MSISDN)
+    done = stored(phone.runtime, message)
+    assert (done.status, done.provider_sid, done.attempts, fake_twilio.requests) == (SENT, sent.sid, 2, 2)
+
+
+def test_a_create_that_never_reaches_twilio_is_failed_after_the_last_attempt_not_tried_for_ever(
+    phone, fake_twilio, clock
+):
+    attempts = 1 + len(outbound.RETRY_INTERVALS)
+    for _ in range(attempts + 1):
+        fake_twilio.hold_next(HELD, accept=False)
+    message = queue_message(phone.runtime)
+    phone.deliver()
+    for _ in range(attempts + 1):
+        later(phone, clock, SETTLES_AFTER)
+
+    done = stored(phone.runtime, message)
+    assert (done.status, done.attempts, fake_twilio.requests, fake_twilio.messages) == (FAILED, attempts, attempts, [])
+    assert not escalated(phone)
 
 
 def test_a_create_that_timed_out_before_twilio_took_it_is_sent_once_the_list_would_show_it(

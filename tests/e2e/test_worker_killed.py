@@ -5,6 +5,8 @@ RQ runs each job in a forked work horse that leaves the worker's process group (
 `rq.worker.Worker.fork_work_horse`), so killing the worker's group alone lets the horse finish the batch. The test
 catches the horse part-way through its batch (SIGSTOP), notes which members it had acted on, then kills the worker's
 group and the horse.
+
+And a real worker killed mid-send, with its create at Twilio unanswered: the message still reaches the phone once.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from rq.job import Job, JobStatus
 
 from dialogs.model import CANCELLED, Statement, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
-from gateway.bootstrap import QUEUES, REMINDER_QUEUE
+from gateway.bootstrap import OUTBOUND_QUEUE, QUEUES, REMINDER_QUEUE
+from gateway.delivery.messages import SENDING, SENT
 from gateway.jobs import sweeper
 from gateway.jobs.reminders import message_id
 from gateway.state import due
 from gateway.state.keys import OUTBOX
+from tests.support.delivery import MSISDN, queue_message
+from tests.support.phone import BASE_URL, seed_demo
+from tests.support.scheduled import run_scheduled
 
 ROOT = Path(__file__).resolve().parents[2]
 PROC = Path("/proc")
@@ -39,6 +45,7 @@ BATCH = 100
 # RQ keeps a started job's entry alive with heartbeats good for at most this long (job_monitoring_interval + 60 s);
 # once they stop, its maintenance takes the job for abandoned.
 HEARTBEAT_TTL = 90
+SETTLES_AFTER = 60  # docs/delivery.md: "not in Twilio's list" is an answer 60 s after the attempt began
 
 pytestmark = pytest.mark.skipif(not (PROC / "self" / "stat").exists(), reason="finds RQ's work horse through /proc")
 
@@ -175,3 +182,53 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
     assert set(sent) == set(numbers), f"{len(set(numbers) - set(sent))} reminders lost"
     assert max(sent.values()) == 1, [n for n, c in sent.items() if c > 1][:5]
     assert runtime.redis.zcard(claimed) == 0
+
+
+# --- killed mid-send ----------------------------------------------------------------------------------------------
+
+
+def start_sending_worker(config: dict, redis_url: str, tmp_path: Path) -> subprocess.Popen:
+    """worker.py sending through the fake Twilio, in real time, in its own session."""
+    twilio = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "TWILIO_API_BASE_URL")
+    env = {**os.environ, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": BASE_URL, "TDBOT_SENDER_MPS": "1000",
+           "TDBOT_DATA_DIR": str(tmp_path), **{name: str(config[name]) for name in twilio}}
+    log = (tmp_path / "worker.log").open("w")
+    return subprocess.Popen([sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
+
+
+@pytest.mark.parametrize("twilio_took_it", [True, False])
+def test_a_worker_killed_while_twilio_holds_its_create_leaves_the_message_sent_exactly_once(
+    twilio_app, fake_twilio, clock, redis_url, tmp_path, twilio_took_it
+):
+    """Killed (worker and work horse) after claiming the message, with the create at Twilio unanswered: Twilio had
+    stored it, or not yet. RQ's abandoned-job path retries the job; the retry looks the send up before anything else."""
+    clock.now = datetime.now(UTC)  # the worker keeps real time
+    seed_demo(twilio_app)
+    runtime = twilio_app.extensions["tdbot"]
+    fake_twilio.hold_next(30, accept=twilio_took_it)
+    message = queue_message(runtime)
+    worker, horse = start_sending_worker(twilio_app.config, redis_url, tmp_path), None
+    try:
+        deadline = time.monotonic() + 60
+        while fake_twilio.requests == 0 and time.monotonic() < deadline:
+            horse = work_horse(worker.pid) or horse
+            time.sleep(0.005)
+        assert fake_twilio.requests == 1, (tmp_path / "worker.log").read_text()[-2000:]
+        horse = work_horse(worker.pid) or horse
+        assert horse is not None, "the send must be cut short in the work horse, not finished by it"
+    finally:
+        kill(worker, horse)
+    assert runtime.store.load_message(MSISDN, message.id).status == SENDING
+
+    queue = runtime.queue(OUTBOUND_QUEUE)
+    queue.started_job_registry.cleanup(timestamp=time.time() + HEARTBEAT_TTL)  # RQ's maintenance: abandoned, retried
+    for lock in runtime.queue_redis.scan_iter(match="rq:scheduler-lock:*"):
+        runtime.queue_redis.delete(lock)  # the dead worker's scheduler lock, which would otherwise lapse in minutes
+    for _ in range(2):
+        clock.advance(seconds=SETTLES_AFTER + 1)
+        run_scheduled(runtime, 3600)
+
+    [sent] = fake_twilio.to(MSISDN)
+    done = runtime.store.load_message(MSISDN, message.id)
+    assert (done.status, done.provider_sid) == (SENT, sent.sid)

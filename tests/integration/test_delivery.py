@@ -34,7 +34,9 @@ def sent_message(phone: Phone, fake_twilio, kind: str = NOTICE, text: str = "您
         (["delivered", "sent", "queued"], DELIVERED),
         (["sent", "queued"], SENT),
         (["sent", "sent", "delivered", "delivered"], DELIVERED),
-        (["undelivered", "delivered", "sent"], UNDELIVERED),
+        (["undelivered", "delivered", "sent"], DELIVERED),  # a late delivery report: the phone has it
+        (["failed", "delivered"], DELIVERED),
+        (["delivered", "undelivered"], DELIVERED),
         (["delivered", "failed"], DELIVERED),
         (["failed", "undelivered"], FAILED),
         (["sending", "read"], DELIVERED),
@@ -124,6 +126,30 @@ def test_a_repeated_undelivered_receipt_resends_once(phone, fake_twilio):
         fake_twilio.post_status(first, "undelivered", "30003", client=phone.client)
     run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
     assert len(fake_twilio.to(MSISDN)) == 2
+
+
+def test_a_confirmation_delivered_late_is_not_resent(phone, fake_twilio):
+    first, sent = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    fake_twilio.progress(sent, "sent", "undelivered", client=phone.client, error_code="30003")
+    fake_twilio.post_status(sent, "delivered", client=phone.client)  # the carrier's late report: it arrived after all
+    run_scheduled(phone.runtime, 86400)
+
+    assert len(fake_twilio.to(MSISDN)) == 1
+    assert stored(phone.runtime, first).status == DELIVERED
+    assert phone.runtime.store.escalations() == []
+
+
+def test_once_one_copy_of_a_confirmation_is_delivered_no_other_copy_is_resent_or_escalated(phone, fake_twilio):
+    _, first = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    fake_twilio.progress(first, "sent", "undelivered", client=phone.client, error_code="30003")
+    run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
+    second = fake_twilio.to(MSISDN)[-1]
+    fake_twilio.post_status(first, "delivered", client=phone.client)
+    fake_twilio.progress(second, "sent", "undelivered", client=phone.client, error_code="30003")
+    run_scheduled(phone.runtime, 86400)
+
+    assert len(fake_twilio.to(MSISDN)) == 2
+    assert phone.runtime.store.escalations() == []
 
 
 @pytest.mark.parametrize("error_code", ["30006", "30005", "21610"])

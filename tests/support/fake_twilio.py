@@ -64,6 +64,13 @@ class Hold:
     accept: bool
 
 
+@dataclass(frozen=True)
+class TookThenFailed:
+    """A create Twilio stored and then answered with an error anyway (a 5xx from a proxy or a backend behind it)."""
+
+    status: int
+
+
 class FakeTwilio:
     def __init__(
         self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
@@ -75,7 +82,7 @@ class FakeTwilio:
         self.lookups = 0  # list requests
         self.list_lag = 0.0  # seconds (by `clock`) before a created message shows in the list
         self.on_create: Callable[[Sent], None] | None = None
-        self._answers: deque[tuple[int, int, str] | Hold] = deque()
+        self._answers: deque[tuple[int, int, str] | Hold | TookThenFailed] = deque()
         self._list_answers: deque[tuple[int, int, str]] = deque()
         self._sids = (f"SM{n:032x}" for n in itertools.count(1))
         self._lock = threading.Lock()
@@ -104,6 +111,10 @@ class FakeTwilio:
         """Answer the next create only after `seconds`, when the client has given up: with the message stored
         first (`accept`: Twilio took it), or not (the request timed out before Twilio took it)."""
         self._answers.append(Hold(seconds, accept))
+
+    def take_then_fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Store each of the next `count` creates, then answer it with `status` as if it had not been taken."""
+        self._answers.extend([TookThenFailed(status)] * count)
 
     def fail_lookups(self, count: int = 1, status: int = 500) -> None:
         """Answer the next `count` list requests with an error."""
@@ -175,6 +186,8 @@ class FakeTwilio:
             self.on_create(message)
         if isinstance(answer, Hold):
             time.sleep(answer.seconds)
+        if isinstance(answer, TookThenFailed):
+            return _error(answer.status, *ERRORS.get(answer.status, (answer.status, "Error")))
         return jsonify(self._resource(message)), 201
 
     def _list(self, account_sid: str) -> tuple[Response, int]:
