@@ -37,12 +37,12 @@ class Lower:
 class Imported:
     subscriber: Subscriber
     credits: tuple[Credit, ...] = ()  # recorded
-    refused: tuple[Credit, ...] = ()  # not recorded: the reference was held for other terms
+    refused: tuple[Credit, ...] = ()  # not recorded: the reference is held for other terms, or on record already
     lower: tuple[Lower, ...] = ()
 
 
 def receive(existing: Subscriber | None, incoming: Subscriber, now: datetime,
-         held: frozenset[str] = frozenset()) -> Imported:
+            held: frozenset[str] = frozenset()) -> Imported:
     """`incoming` merged into `existing`, with the increase of what it reports paid for a cancelled package's period
     credited on that period's statement, paid now. A credit whose reference is in `held` (claimed for other terms)
     is refused: its package keeps its old total, so a later import tries again."""
