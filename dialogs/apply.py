@@ -36,7 +36,10 @@ def _cancel(subscriber: Subscriber, effect: CancelSubscription, now: datetime) -
     sub = subscriber.subscription(effect.subscription_id)
     if sub is None or not sub.active:
         return subscriber
-    ended = replace(sub, status=CANCELLED, cancelled_at=now, renews_on=effect.renews_on or sub.renews_on)
+    renews_on = effect.renews_on or sub.renews_on
+    # A renewal undone: what was reported paid was for the period undone, and the statement credited none of it.
+    paid = sub.paid_fen if renews_on == sub.renews_on else 0
+    ended = replace(sub, status=CANCELLED, cancelled_at=now, renews_on=renews_on, paid_fen=paid)
     subscriber = subscriber.with_subscription(ended)
     for line in effect.charges:
         subscriber = subscriber.with_charge(line)

@@ -35,8 +35,7 @@ def on_cancel(
     policy: CarrierPolicy, subscriber: Subscriber, sub: Subscription, period: tuple[date, date], cancelled_on: date
 ) -> Bill:
     """The bill for `period` of `sub` ([start, end) days), cancelled on local day `cancelled_on`."""
-    charged = sum(_rerated(policy, line, sub, period, cancelled_on)
-                  for line in _lines(subscriber, sub) if _overlaps(line, sub, period))
+    charged = sum(_rerated(policy, line, sub, period, cancelled_on) for line in lines_in(subscriber, sub, period))
     paid = sub.paid_fen if period == current_period(sub) else 0  # paid_fen is for the current period only
     return Bill(period, cancelled_on, period_cost_fen(policy, sub.fee_fen, period, cancelled_on), charged, paid)
 
@@ -72,6 +71,11 @@ def cut_at(subscriber: Subscriber, sub: Subscription, day: date) -> tuple[Charge
             kept = -(-line.billed_fen * (day - start).days // (end - start).days)  # ceil to the fen, ints only
             cut.append(replace(line, period_end=day, credited_fen=line.amount_fen - kept))
     return tuple(cut)
+
+
+def lines_in(subscriber: Subscriber, sub: Subscription, period: tuple[date, date]) -> tuple[Charge, ...]:
+    """The charge lines of `sub` that bill a day of `period`."""
+    return tuple(line for line in _lines(subscriber, sub) if _overlaps(line, sub, period))
 
 
 def _lines(subscriber: Subscriber, sub: Subscription) -> list[Charge]:

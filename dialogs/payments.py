@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from carriers import CarrierPolicy
 from dialogs.model import PAID, Payment, Statement, Subscriber
@@ -40,6 +40,15 @@ def statement_msisdn(statement_id: str) -> str | None:
     """The subscriber a statement id belongs to (E.164 with +), or None if it is not a statement id."""
     match = STATEMENT_ID.match(statement_id)
     return f"+{match.group(1)}" if match else None
+
+
+def statement_period_start(statement_id: str) -> date | None:
+    """The first day of the period a statement bills, as its id names it; None if it names none."""
+    match = STATEMENT_ID.match(statement_id)
+    try:
+        return datetime.strptime(match.group(3), "%Y%m%d").date() if match else None
+    except ValueError:
+        return None
 
 
 def record_payment(

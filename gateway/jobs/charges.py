@@ -44,6 +44,7 @@ from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.state import audit, due, references
+from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ RETRY_INTERVALS = [10, 60, 300, 900]
 IN_FLIGHT_FOR = 3600
 _ALIVE = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
 PAYMENT_FAILED = "payment_failed"
-PAYMENT_UNRECORDED = "payment_unrecorded"  # money taken that no statement could take: a person must look
-OVERPAID = "overpaid"
 
 
 def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pipeline | None = None) -> None:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from gateway.state.store import Batch
 
 OPEN, TAKEN, RESOLVED_STATUS = "open", "taken", "resolved"
+# Raised wherever money reaches a statement: a `JF` charge job, a payment posted, an import reporting money paid.
+OVERPAID = "overpaid"  # money recorded beyond what the statement owed: to be refunded
+PAYMENT_UNRECORDED = "payment_unrecorded"  # money paid that no statement could take: a person must look
 LOG = "log"
 LOG_LENGTH = 500
 LIST_LIMIT = 500

@@ -228,10 +228,11 @@ class Store:
 
     def update_subscriber(
         self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50,
-        audited: Callable[[Subscriber | None, Subscriber], dict | None] | None = None,
+        audited: Callable[[Subscriber | None, Subscriber], dict | list[dict] | None] | None = None,
     ) -> Subscriber | None:
         """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update. A change is
-        recorded in the audit trail, in the same transaction, as `audited(before, after)` tells (None: not at all)."""
+        recorded in the audit trail, in the same transaction, as `audited(before, after)` tells: an entry, a list of
+        them, or None (not at all)."""
         key = self.keys.subscriber(msisdn)
         for _ in range(tries):
             with self.redis.pipeline() as pipe:
@@ -243,9 +244,10 @@ class Store:
                     pipe.multi()
                     if after is not None and after != before:
                         self.save_subscriber(after, pipeline=pipe)
-                        entry = audited(before, after) if audited else None
-                        if entry:
-                            self.audit(msisdn, entry, self.clock(), pipeline=pipe)
+                        entries = audited(before, after) if audited else None
+                        for entry in entries if isinstance(entries, list) else [entries]:
+                            if entry:
+                                self.audit(msisdn, entry, self.clock(), pipeline=pipe)
                     pipe.execute()
                     return after
                 except WatchError:
