@@ -69,9 +69,10 @@ def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) 
     assert client.get("/readyz").status_code == 200
 
 
-def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "value"), [("TDBOT_QUIET_HOURS", "22:00"), ("TDBOT_TRAFFIC_FLUSH_SECONDS", "five")])
+def test_the_worker_refuses_to_start_on_settings_it_cannot_read(redis_url: str, tmp_path: Path, name, value) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_DATA_DIR=str(tmp_path), TDBOT_QUIET_HOURS="22:00")
+    env.update({"REDIS_URL": redis_url, "TDBOT_DATA_DIR": str(tmp_path), name: value})
     worker = subprocess.Popen(
         [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
@@ -83,4 +84,4 @@ def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: st
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
     assert worker.returncode != 0
-    assert "TDBOT_QUIET_HOURS" in stderr and "Traceback" not in stderr, stderr
+    assert name in stderr and "Traceback" not in stderr, stderr
