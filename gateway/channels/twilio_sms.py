@@ -18,7 +18,6 @@ from carriers import to_e164
 from dialogs import commands as cmds
 from dialogs.language import reply_lang
 from dialogs.messages import render
-from gateway import metrics
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
@@ -125,13 +124,11 @@ def status() -> tuple[str, int]:
     if not sid or not state:
         return "MessageSid and MessageStatus are required", 400
     try:
-        moved = receipts.record_status(
+        receipts.record_status(
             runtime(), sid, state, form.get("ErrorCode", ""),
             to=form.get("To", ""), message_id=request.args.get("m", ""),
         )
     except RedisError:
         log.exception("Redis unavailable for status callback %s", sid)
         return "try again", 503
-    if moved:
-        metrics.receipt("twilio", moved)
     return "", 204

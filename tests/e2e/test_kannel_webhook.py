@@ -19,6 +19,7 @@ from gateway.state import store
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.metrics import receipts_counted
 from tests.support.phone import BASE_URL, Phone, seed_demo
 from tests.support.scheduled import scheduled_jobs
 
@@ -217,6 +218,27 @@ def test_reports_in_any_order_never_move_a_message_backwards(client, runtime, re
     message = sent(runtime)
     assert all(report(client, message, kind).status_code == 200 for kind in reports)
     assert stored(runtime, message).status == final
+
+
+@pytest.mark.parametrize(("reports", "counted"), [
+    ([8, 8, 1, 1], {"delivered": 1}),
+    ([2, 2, 1, 8], {"undelivered": 1, "delivered": 1}),
+    ([16, 2], {"failed": 1}),
+    ([4, 8], {}),  # "sent" is what the worker counts when sendsms takes it, not a receipt
+])
+def test_reports_are_counted_in_metrics_once_per_status_they_move_a_message_to(client, runtime, reports, counted):
+    message, before = sent(runtime), receipts_counted(client, "kannel")
+    for kind in reports:
+        report(client, message, kind)
+    after = receipts_counted(client, "kannel")
+    assert {status: after[status] - before[status] for status in after if after[status] != before[status]} == counted
+
+
+def test_a_report_that_beats_the_worker_is_not_counted_as_a_send(client, runtime) -> None:
+    """The worker counts the send when sendsms takes the message: a report saying the SMSC has it is not another."""
+    message, before = queue_message(runtime, route=ROUTE), receipts_counted(client, "kannel")
+    report(client, message, 8)
+    assert stored(runtime, message).status == SENT and receipts_counted(client, "kannel") == before
 
 
 def test_an_undelivered_confirmation_is_sent_again_then_a_person_takes_over(client, runtime) -> None:
