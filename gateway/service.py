@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
+from dialogs.commands import masked_codes
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import HUMAN, Facts, Message, heard, step
 from dialogs.language import reply_lang
@@ -31,7 +32,6 @@ from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
 from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
-from gateway.masking import mask_codes
 from gateway.state import audit, codec, escalations
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
@@ -258,7 +258,7 @@ class Service:
 
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
-    msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
+    msisdn, text = inbound.msisdn, masked_codes(outcome.heard[: audit.TEXT_CHARS])
     said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": text}
     runtime.store.audit(msisdn, audit.step_entry(
         inbound.inbound_id, inbound.channel.name, outcome.heard, outcome.result.reply, outcome.result.messages,

@@ -13,7 +13,6 @@ docs/delivery.md has the rules.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -23,6 +22,7 @@ from urllib.parse import urlencode
 from redis.client import Pipeline
 from rq import Queue, Retry, get_current_job
 
+from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
@@ -227,7 +227,7 @@ def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
 
 def _forget_code(message: OutboundMessage) -> dict[str, str]:
     """Once a verification code has left (or never will), its text need not stay in Redis: only its hash does."""
-    return {"text": re.sub(r"\d{6}", "******", message.text)} if message.kind == CODE else {}
+    return {"text": masked_codes(message.text)} if message.kind == CODE else {}
 
 
 def _current_queue() -> str:

@@ -186,6 +186,17 @@ def test_a_confirmation_the_provider_refuses_outright_goes_to_a_person(phone, fa
     assert phone.runtime.store.escalations() == [ESCALATED]
 
 
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_code_message_keeps_no_code_once_it_has_left_or_never_will(phone, fake_twilio, refused):
+    if refused:
+        fake_twilio.refuse_next_as_opted_out()
+    message = queue_message(phone.runtime, "【中国移动】验证码428613，5分钟内有效，仅用于退订业务。", CODE)
+    phone.deliver()
+    kept = stored(phone.runtime, message)
+    assert kept.status == (FAILED if refused else SENT)
+    assert kept.text == "【中国移动】验证码******，5分钟内有效，仅用于退订业务。"
+
+
 @pytest.mark.parametrize("kind", [CODE, NOTICE])
 def test_other_undelivered_messages_are_neither_resent_nor_escalated(phone, fake_twilio, kind):
     message, sent = sent_message(phone, fake_twilio, kind=kind)

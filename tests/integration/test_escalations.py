@@ -49,11 +49,19 @@ def test_stop_and_start_still_work_while_handed_over(phone) -> None:
     assert phone.subscriber()["opted_out"] is False
 
 
-def test_a_code_typed_to_the_person_is_hidden_from_them(phone) -> None:
+@pytest.mark.parametrize(("typed", "kept"), [
+    ("我的验证码是123456", "我的验证码是******"),
+    ("我的验证码是 123 456", "我的验证码是 *** ***"),  # hidden however it is typed, as in the audit trail
+    ("验证码１２３４５６", "验证码******"),
+    ("code: 12-34-56", "code: **-**-**"),
+    ("1234567", "*******"),
+    ("TD 2", "TD 2"),
+])
+def test_a_code_typed_to_the_person_is_hidden_from_them(phone, typed, kept) -> None:
     phone.send("人工")
-    phone.send("我的验证码是123456")
+    phone.send(typed)
     escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, "requested")
-    assert escalation.log[0]["text"] == "我的验证码是******"
+    assert escalation.log[0]["text"] == kept
 
 
 def test_resolving_hands_the_number_back_to_the_bot(phone, clock) -> None:
