@@ -37,6 +37,7 @@ PAYMENT_UNRECORDED = "payment_unrecorded"  # money paid that no statement could 
 LOG = "log"
 LOG_LENGTH = 500
 LIST_LIMIT = 500
+SCAN_COUNT = 1000  # index members Redis looks at per round trip when finding one subscriber's
 TRIES = 20
 
 
@@ -112,7 +113,20 @@ def open_ones(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[tuple[s
 
 def listing(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[Escalation]:
     """The open escalations with their records, oldest first."""
-    found = open_ones(redis, keys, limit)
+    return _with_records(redis, keys, open_ones(redis, keys, limit))
+
+
+def for_subscriber(redis: Redis, keys: Keys, msisdn: str) -> list[Escalation]:
+    """The subscriber's open escalations, oldest first: the index's members for `msisdn`, matched by Redis (a
+    subscriber has a handful at most; only theirs and their records are read, however many others are open)."""
+    # A number is E.164 (+ and digits): nothing in it means anything to MATCH.
+    members = redis.zscan_iter(index_key(keys), match=f"{msisdn}|*", count=SCAN_COUNT)
+    found = sorted(((msisdn, m.decode().split("|", 1)[1], score) for m, score in members), key=lambda f: f[2])
+    return _with_records(redis, keys, found)
+
+
+def _with_records(redis: Redis, keys: Keys, found: list[tuple[str, str, float]]) -> list[Escalation]:
+    """(msisdn, reason, opened at) of open escalations, each with its record (without one: the previous release's)."""
     with redis.pipeline(transaction=False) as pipe:
         for msisdn, reason, _ in found:
             pipe.get(keys.escalation(msisdn, reason))
@@ -142,11 +156,6 @@ def load(redis: Redis | Pipeline, keys: Keys, msisdn: str, reason: str, stamp: s
         return Escalation.from_json(raw, log)
     score = None if stamp else redis.zscore(index_key(keys), member(msisdn, reason))
     return Escalation(msisdn, reason, int(score), log=log, legacy=True) if score is not None else None
-
-
-def for_subscriber(redis: Redis, keys: Keys, msisdn: str) -> list[Escalation]:
-    """The subscriber's open escalations (from the index: a subscriber has a handful at most)."""
-    return [e for e in listing(redis, keys) if e.msisdn == msisdn]
 
 
 def take(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, now: datetime, days: int,

@@ -110,6 +110,21 @@ def test_an_escalation_the_previous_release_wrote_is_listed_and_can_be_resolved(
     assert runtime.store.escalations() == []
 
 
+def test_a_subscribers_open_escalations_are_found_however_many_others_are_open(app, clock) -> None:
+    """The subscriber page read the console's first 500 and filtered: one opened after 500 others went missing."""
+    store = app.extensions["tdbot"].store
+    with store.redis.pipeline(transaction=False) as pipe:
+        for n in range(escalations.LIST_LIMIT + 20):
+            store.escalate(f"+86139{n:08d}", "payment_failed", clock() - timedelta(days=1), pipeline=pipe)
+        pipe.execute()
+    store.redis.zadd(escalations.index_key(store.keys), {f"{NUMBER}|code_attempts": 1_700_000_000})
+    store.escalate(NUMBER, "payment_failed", clock(), context={"statement": "s1"})
+    store.escalate("+861380013800", "requested", clock())  # a number our own begins with is not ours
+    found = escalations.for_subscriber(store.redis, store.keys, NUMBER)
+    assert [(e.reason, e.legacy) for e in found] == [("code_attempts", True), ("payment_failed", False)]
+    assert found[1].context == {"statement": "s1"}
+
+
 def test_shell_escalations_keep_their_context_and_are_audited(app, clock) -> None:
     store = app.extensions["tdbot"].store
     store.escalate(NUMBER, "payment_failed", clock(), context={"statement": "s1"})
