@@ -64,6 +64,13 @@ class Inbound:
         return cls(msisdn, text, content_id(msisdn, text), id_kind=CONTENT_ID, **fields)
 
 
+def notice(msisdn: str | None, text: str, name: str) -> str:
+    """The notice `name` (too long, flooded, busy, unknown sender) answering `text` without a step: in the language
+    its words ask for, else its number's country's. Worked out only when one is given: a step answers in the
+    subscriber's own language."""
+    return render(reply_lang(msisdn, text[:MAX_TEXT]), name)
+
+
 def content_id(msisdn: str, text: str) -> str:
     """The id standing in for a link's own: the same sender and text give the same id."""
     return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
@@ -196,7 +203,7 @@ class Service:
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
             return Outcome(Result(reply="", stranger=True), stranger=True)
-        reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
+        reply = notice(inbound.msisdn, inbound.text, "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None

@@ -24,13 +24,11 @@ from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
 
 from carriers import to_e164
-from dialogs.language import reply_lang
-from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
-from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.service import MAX_TEXT, Inbound, Service, notice
 from gateway.state.store import Contention
 from gateway.web import limits
 from gateway.web.limits import Limits, OverQuota
@@ -193,15 +191,14 @@ def mo() -> Response:
 
 
 def _handle(service: Service, inbound: Inbound) -> None:
-    lang = reply_lang(inbound.msisdn, inbound.text[:MAX_TEXT])
     if len(inbound.text) > MAX_TEXT:
-        service.notify(inbound, "too_long", render(lang, "too_long"))
+        service.notify(inbound, "too_long", notice(inbound.msisdn, inbound.text, "too_long"))
         return
     try:
         service.handle(inbound, _limits().sms_quotas(inbound.msisdn))
     except OverQuota as over:
         if over.first:  # one notice per window, then silence: never an SMS war
-            service.notify(inbound, "flooded", render(lang, "flooded"))
+            service.notify(inbound, "flooded", notice(inbound.msisdn, inbound.text, "flooded"))
 
 
 @bp.route("/dlr", methods=["GET", "POST"])

@@ -16,12 +16,10 @@ from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs import commands as cmds
-from dialogs.language import reply_lang
-from dialogs.messages import render
 from gateway.bootstrap import runtime
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
-from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.service import MAX_TEXT, Inbound, Service, notice
 from gateway.state.store import Contention
 from gateway.web import limits
 from gateway.web.limits import OverQuota
@@ -88,12 +86,10 @@ def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
     msisdn = to_e164(form.get("From", ""))
-    # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
-    lang = reply_lang(msisdn, body[:MAX_TEXT])
     if msisdn is None:
-        return twiml(render(lang, "unknown_sender"))
+        return twiml(notice(msisdn, body, "unknown_sender"))
     if len(body) > MAX_TEXT:
-        return twiml(render(lang, "too_long"))
+        return twiml(notice(msisdn, body, "too_long"))
     message = Inbound.received(
         msisdn, body, form.get("MessageSid"),
         channel=CHANNEL, provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
@@ -103,13 +99,13 @@ def inbound() -> Response:
         result = Service(runtime()).handle(message, flood.sms_quotas(msisdn))
     except OverQuota as over:
         # One notice per window, then silence: never an SMS war with a flooding phone.
-        return twiml(render(lang, "flooded") if over.first else "")
+        return twiml(notice(msisdn, body, "flooded") if over.first else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
-        return twiml(render(lang, "busy"))
+        return twiml(notice(msisdn, body, "busy"))
     except Contention:
         log.warning("too many racing messages from %s; asking to retry", msisdn)
-        return twiml(render(lang, "busy"))
+        return twiml(notice(msisdn, body, "busy"))
     return twiml(result.reply)
 
 

@@ -19,6 +19,7 @@ from gateway.state import store
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.languages import count_guesses
 from tests.support.metrics import receipts_counted
 from tests.support.phone import BASE_URL, Phone, seed_demo
 from tests.support.scheduled import scheduled_jobs
@@ -162,6 +163,14 @@ def test_a_stranger_gets_its_reply_as_a_message_kept_only_a_day(client, runtime,
     assert reply.text == render("zh", "unknown_sender") and reply.route == "kannel-cmcc"  # a Chinese number
     assert 0 < redis.ttl(runtime.keys.message(STRANGER, reply.id)) <= 86400
     assert runtime.store.load_subscriber(STRANGER) is None and runtime.store.conversation(STRANGER) == []
+
+
+def test_a_language_is_guessed_only_for_a_notice_the_channel_sends_itself(client, runtime, monkeypatch) -> None:
+    guessed = count_guesses(monkeypatch)
+    assert mo(client, "TD", "k-guess-1").status_code == 200
+    assert guessed == []
+    assert mo(client, "TD" * 801, "k-guess-2").status_code == 200
+    assert guessed == ["+8613800138000"]
 
 
 def test_a_message_too_long_gets_a_notice_and_no_step(client, runtime) -> None:
