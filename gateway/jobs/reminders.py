@@ -12,7 +12,6 @@ import logging
 
 from redis import WatchError
 
-from dialogs import reminders
 from dialogs.reminders import Reminder
 from gateway.bootstrap import Runtime
 from gateway.delivery import messages, outbound, wanted
@@ -29,24 +28,22 @@ def message_id(reminder: Reminder) -> str:
     return "rem" + hashlib.sha1(due.member(reminder).encode()).hexdigest()[:24]
 
 
+# What the sweep makes of the sender's verdicts short of sending. A backlog may carry a reminder into the night: it
+# waits for the morning if that is in time (deferred), else it is missed.
+NOT_SENT = {wanted.UNWANTED: SKIPPED, wanted.HELD: DEFERRED, wanted.MISSED: MISSED}
+
+
 def notify(runtime: Runtime, reminder: Reminder) -> str:
     """Queue `reminder` for the sender if, as things are now, it still has something to say and may go out now."""
-    subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
-    text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
-    if text is None:
-        log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", due.member(reminder))
+    decided = wanted.for_reminder(runtime, reminder, now)
+    if decided.decision == wanted.UNWANTED:
         _skip_stored(runtime, reminder)
-        return SKIPPED
-    # A backlog may carry a reminder into the night: it waits for the morning if that is in time, else it is missed.
-    at = wanted.send_time(runtime, subscriber, reminder, now)
-    if at is None:
-        return MISSED
-    if at > now:
-        return DEFERRED
+    if decided.decision != wanted.SEND:
+        return NOT_SENT[decided.decision]
     message = OutboundMessage(
-        message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
-        route=runtime.routing.route(reminder.msisdn, subscriber),
+        message_id(reminder), reminder.msisdn, decided.text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
+        route=runtime.routing.route(reminder.msisdn, decided.subscriber),
     )
     if not _create_once(runtime, message):
         stored = runtime.store.load_message(message.msisdn, message.id)
