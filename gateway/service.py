@@ -27,10 +27,10 @@ from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway import metrics
 from gateway.bootstrap import Runtime
-from gateway.delivery import outbound
 from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
 from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
+from gateway.jobs.once import queue_once
 from gateway.jobs.outbox import Pending
 from gateway.state import audit, codec, escalations
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
@@ -218,10 +218,8 @@ class Service:
         message, for a channel that cannot answer in its HTTP response. Once per inbound id: a retry sends nothing."""
         now = self.runtime.clock()
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
-        message = replace(_message(inbound.msisdn, text, NOTICE, route, now), id=_digest(inbound.inbound_id, about))
-        if self.runtime.store.load_message(message.msisdn, message.id) is None:
-            self.runtime.store.save_message(message)
-            outbound.enqueue(self.runtime, [message])
+        queue_once(self.runtime, replace(_message(inbound.msisdn, text, NOTICE, route, now),
+                                         id=_digest(inbound.inbound_id, about)))
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result

@@ -26,7 +26,7 @@ from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
+from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
 from gateway.delivery.messages import (
     DELIVERED,
     FAILED,
@@ -72,11 +72,6 @@ def enqueue_ids(
     jobs = [Queue.prepare_data(deliver, (msisdn, m), job_id=f"msg-{m}", retry=_retry()) for m in message_ids]
     if jobs:
         runtime.queue(queue).enqueue_many(jobs, pipeline=pipeline)
-
-
-def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:
-    """Bulk reminders go on their own queue, which workers take after replies to a subscriber's own messages."""
-    enqueue(runtime, messages, queue=REMINDER_QUEUE)
 
 
 def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str) -> None:

@@ -40,9 +40,9 @@ from dialogs.payments import (
 from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
-from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
+from gateway.jobs.once import queue_once
 from gateway.state import audit, due, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
@@ -228,15 +228,13 @@ def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
 
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
-    """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
+    """Queue one message per `tag`: a job that runs again makes the same message, sent once."""
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
                               route=runtime.routing.route(subscriber.msisdn, subscriber))
-    if runtime.store.load_message(message.msisdn, message.id) is None:
-        runtime.store.save_message(message)
-        outbound.enqueue(runtime, [message])
+    queue_once(runtime, message)
 
 
 def _digest(text: str) -> str:

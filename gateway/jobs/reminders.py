@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from redis import WatchError
-
 from dialogs.reminders import Reminder
-from gateway.bootstrap import Runtime
+from gateway.bootstrap import REMINDER_QUEUE, Runtime
 from gateway.delivery import messages, outbound, wanted
-from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
+from gateway.delivery.messages import QUEUED, REMINDER, OutboundMessage
+from gateway.jobs.once import queue_once
 from gateway.state import audit, due
 
 log = logging.getLogger(__name__)
@@ -45,15 +44,9 @@ def notify(runtime: Runtime, reminder: Reminder) -> str:
         message_id(reminder), reminder.msisdn, decided.text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
         route=runtime.routing.route(reminder.msisdn, decided.subscriber),
     )
-    if not _create_once(runtime, message):
-        stored = runtime.store.load_message(message.msisdn, message.id)
-        if stored is not None and stored.status in (QUEUED, SENDING):
-            # Made by a run that died before queuing it (or whose job died), or held by the sender in quiet hours:
-            # queue it again. Sending is claimed, so a job that is still queued as well sends it once.
-            outbound.enqueue_reminders(runtime, [stored])
-        return DUPLICATE
-    outbound.enqueue_reminders(runtime, [message])
-    return SENT
+    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER, "sent": [audit.sent(message)]}
+    # Made again by a batch run twice, or held by the sender in quiet hours and found again: queued again while unsent.
+    return SENT if queue_once(runtime, message, REMINDER_QUEUE, audited=entry) else DUPLICATE
 
 
 def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
@@ -62,20 +55,3 @@ def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
     stored = runtime.store.load_message(reminder.msisdn, message_id(reminder))
     if stored is not None and stored.status == QUEUED:
         outbound.advance(runtime, stored, messages.SKIPPED, error=wanted.UNWANTED)
-
-
-def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:
-    store, key = runtime.store, runtime.keys.message(message.msisdn, message.id)
-    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER, "sent": [audit.sent(message)]}
-    with runtime.redis.pipeline() as pipe:
-        try:
-            pipe.watch(key)
-            if pipe.exists(key):
-                return False
-            pipe.multi()
-            store.save_message(message, pipeline=pipe)
-            store.audit(message.msisdn, entry, runtime.clock(), pipeline=pipe)
-            pipe.execute()
-            return True
-        except WatchError:  # another batch made it first
-            return False

@@ -13,6 +13,7 @@ import pytest
 from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
 from gateway import create_app
+from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from gateway.state import store
@@ -179,6 +180,18 @@ def test_a_message_too_long_gets_a_notice_and_no_step(client, runtime) -> None:
     [notice] = messages(runtime)
     assert (notice.kind, notice.text, notice.route) == (NOTICE, render("zh", "too_long"), ROUTE)
     assert runtime.store.conversation(MSISDN) == []
+
+
+def test_a_notice_stored_while_the_queues_were_away_goes_out_on_smsbox_retry(settings, client, runtime) -> None:
+    """The notice was stored, then its job could not be queued (RQ's Redis away): smsbox is asked to come back, and
+    its retry queues the notice stored then. It found the notice stored and queued nothing: it was never sent."""
+    away = create_app({**settings, "RQ_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}).test_client()
+    assert mo(away, "退" * 1601).status_code == 503
+    [notice] = messages(runtime)
+    assert runtime.queue(OUTBOUND_QUEUE).count == 0
+    assert mo(client, "退" * 1601).status_code == 200
+    assert runtime.queue(OUTBOUND_QUEUE).job_ids == [f"msg-{notice.id}"]
+    assert messages(runtime) == [notice]
 
 
 def test_a_number_over_its_quota_gets_one_notice_by_message_then_silence(settings) -> None:
