@@ -122,10 +122,12 @@ def _text(fields: Mapping[str, bytes]) -> str:
 
 def _decode(raw: bytes, charset: str) -> str:
     try:
-        return raw.decode(charset)  # text encodings only: not rot13, base64 or zlib
+        text = raw.decode(charset)  # text encodings only: not rot13, base64 or zlib
+        text.encode()  # half a surrogate pair (UTF-7 decodes one) is nothing Redis, JSON or a reply can carry
+        return text
     except LookupError as exc:
         raise BadEncoding(f"unknown charset {charset[:40]!r}") from exc
-    except ValueError as exc:  # undecodable bytes, or a name no codec can have
+    except ValueError as exc:  # undecodable bytes, a lone surrogate, or a name no codec can have
         raise BadEncoding(f"the text is not {charset[:40]}") from exc
 
 

@@ -134,6 +134,9 @@ def test_smsbox_may_post_as_well(client, runtime) -> None:
     ({"sender": "tdbot"}, b"from is not a phone number"),
     ({"coding": "1"}, b"binary"),
     ({"charset": "NO-SUCH-CHARSET"}, b"unknown charset"),
+    # UTF-7 decodes to half a surrogate pair, which no UTF-8 (Redis, JSON, a reply) can carry: it was a 500.
+    ({"text": "+2D0-", "charset": "UTF-7"}, b"not UTF-7"),
+    ({"text": "+2D0-", "charset": "UTF-7", "id": ""}, b"not UTF-7"),
 ])
 def test_an_mo_kannel_would_not_send_gets_400_and_nothing_is_stored(client, redis, change, reason) -> None:
     before = snapshot(redis)
