@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import secrets
@@ -33,6 +32,7 @@ from gateway.jobs import outbox
 from gateway.jobs.once import queue_once
 from gateway.jobs.outbox import Pending
 from gateway.state import audit, codec, escalations
+from gateway.state.ids import digest
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
@@ -73,7 +73,7 @@ def notice(msisdn: str | None, text: str, name: str) -> str:
 
 def content_id(msisdn: str, text: str) -> str:
     """The id standing in for a link's own: the same sender and text give the same id."""
-    return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
+    return "h" + digest(f"{msisdn}\n{text}")
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ class Service:
         now = self.runtime.clock()
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         queue_once(self.runtime, replace(_message(inbound.msisdn, text, NOTICE, route, now),
-                                         id=_digest(inbound.inbound_id, about)))
+                                         id=digest(f"{inbound.inbound_id}|{about}")))
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
@@ -274,10 +274,6 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
         elif isinstance(effect, ForAgent):
             entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
             escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:

@@ -12,7 +12,6 @@ gives no %I has the number and text stand in for it, for seconds only (docs/deli
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -29,6 +28,7 @@ from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
 from gateway.service import MAX_TEXT, Inbound, Service, notice
+from gateway.state.ids import digest
 from gateway.state.store import Contention
 from gateway.web import limits
 from gateway.web.limits import Limits, OverQuota
@@ -160,7 +160,7 @@ def link_id(mo: MO) -> str | None:
     """Kannel's %I as our dedupe id (one that is not a plain token is hashed); None when the link gave none."""
     if not mo.id:
         return None
-    return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else hashlib.sha256(mo.id.encode()).hexdigest()[:32])
+    return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else digest(mo.id))
 
 
 @bp.before_request

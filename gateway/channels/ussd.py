@@ -13,7 +13,6 @@ audit trail. Africa's Talking signs nothing: a request must carry `?token=<TDBOT
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -38,6 +37,7 @@ from gateway.channels.ussd_screens import Position
 from gateway.delivery.routing import Channel
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
+from gateway.state.ids import digest
 from gateway.state.store import SESSION_ID, Contention
 from gateway.web import limits
 
@@ -108,18 +108,16 @@ def _check_session(session_id: str) -> None:
 
 def session_ref(session_id: str) -> str:
     """The session as key names may carry it: as given when plain, else a hash of it."""
-    return session_id if SAFE.fullmatch(session_id) else "h" + _digest(session_id)
+    return session_id if SAFE.fullmatch(session_id) else "h" + digest(session_id)
 
 
 def inbound_id(session_id: str, text: str) -> str:
     """The request's id: its session and text (a retry repeats both), hashed when they would not read plainly."""
     if SAFE.fullmatch(session_id) and SAFE_TEXT.fullmatch(text):
         return f"ussd:{session_id}:{text}"
-    return "ussd:h" + _digest(f"{session_id}\n{text}")
+    return "ussd:h" + digest(f"{session_id}\n{text}")
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # --- who may call ------------------------------------------------------------------------------------------------

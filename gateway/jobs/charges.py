@@ -9,7 +9,6 @@ tells the subscriber and escalates.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -45,6 +44,7 @@ from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.jobs.once import queue_once
 from gateway.state import audit, due, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
+from gateway.state.ids import digest
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pip
 
 
 def job_id(reference: str) -> str:
-    return f"pay-{_digest(reference)}"
+    return f"pay-{digest(reference)}"
 
 
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:
@@ -232,10 +232,8 @@ def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: 
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
-    message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
+    message = OutboundMessage(digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
                               route=runtime.routing.route(subscriber.msisdn, subscriber))
     queue_once(runtime, message)
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -7,7 +7,6 @@ here in batches (`gateway/jobs/sweeper.py`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from dialogs.reminders import Reminder
@@ -16,6 +15,7 @@ from gateway.delivery import messages, outbound, wanted
 from gateway.delivery.messages import QUEUED, REMINDER, OutboundMessage
 from gateway.jobs.once import queue_once
 from gateway.state import audit, due
+from gateway.state.ids import digest
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ SENT, SKIPPED, DUPLICATE, DEFERRED, MISSED = "sent", "skipped", "duplicate", "de
 
 def message_id(reminder: Reminder) -> str:
     """The same reminder always makes the same message, so a batch run twice sends it once."""
-    return "rem" + hashlib.sha1(due.member(reminder).encode()).hexdigest()[:24]
+    return "rem" + digest(due.member(reminder), 24, "sha1")  # sha1: as the reminders already stored were named
 
 
 # What the sweep makes of the sender's verdicts short of sending. A backlog may carry a reminder into the night: it
