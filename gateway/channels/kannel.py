@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from carriers import to_e164
 from gateway.bootstrap import runtime
+from gateway.channels.wire import BadRequest, MissingField, plain
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
@@ -53,15 +54,6 @@ MO_FIELDS = {
 CODINGS = {"": "text", "-1": "text", "0": "text", "1": "binary", "2": "ucs2"}
 DLR_FIELDS = {"type": "type", "m": "message_id", "to": "msisdn", "reply": "reply"}
 SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-class BadRequest(ValueError):
-    """A request smsbox, as configured, does not make: answered 400 with the reason."""
-
-
-class MissingField(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is required")
 
 
 class BadEncoding(BadRequest):
@@ -178,18 +170,18 @@ def mo() -> Response:
     try:
         message = parse_mo(raw_query(request.query_string))
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     service = Service(runtime())
     inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=CHANNEL)
     try:
         _handle(service, inbound)
     except RedisError:
         log.exception("Redis unavailable; smsbox will retry the message from %s", inbound.msisdn)
-        return _plain("try again", 503)
+        return plain("try again", 503)
     except Contention:
         log.warning("too many racing messages from %s; smsbox will retry", inbound.msisdn)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def _handle(service: Service, inbound: Inbound) -> None:
@@ -208,18 +200,14 @@ def dlr() -> Response:
     try:
         report = parse_dlr(request.args)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     try:
         receipts.record_kannel(runtime(), report.type, report.msisdn, report.message_id, report.reply)
     except RedisError:
         log.exception("Redis unavailable for Kannel report on %s; smsbox will retry", report.message_id)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def _limits() -> Limits:
     return current_app.extensions[limits.EXTENSION]
-
-
-def _plain(text: str, status: int) -> Response:
-    return Response(text, status, mimetype="text/plain")

@@ -34,6 +34,7 @@ from gateway import config as settings
 from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
+from gateway.channels.wire import BadRequest, MissingField, plain
 from gateway.delivery.routing import Channel
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
@@ -64,15 +65,6 @@ SHORT = 40  # service and network codes, cost
 # is a place where it may begin, and the latest request we answered tells which (ussd_screens.py).
 LOOKBACK = 16
 LONG = 200  # an error message, the session's input, kept in the audit trail
-
-
-class BadRequest(ValueError):
-    """A request the gateway does not make: answered 400 with the reason."""
-
-
-class MissingField(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is required")
 
 
 @dataclass(frozen=True)
@@ -161,14 +153,14 @@ def session() -> Response:
     try:
         req = parse(request.form)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     if not req.msisdn:
-        return _plain(screens.wire(Position(screens.END, render(lang_of_number(None), "unknown_sender"))))
+        return plain(screens.wire(Position(screens.END, render(lang_of_number(None), "unknown_sender"))))
     try:
-        return _plain(screens.wire(answer(runtime(), req)))
+        return plain(screens.wire(answer(runtime(), req)))
     except (RedisError, Contention):
         log.exception("could not step USSD session %s of %s; ending it politely", req.session_id, req.msisdn)
-        return _plain(screens.wire(Position(screens.END, render(lang_of_number(req.msisdn), "busy"))))
+        return plain(screens.wire(Position(screens.END, render(lang_of_number(req.msisdn), "busy"))))
 
 
 def answer(rt: Runtime, req: Request) -> Position:
@@ -234,14 +226,14 @@ def events() -> Response:
     try:
         msisdn, session_id, entry = parse_event(request.form)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     rt = runtime()
     try:
         session_ends.record(rt.store, msisdn, session_ref(session_id), entry, rt.clock())
     except RedisError:
         log.exception("Redis unavailable for the end of USSD session %s; asking for a retry", session_id)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def parse_event(form: Mapping[str, str]) -> tuple[str, str, dict]:
@@ -271,7 +263,3 @@ def _count(fields: dict[str, str], name: str, param: str) -> int | None:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
         raise BadRequest(f"{param} must be a whole number")
     return int(raw)
-
-
-def _plain(text: str, status: int = 200) -> Response:
-    return Response(text, status, mimetype="text/plain")
