@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
 import math
 import os
@@ -90,6 +91,13 @@ def check_secret(config: dict) -> None:
             "verification codes. Set TDBOT_SECRET_KEY to a long random value, e.g. `python -c "
             "'import secrets; print(secrets.token_hex(32))'`."
         )
+
+
+def secret_matches(config: dict, name: str, given: str) -> bool:
+    """Whether `given` (a caller's token) is the secret setting `name`, compared in constant time; never when that
+    setting is unset."""
+    expected = str(config.get(name) or "")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def check_kannel(config: dict) -> None:

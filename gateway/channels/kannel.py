@@ -12,19 +12,18 @@ gives no %I has the number and text stand in for it, for seconds only (docs/deli
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
 
 from carriers import to_e164
 from gateway.bootstrap import runtime
-from gateway.channels.wire import BadRequest, MissingField, plain
+from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
@@ -157,12 +156,11 @@ def link_id(mo: MO) -> str | None:
 
 @bp.before_request
 def require_token() -> None:
-    expected = str(current_app.config.get("TDBOT_KANNEL_TOKEN") or "")
-    if not expected:
-        log.error("TDBOT_KANNEL_TOKEN is not set; refusing Kannel requests")
-    elif hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
+    if token_given("TDBOT_KANNEL_TOKEN"):
         return
-    abort(429 if _limits().unsigned_over_limit(request.remote_addr or "unknown") else 403)
+    if not current_app.config.get("TDBOT_KANNEL_TOKEN"):
+        log.error("TDBOT_KANNEL_TOKEN is not set; refusing Kannel requests")
+    refuse()
 
 
 @bp.route("/mo", methods=["GET", "POST"])

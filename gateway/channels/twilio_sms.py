@@ -9,7 +9,7 @@ from functools import lru_cache
 from urllib.parse import urlparse
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from carriers import to_e164
 from dialogs import commands as cmds
 from gateway.bootstrap import runtime
+from gateway.channels.wire import refuse
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
 from gateway.service import MAX_TEXT, Inbound, Service, notice
@@ -46,8 +47,7 @@ def require_signature() -> None:
         log.error("TWILIO_AUTH_TOKEN is not set; refusing Twilio webhooks")
     elif signature and signature_matches(str(token), signed_url(), request.form, signature):
         return
-    # Only refused requests count against their IP: Twilio's own come from addresses shared by all its customers.
-    abort(429 if current_app.extensions[limits.EXTENSION].unsigned_over_limit(_client_ip()) else 403)
+    refuse()  # Twilio's own requests come from addresses shared by all its customers: only refused ones count
 
 
 def signature_matches(token: str, url: str, form: MultiDict, signature: str) -> bool:
@@ -107,10 +107,6 @@ def inbound() -> Response:
         log.warning("too many racing messages from %s; asking to retry", msisdn)
         return twiml(notice(msisdn, body, "busy"))
     return twiml(result.reply)
-
-
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
 
 
 @bp.post("/status")

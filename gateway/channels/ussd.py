@@ -13,14 +13,13 @@ audit trail. Africa's Talking signs nothing: a request must carry `?token=<TDBOT
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from redis.exceptions import RedisError
 
@@ -34,13 +33,12 @@ from gateway import config as settings
 from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
-from gateway.channels.wire import BadRequest, MissingField, plain
+from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery.routing import Channel
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
 from gateway.state.ids import digest
 from gateway.state.store import SESSION_ID, Contention
-from gateway.web import limits
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +121,12 @@ def _read_allowed(state: BlueprintSetupState) -> None:
 
 @bp.before_request
 def require_caller() -> None:
-    token = str(current_app.config.get("TDBOT_USSD_TOKEN") or "")
     allowed = current_app.extensions[ALLOWED]
-    if _token_matches(token) or _address_in(request.remote_addr, allowed):
+    if token_given("TDBOT_USSD_TOKEN") or _address_in(request.remote_addr, allowed):
         return
-    if not token and not allowed:
+    if not current_app.config.get("TDBOT_USSD_TOKEN") and not allowed:
         log.error("neither TDBOT_USSD_TOKEN nor TDBOT_USSD_ALLOW is set; refusing USSD requests")
-    # Counted against the address only when refused: the gateway calls from a few addresses for every subscriber.
-    abort(429 if current_app.extensions[limits.EXTENSION].unsigned_over_limit(request.remote_addr or "") else 403)
-
-
-def _token_matches(token: str) -> bool:
-    return bool(token) and hmac.compare_digest(request.args.get("token", "").encode(), token.encode())
+    refuse()
 
 
 def _address_in(address: str | None, networks: tuple[settings.Network, ...]) -> bool:

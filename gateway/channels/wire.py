@@ -1,9 +1,15 @@
-"""What the channels that answer in plain text share (Kannel's smsbox, the USSD gateway): a request their gateway,
-as configured, would not make is a 400 naming what is wrong."""
+"""What the channels share: a caller that is not the provider is refused (403, then 429 for an address refused too
+often); and, for those that answer in plain text (Kannel's smsbox, the USSD gateway), a request their gateway, as
+configured, would not make is a 400 naming what is wrong."""
 
 from __future__ import annotations
 
-from flask import Response
+from typing import NoReturn
+
+from flask import Response, abort, current_app, request
+
+from gateway import config
+from gateway.web import limits
 
 
 class BadRequest(ValueError):
@@ -13,6 +19,22 @@ class BadRequest(ValueError):
 class MissingField(BadRequest):
     def __init__(self, name: str) -> None:
         super().__init__(f"{name} is required")
+
+
+def token_given(setting: str) -> bool:
+    """Whether the request's `token` query parameter is the secret setting `setting` (never when it is unset)."""
+    return config.secret_matches(current_app.config, setting, request.args.get("token", ""))
+
+
+def refuse() -> NoReturn:
+    """403 for a request that is not the provider's; 429 once its address has been refused too often. Only refused
+    requests count against an address: a provider calls from a few addresses for every subscriber."""
+    over = current_app.extensions[limits.EXTENSION].unsigned_over_limit(client_address())
+    abort(429 if over else 403)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
 
 
 def plain(text: str, status: int = 200) -> Response:
