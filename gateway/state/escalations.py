@@ -171,7 +171,7 @@ def take(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, now: da
         audit.record(pipe, keys, msisdn, action, now, days)
         return taken
 
-    return _transact(redis, keys, msisdn, reason, change)
+    return transact(redis, keys, msisdn, reason, change)
 
 
 def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note: str, now: datetime,
@@ -188,7 +188,7 @@ def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note
         audit.record(pipe, keys, msisdn, action, now, days)
         return done
 
-    done = _transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
+    done = transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
     with redis.pipeline(transaction=False) as pipe:
         pipe.zrem(index_key(keys), member(msisdn, reason))
         pipe.zadd(resolved_key(keys), {f"{msisdn}|{reason}|{done.stamp}": done.resolved_at})
@@ -208,7 +208,7 @@ def _archive(pipe: Pipeline, keys: Keys, done: Escalation, days: int) -> None:
 
 
 def _hand_back(pipe: Pipeline, keys: Keys, msisdn: str, raw: bytes | None) -> None:
-    """The bot answers this number again (`raw`, the dialog, was read under WATCH by `_transact`)."""
+    """The bot answers this number again (`raw`, the dialog, was read under WATCH by `transact`)."""
     dialog = codec.dialog_from_json(raw)
     if dialog.human or dialog.human_noticed:
         pipe.set(keys.dialog(msisdn), codec.dialog_to_json(replace(dialog, human=False, human_noticed=False)))
@@ -217,10 +217,10 @@ def _hand_back(pipe: Pipeline, keys: Keys, msisdn: str, raw: bytes | None) -> No
 Change = Callable[[Pipeline, Escalation, bytes | None], Escalation]
 
 
-def _transact(redis: Redis, keys: Keys, msisdn: str, reason: str, change: Change,
-              watch_dialog: bool = False) -> Escalation:
+def transact(redis: Redis, keys: Keys, msisdn: str, reason: str, change: Change,
+             watch_dialog: bool = False) -> Escalation:
     """Read the open escalation (and the dialog) under WATCH and commit what `change(pipe, current, dialog)` queues;
-    retried when something else wrote them meanwhile."""
+    retried when something else wrote them meanwhile. Refused when it is not open, or when `change` refuses."""
     watched = [keys.escalation(msisdn, reason), keys.escalation(msisdn, reason, LOG)]
     watched += [keys.dialog(msisdn)] if watch_dialog else []
     for _ in range(TRIES):

@@ -9,6 +9,7 @@ import pytest
 from dialogs.messages import render
 from gateway.state import audit, escalations
 from gateway.state.escalations import OPEN, RESOLVED_STATUS, TAKEN, Refused
+from gateway.web.ops import actions
 from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
@@ -157,3 +158,32 @@ def test_the_audit_trail_forgets_what_is_older_than_its_retention(app, clock) ->
         store.redis.xadd(store.keys.audit(NUMBER), {audit.FIELD: f'{{"kind":"note","n":{n}}}'}, id=f"{stamp}-0")
     store.audit(NUMBER, {"kind": "note", "n": 3}, clock())
     assert [e["n"] for e in audit.read_all(store.redis, store.keys.audit(NUMBER))] == [2, 3]
+
+
+@pytest.mark.parametrize(("before", "operator", "says"), [
+    ("open", "wang", "take it before replying"),
+    ("taken by wang", "li", "taken by wang"),
+    ("resolved", "wang", "no longer open"),
+])
+def test_a_reply_the_escalation_does_not_allow_is_refused_and_sends_nothing(phone, clock, before, operator, says):
+    runtime = phone.runtime
+    phone.send("人工")
+    if before != "open":
+        escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    if before == "resolved":
+        escalations.resolve(runtime.redis, runtime.keys, NUMBER, "requested", "wang", "done", clock(), DAYS)
+    stored = set(runtime.redis.scan_iter(match=runtime.keys.of(NUMBER, "msg", "*")))
+    with pytest.raises(Refused, match=says):
+        actions.reply(runtime, NUMBER, "requested", operator, "您好，我是客服。", force=False)
+    assert set(runtime.redis.scan_iter(match=runtime.keys.of(NUMBER, "msg", "*"))) == stored
+    assert not any("您好" in sent for sent in phone.inbox())
+
+
+def test_a_reply_from_the_agent_who_took_it_is_logged_and_sent(phone, clock) -> None:
+    runtime = phone.runtime
+    phone.send("人工")
+    escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    actions.reply(runtime, NUMBER, "requested", "wang", "您好，我是客服。", force=False)
+    escalation = escalations.load(runtime.redis, runtime.keys, NUMBER, "requested")
+    assert [(e["from"], e["text"]) for e in escalation.log] == [("agent", "您好，我是客服。")]
+    assert phone.inbox()[-1].endswith("您好，我是客服。")
