@@ -29,7 +29,7 @@ def main(cron: bool = True, config: dict | None = None) -> None:
     runtime = bootstrap(config)
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
-    scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None
+    scheduler = Process(target=sweeper_cron.run, args=(runtime.queue_url,), daemon=True) if cron else None
     if scheduler:
         scheduler.start()
     try:

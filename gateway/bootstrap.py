@@ -22,7 +22,7 @@ from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO, Routing
 from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
 from gateway.state import audit
-from gateway.state.connection import connect
+from gateway.state.connection import connect, url_of
 from gateway.state.counters import TrafficBuffer
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
@@ -85,6 +85,12 @@ class Runtime:
                             message.id)
             route = self.routes[self.routing.route(message.msisdn)]
         return route
+
+    @property
+    def queue_url(self) -> str:
+        """Where the queues live, as a URL another process (rq cron, rq-dashboard) can use: an embedded Redis
+        listens on a socket."""
+        return str(self.config.get("RQ_REDIS_URL") or self.config.get("REDIS_URL") or url_of(self.queue_redis))
 
     @property
     def secret(self) -> bytes:

@@ -85,3 +85,13 @@ def test_the_worker_refuses_to_start_on_settings_it_cannot_read(redis_url: str, 
             worker.wait()
     assert worker.returncode != 0
     assert name in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("own_queue_redis", [False, True])
+def test_rq_dashboard_and_rq_cron_reach_the_queues_where_the_workers_do(test_config, redis_url, own_queue_redis):
+    """RQ_REDIS_URL, else REDIS_URL: one answer for every process that reaches the queues by URL."""
+    queues = redis_url.replace("127.0.0.1", "localhost", 1) if own_queue_redis else None  # the same database
+    app = create_app({**test_config, "RQ_REDIS_URL": queues})
+    runtime = app.extensions["tdbot"]
+    assert runtime.queue_url == (queues or redis_url)
+    assert app.config["RQ_DASHBOARD_REDIS_URL"] == [runtime.queue_url]
