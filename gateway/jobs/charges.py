@@ -42,10 +42,9 @@ from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.jobs.once import queue_once
-from gateway.state import audit, due, references
+from gateway.state import audit, due, overdue_list, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.ids import digest
-from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, 
     runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
     settled = outcomes[-1]
     if settled.statement is not None and not settled.statement.owed_fen:
-        runtime.redis.zrem(runtime.keys.shared(OVERDUE_INDEX), f"{msisdn}|{statement_id}")
+        overdue_list.remove(runtime.redis, runtime.keys, msisdn, statement_id)
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
