@@ -13,7 +13,6 @@ docs/delivery.md has the rules.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -23,10 +22,11 @@ from urllib.parse import urlencode
 from redis.client import Pipeline
 from rq import Queue, Retry, get_current_job
 
+from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
+from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
 from gateway.delivery.messages import (
     DELIVERED,
     FAILED,
@@ -72,11 +72,6 @@ def enqueue_ids(
     jobs = [Queue.prepare_data(deliver, (msisdn, m), job_id=f"msg-{m}", retry=_retry()) for m in message_ids]
     if jobs:
         runtime.queue(queue).enqueue_many(jobs, pipeline=pipeline)
-
-
-def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:
-    """Bulk reminders go on their own queue, which workers take after replies to a subscriber's own messages."""
-    enqueue(runtime, messages, queue=REMINDER_QUEUE)
 
 
 def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str) -> None:
@@ -227,7 +222,7 @@ def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
 
 def _forget_code(message: OutboundMessage) -> dict[str, str]:
     """Once a verification code has left (or never will), its text need not stay in Redis: only its hash does."""
-    return {"text": re.sub(r"\d{6}", "******", message.text)} if message.kind == CODE else {}
+    return {"text": masked_codes(message.text)} if message.kind == CODE else {}
 
 
 def _current_queue() -> str:

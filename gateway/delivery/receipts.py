@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import metrics
 from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
@@ -18,6 +19,8 @@ TWILIO_STATUSES = {
 # Kannel's %d: delivered to the phone, not delivered to the phone, queued at the SMSC, accepted by the SMSC, rejected
 # by the SMSC. Queued or accepted at the SMSC is what Twilio calls "sent": the carrier has it.
 KANNEL_TYPES = {1: DELIVERED, 2: UNDELIVERED, 4: SENT, 8: SENT, 16: FAILED}
+# What /metrics counts of receipts: "sent" is counted by the worker when the provider takes the message.
+COUNTED = (DELIVERED, UNDELIVERED, FAILED)
 
 
 def record_status(
@@ -46,9 +49,12 @@ def record_kannel(runtime: Runtime, dlr_type: int, msisdn: str, message_id: str,
 
 def _apply(runtime: Runtime, message: OutboundMessage, status: str, error: str, error_code: str = "",
            **changes: str) -> str | None:
-    """Move `message` to `status` unless it is there or further already; a message now undelivered may go again."""
+    """Move `message` to `status` unless it is there or further already; a message now undelivered may go again.
+    Counted once per move, whichever channel reported it."""
     if not outbound.advance(runtime, message, status, error=error, **changes):
         return None
+    if status in COUNTED:
+        metrics.receipt(runtime.route(message).channel, status)
     if status in (UNDELIVERED, FAILED):
         outbound.undelivered(runtime, message, error_code)
     return status
