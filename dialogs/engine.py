@@ -25,6 +25,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
+from dialogs.language import reply_lang
 from dialogs.messages import day, money, render, render_screen, when
 from dialogs.model import (
     CANCEL,
@@ -123,7 +124,7 @@ def _answer(turn: Turn, text: str) -> Outcome:
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
-    return facts.subscriber.locale or cmds.guess_lang(text, state.lang or facts.policy.locale)
+    return reply_lang(text, locale=facts.subscriber.locale, earlier=state.lang, policy=facts.policy)
 
 
 def _expire(state: DialogState, clock: int) -> DialogState:

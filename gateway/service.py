@@ -196,7 +196,7 @@ class Service:
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
             return Outcome(Result(reply="", stranger=True), stranger=True)
-        reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
+        reply = render(reply_lang(inbound.text, msisdn=inbound.msisdn), "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None

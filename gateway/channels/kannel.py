@@ -193,7 +193,7 @@ def mo() -> Response:
 
 
 def _handle(service: Service, inbound: Inbound) -> None:
-    lang = reply_lang(inbound.msisdn, inbound.text[:MAX_TEXT])
+    lang = reply_lang(inbound.text[:MAX_TEXT], msisdn=inbound.msisdn)
     if len(inbound.text) > MAX_TEXT:
         service.notify(inbound, "too_long", render(lang, "too_long"))
         return

@@ -90,7 +90,7 @@ def inbound() -> Response:
     body = form.get("Body", "")
     msisdn = to_e164(form.get("From", ""))
     # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
-    lang = reply_lang(msisdn, body[:MAX_TEXT])
+    lang = reply_lang(body[:MAX_TEXT], msisdn=msisdn)
     if msisdn is None:
         return twiml(render(lang, "unknown_sender"))
     if len(body) > MAX_TEXT:

@@ -23,6 +23,7 @@ from rq.job import Job, JobStatus
 
 from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
+from dialogs.language import reply_lang
 from dialogs.messages import money, signed
 from dialogs.model import OVERDUE, Payment, Statement, Subscriber
 from dialogs.overdue import mark_overdue
@@ -230,7 +231,8 @@ def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: 
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
-    lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
+    earlier = runtime.store.load_dialog(subscriber.msisdn).lang
+    lang = reply_lang(locale=subscriber.locale, earlier=earlier, policy=policy)
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
                               route=runtime.routing.route(subscriber.msisdn, subscriber))
