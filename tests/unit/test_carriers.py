@@ -22,7 +22,7 @@ from carriers import (
     period_bounds,
     period_cost_fen,
     policy_for,
-    reminder_times,
+    reminder_slots,
     settlement_deadline,
     shift_out_of_quiet_hours,
     to_e164,
@@ -384,14 +384,14 @@ HOURS_12_2 = (timedelta(hours=12), timedelta(hours=2))
         ),
     ],
 )
-def test_reminder_times(
+def test_reminders_fall_at_each_offset_before_the_deadline_moved_out_of_quiet_hours_never_after_it(
     policy: CarrierPolicy,
     deadline: datetime,
     offsets: tuple[timedelta, ...],
     not_before: datetime,
     expected: list[datetime],
 ) -> None:
-    result = reminder_times(policy, deadline, offsets, not_before)
+    result = [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
     assert result == expected
     assert all(t.tzinfo is UTC for t in result)
 
@@ -503,7 +503,7 @@ def test_reminders_sorted_unique_after_not_before(
     lead: timedelta,
 ) -> None:
     not_before = deadline - lead
-    result = reminder_times(policy, deadline, offsets, not_before)
+    result = [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
     assert result == sorted(set(result))
     assert all(t >= not_before and not in_quiet_hours(policy, t) for t in result)
 

@@ -96,13 +96,19 @@ def _pattern(sender: str, template: str) -> re.Pattern[str]:
     return re.compile(re.escape(sender) + "".join(parts), re.DOTALL)
 
 
+def is_fragment(key: str) -> bool:
+    """A piece rendered into a bigger message (a line, a status), never sent alone."""
+    return "_line" in key or key.startswith(("status_", "page_")) or key in ("query_owed", "query_nothing_owed",
+                                                                              "done_part")
+
+
 def template_key(text: str, policy: CarrierPolicy) -> str:
     """Which whole-message template (either language) produced `text`; the most specific when several match."""
     found = [
         (len(template) - template.count("{") * 4, key)
         for catalogue in CATALOGUES.values()
         for key, template in catalogue.items()
-        if not budgets.is_fragment(key) and _pattern(policy.sender_id, template).fullmatch(text)
+        if not is_fragment(key) and _pattern(policy.sender_id, template).fullmatch(text)
     ]
     assert found, f"not rendered from any template: {text!r}"
     return max(found)[1]
