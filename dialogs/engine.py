@@ -718,7 +718,7 @@ def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome
     will answer. Only ops resolving the escalation hands the number back."""
     if turn.on_screen:  # a menu key is for no person: the screen says who has the conversation, and where
         return turn.state, [turn.reply("human_waiting")]
-    kept: list[Effect] = [ForAgent(message.text)]
+    kept: list[Effect] = [ForAgent(heard(turn.state, message.text))]
     if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
         state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]
         return state, kept + effects

@@ -258,8 +258,8 @@ class Service:
 
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
-    msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
-    said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": text}
+    msisdn = inbound.msisdn
+    said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": _shown(outcome.heard)}
     runtime.store.audit(msisdn, audit.step_entry(
         inbound.inbound_id, inbound.channel.name, outcome.heard, outcome.result.reply, outcome.result.messages,
         outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
@@ -267,8 +267,13 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
         if isinstance(effect, Escalate):
             escalations.open_in(pipe, runtime.keys, escalations.new(msisdn, effect.reason, now, said))
         elif isinstance(effect, ForAgent):
-            entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
+            entry = {"at": int(now.timestamp()), "from": "subscriber", **said, "text": _shown(effect.text)}
             escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
+
+
+def _shown(heard: str) -> str:
+    """What a person reads of a message in the console: anything like a code hidden, whatever the stage."""
+    return mask_codes(heard[: audit.TEXT_CHARS])
 
 
 def _digest(*parts: str) -> str:

@@ -320,6 +320,7 @@ class Handover:
     human: bool = True
     noticed: bool = True
     stage: str = IDLE
+    passed_on: str | None = None  # what the person is given of the text; None: the text as typed
 
 
 HANDOVERS = [
@@ -331,7 +332,8 @@ HANDOVERS = [
              ["for_agent", "reply:human_waiting"]),
     Handover("later messages are passed on in silence", NOTICED, "你好？", ["for_agent"]),
     Handover("TD is for the person too", NOTICED, "TD", ["for_agent"]),
-    Handover("a code is for the person too", VERIFYING_WITH_PERSON, FRESH, ["for_agent"], stage=VERIFYING),
+    Handover("a code is for the person too, starred as the log keeps it", VERIFYING_WITH_PERSON, FRESH, ["for_agent"],
+             stage=VERIFYING, passed_on="******"),
     Handover("Y opens no flow", NOTICED, "Y", ["for_agent"]),
     Handover("人工 again opens nothing new", NOTICED, "人工", ["for_agent"]),
     Handover("STOP still opts out", NOTICED, "STOP", ["for_agent", "optout:True", "reply:stop"]),
@@ -348,7 +350,8 @@ def test_handover(case: Handover) -> None:
     state, effects = step(case.state, Message(case.text), facts(), NOW)
     assert describe(effects, POLICIES["cmcc"]) == case.effects
     assert (state.human, state.human_noticed, state.stage) == (case.human, case.noticed, case.stage)
-    assert [e.text for e in effects if isinstance(e, ForAgent)] in ([], [case.text])
+    passed_on = case.text if case.passed_on is None else case.passed_on
+    assert [e.text for e in effects if isinstance(e, ForAgent)] in ([], [passed_on])
 
 
 def test_a_number_handed_back_answers_again() -> None:
