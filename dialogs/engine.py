@@ -45,10 +45,10 @@ from dialogs.model import (
     Subscription,
 )
 from dialogs.normalize import normalize
+from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
-HUMAN = "requested"  # the escalation 人工 opens; while it is open the bot stays quiet
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def _keyword(turn: Turn, name: str) -> Outcome:
         case cmds.BILL:
             return _bill(turn)
         case cmds.HUMAN:
-            return replace(state, human=True, human_noticed=False), [Escalate(HUMAN), turn.reply("human")]
+            return replace(state, human=True, human_noticed=False), [Escalate(REQUESTED), turn.reply("human")]
         case cmds.STOP:
             return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
@@ -348,7 +348,7 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
     attempts = state.attempts + 1
     if attempts >= codes.MAX_ATTEMPTS:
         locked = replace(_idle(state), stage=LOCKED, locked_until=turn.clock + LOCK_SECONDS, attempts=attempts)
-        return locked, [Escalate("code_attempts"), turn.reply(_flow(turn, "locked"))]
+        return locked, [Escalate(CODE_ATTEMPTS), turn.reply(_flow(turn, "locked"))]
     left = codes.MAX_ATTEMPTS - attempts
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 

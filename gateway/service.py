@@ -20,10 +20,11 @@ from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import HUMAN, Facts, Message, heard, step
+from dialogs.engine import Facts, Message, heard, step
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
+from dialogs.reasons import REQUESTED
 from gateway import metrics
 from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
@@ -268,7 +269,7 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
             escalations.open_in(pipe, runtime.keys, escalations.new(msisdn, effect.reason, now, said))
         elif isinstance(effect, ForAgent):
             entry = {"at": int(now.timestamp()), "from": "subscriber", **said, "text": _shown(effect.text)}
-            escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
+            escalations.add_to_log(pipe, runtime.keys, msisdn, REQUESTED, entry)
 
 
 def _shown(heard: str) -> str:

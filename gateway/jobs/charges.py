@@ -38,6 +38,7 @@ from dialogs.payments import (
     release_pending,
     statement_msisdn,
 )
+from dialogs.reasons import OVERPAID, PAYMENT_FAILED, PAYMENT_UNRECORDED
 from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
@@ -45,7 +46,6 @@ from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.state import audit, due, references
-from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ RETRY_INTERVALS = [10, 60, 300, 900]
 # about 21 minutes, and the after-commit work that enqueues it can wait for the outbox cron.
 IN_FLIGHT_FOR = 3600
 _ALIVE = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
-PAYMENT_FAILED = "payment_failed"
 
 
 def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pipeline | None = None) -> None:

@@ -21,6 +21,7 @@ import pytest
 from rq.job import Job, JobStatus
 
 from dialogs.effects import Pay
+from dialogs.reasons import OVERPAID
 from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
@@ -104,4 +105,4 @@ def test_money_a_killed_last_try_took_is_recorded_even_when_the_statement_is_the
     statement = runtime.store.load_subscriber(MSISDN).statement(VID)
     assert [(p.reference, p.amount_fen) for p in statement.payments] == [(reference, 950), ("bank-1", 950)]
     assert (statement.status, statement.paid_fen, statement.late_fee_fen) == ("paid", 1900, 0)
-    assert (MSISDN, charges.OVERPAID) in runtime.store.escalations()  # 9.50 to refund, not 9.50 lost
+    assert (MSISDN, OVERPAID) in runtime.store.escalations()  # 9.50 to refund, not 9.50 lost

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from dialogs.effects import CODE, CONFIRMATION
+from dialogs.reasons import SEND_REFUSED
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
@@ -143,5 +144,5 @@ def test_refused_credentials_fail_the_message_and_tell_a_person(serve, handset: 
     work(runtime)
     assert stored(runtime, message).status == FAILED
     assert "403" in stored(runtime, message).error and "password" not in stored(runtime, message).error
-    assert (MSISDN, outbound.SEND_REFUSED) in runtime.store.escalations()
+    assert (MSISDN, SEND_REFUSED) in runtime.store.escalations()
     assert handset.texts() == []

@@ -12,6 +12,7 @@ import pytest
 
 from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
+from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
@@ -228,7 +229,7 @@ def test_an_undelivered_confirmation_is_sent_again_then_a_person_takes_over(clie
         assert (latest.kind, latest.route, latest.status) == (CONFIRMATION, ROUTE, QUEUED)
         outbound.advance(runtime, latest, SENT)
     report(client, latest, 16)
-    assert runtime.store.escalations() == [(MSISDN, outbound.CONFIRMATION_UNDELIVERED)]
+    assert runtime.store.escalations() == [(MSISDN, CONFIRMATION_UNDELIVERED)]
     assert stored(runtime, latest).error.startswith("kannel 16")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialogs.effects import CODE, CONFIRMATION, NOTICE
+from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
@@ -12,7 +13,7 @@ from tests.support.phone import Phone, seed_demo
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 STATUS_PATH = "/webhooks/twilio/status"
-ESCALATED = (MSISDN, outbound.CONFIRMATION_UNDELIVERED)
+ESCALATED = (MSISDN, CONFIRMATION_UNDELIVERED)
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ from dialogs.model import (
 from dialogs.normalize import normalize
 from dialogs.overdue import mark_overdue
 from dialogs.payments import record_payment
+from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 from dialogs.segments import fits
 from tests.support.digits import ASCII, DIGIT_SCRIPTS, FULL_WIDTH, SCRIPT_NAMES, in_script
 from tests.support.profiles import examples
@@ -53,6 +54,8 @@ NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 CLOCK = int(NOW.timestamp())
 SECRET = b"engine-test-secret"
 FRESH = "424242"
+# The escalation effects as `describe` writes them.
+HANDED_OVER, LOCKED_OUT = f"escalate:{REQUESTED}", f"escalate:{CODE_ATTEMPTS}"
 WRONG = "111111"
 MSISDN = "+8613800138000"
 RENEWS = date(2026, 12, 7)
@@ -240,7 +243,7 @@ CASES = [
     Case("a wrong code, 4 tries left", verifying(), WRONG, VERIFYING, ["reply:code_wrong"], ("4次",)),
     Case("a wrong code, 1 try left", verifying(attempts=3), WRONG, VERIFYING, ["reply:code_wrong"], ("1次",)),
     Case("the fifth wrong code locks and escalates", verifying(attempts=4), WRONG, LOCKED,
-         ["escalate:code_attempts", "reply:locked"]),
+         [LOCKED_OUT, "reply:locked"]),
     Case("an expired code", verifying(code_expires_at=CLOCK), FRESH, CONFIRMING, ["reply:code_expired"]),
     Case("not a code while verifying", verifying(), "12345", VERIFYING, ["reply:code_waiting"]),
     Case("chatter while verifying", verifying(), "hello", VERIFYING, ["reply:code_waiting"]),
@@ -251,8 +254,8 @@ CASES = [
     Case("STOP mid-flow opts out, flow goes on", verifying(), "STOP", VERIFYING, ["optout:True", "reply:stop"]),
     Case("STOP the provider already confirmed", verifying(), "STOP", VERIFYING, ["optout:True"],
          provider_answered=cmds.STOP),
-    Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, ["escalate:requested", "reply:human"]),
-    Case("KF escalates", IDLE_STATE, "KF", IDLE, ["escalate:requested", "reply:human"]),
+    Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, [HANDED_OVER, "reply:human"]),
+    Case("KF escalates", IDLE_STATE, "KF", IDLE, [HANDED_OVER, "reply:human"]),
     # locked
     Case("TD while locked", LOCKED_STATE, "TD", LOCKED, ["reply:still_locked"]),
     Case("a code while locked", LOCKED_STATE, FRESH, LOCKED, ["reply:still_locked"]),
@@ -324,9 +327,9 @@ class Handover:
 
 
 HANDOVERS = [
-    Handover("人工 hands over and says so", IDLE_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False),
-    Handover("客服 too", IDLE_STATE, "客服", ["escalate:requested", "reply:human"], noticed=False),
-    Handover("人工 keeps a lock", LOCKED_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False,
+    Handover("人工 hands over and says so", IDLE_STATE, "人工", [HANDED_OVER, "reply:human"], noticed=False),
+    Handover("客服 too", IDLE_STATE, "客服", [HANDED_OVER, "reply:human"], noticed=False),
+    Handover("人工 keeps a lock", LOCKED_STATE, "人工", [HANDED_OVER, "reply:human"], noticed=False,
              stage=LOCKED),
     Handover("the first message after is passed on, with one notice", WITH_PERSON, "还在吗",
              ["for_agent", "reply:human_waiting"]),
@@ -470,7 +473,7 @@ def test_wrong_tries_add_up_across_new_codes_until_the_lock() -> None:
     assert describe(effects, POLICIES["cmcc"]) == ["reply:code_wrong"]
     state, effects = step(state, Message(WRONG), facts(), now)
     assert state.stage == LOCKED
-    assert describe(effects, POLICIES["cmcc"]) == ["escalate:code_attempts", "reply:locked"]
+    assert describe(effects, POLICIES["cmcc"]) == [LOCKED_OUT, "reply:locked"]
 
 
 # --- language ---------------------------------------------------------------------------------------------
@@ -657,7 +660,7 @@ def test_five_wrong_codes_lock_whatever_they_are(world: tuple[CarrierPolicy, Sub
         state, effects = step(state, Message(code), facts(sub, policy), NOW)
         assert not cancels(effects)
     assert state.stage == LOCKED
-    assert "escalate:code_attempts" in describe(effects, policy)
+    assert LOCKED_OUT in describe(effects, policy)
 
 
 def test_a_dialog_nobody_handed_over_is_written_as_the_previous_release_wrote_it() -> None:
