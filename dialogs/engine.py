@@ -381,7 +381,7 @@ def _result_screen(turn: Turn, lines: list[pages.Line]) -> str:
     for shorten in (False, True):
         shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
         text = turn.show("done", lines=shown)
-        if len(text) <= turn.screen.chars:
+        if fits_screen(turn.facts.policy, "done", text, turn.screen):
             return text
     return turn.show("done_many", count=len(lines))
 

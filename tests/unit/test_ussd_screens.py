@@ -254,6 +254,25 @@ def test_every_screen_naming_packages_fits_with_its_hint(packages, locale, carri
         assert not text.startswith(POLICIES[carrier].sender_id)  # a screen is no SMS: never signed
 
 
+# The longest names the API accepts, in the widest scripts it takes: the result screen names them whole if that fits,
+# else cut to budgets.NAME_CHARS, else counts them; always within the screen, hint included, in every language.
+LONGEST_NAMES = ["咪" * 40, "W" * 40, "视频会员 Video Plus " * 2]
+RESULTS = [(lang, carrier, name, count) for lang in LANGS for carrier in sorted(POLICIES) for name in LONGEST_NAMES
+           for count in (1, 2, 3, 12)]
+
+
+@pytest.mark.parametrize(("lang", "carrier", "name", "count"), RESULTS)
+def test_the_result_of_a_cancel_fits_its_screen_with_the_packages_named_whole_short_or_counted(
+        lang: str, carrier: str, name: str, count: int) -> None:
+    who = subscriber([(f"{name[:39]}{i % 10}", 99_999) for i in range(count)], lang)
+    result = screens_of(who, carrier, tuple(s.id for s in who.subscriptions))[-1]
+    assert budgets.fits_screen(POLICIES[carrier], "done", result, USSD)
+    assert len(hinted(Position(END, result, lang)).hint) + 1 + len(result) <= USSD_SCREEN
+    names = [s.name for s in who.subscriptions]
+    assert (all(n in result for n in names) or all(budgets.short_name(n) in result for n in names)
+            or result == render_screen(lang, "done_many", count=count)), result
+
+
 def test_a_confirmation_too_long_for_a_screen_comes_a_page_at_a_time_each_with_the_total_and_the_keys() -> None:
     who = subscriber([(f"咪咕视频钻石会员尊享月包{i}", 99_999) for i in range(6)], "zh")
     confirm = screens_of(who, "cmcc", tuple(s.id for s in who.subscriptions))[1]
