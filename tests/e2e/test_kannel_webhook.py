@@ -19,8 +19,9 @@ from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UN
 from gateway.state import store
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.phone import BASE_URL, Phone, seed_demo
+from tests.support.processes import free_port
 from tests.support.scheduled import scheduled_jobs
 
 MO_PATH, DLR_PATH = "/webhooks/kannel/mo", "/webhooks/kannel/dlr"

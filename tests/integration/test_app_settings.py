@@ -3,18 +3,13 @@ app, and quiet hours that cannot be read (or leave no room to remind in)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway import create_app
 from gateway.config import DEFAULT_SECRET, InsecureConfig, InvalidSetting
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import worker
 
 LIVE = {"TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET, "PUBLIC_BASE_URL": None, "TWILIO_ACCOUNT_SID": None,
         "TDBOT_USSD_TOKEN": None, "TDBOT_USSD_ALLOW": ""}
@@ -70,17 +65,8 @@ def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) 
 
 
 def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_DATA_DIR=str(tmp_path), TDBOT_QUIET_HOURS="22:00")
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = worker.communicate(timeout=30)  # a worker that starts works until stopped
-    finally:
-        if worker.poll() is None:  # it started after all: stop it and RQ's scheduler process it forked
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-    assert worker.returncode != 0
-    assert "TDBOT_QUIET_HOURS" in stderr and "Traceback" not in stderr, stderr
+    with worker(redis_url, tmp_path, "--no-cron", TDBOT_QUIET_HOURS="22:00") as refused:
+        refused.wait(timeout=30)  # a worker that starts works until stopped (and is stopped when the block ends)
+    said = (tmp_path / "worker.log").read_text()
+    assert refused.returncode != 0
+    assert "TDBOT_QUIET_HOURS" in said and "Traceback" not in said, said
