@@ -9,16 +9,10 @@ import pytest
 
 from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 from gateway.state.demo import DEMO_NUMBERS
-from tests.support.phone import API_TOKEN, Phone, api_headers, seed_demo
+from tests.support.phone import API_TOKEN, Phone, api_headers
 
 CMCC, CUCC, CTCC = DEMO_NUMBERS
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # the clock fixture's start: 10:00 in Shanghai
-
-
-@pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    return app
 
 
 @pytest.fixture

@@ -94,12 +94,6 @@ def assert_sane(response) -> None:
 
 
 @pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    return app
-
-
-@pytest.fixture
 def kannel_client(test_config):
     app = create_app({**test_config, **kannel_settings(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms")})
     seed_demo(app)

@@ -16,7 +16,7 @@ from dialogs.reasons import OVERPAID, PAYMENT_FAILED
 from gateway.jobs import charges
 from gateway.jobs.billing import PaymentReceipt, RedisLedger
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CMCC, cancel, local, outbox, put, run_due
+from tests.support.reminders import CMCC, local, outbox, run_due
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 VID = "8613800138000-vid-20261107"
@@ -37,13 +37,7 @@ class Unreachable:
         return self.ledger.receipt(msisdn, reference)
 
 
-@pytest.fixture
-def phone(client, app) -> Phone:
-    """China Mobile: 视频会员 cancelled 25 Nov 10:00, 9.50元 due by 2 Dec 23:59:59, late fee 5%."""
-    put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
-    phone = Phone(client, app, CMCC)
-    cancel(phone)
-    return phone
+pytestmark = pytest.mark.usefixtures("owing")  # every test starts from 9.50 owed
 
 
 def ledger(phone: Phone) -> RedisLedger:

@@ -11,7 +11,6 @@ from dialogs.reasons import PAYMENT_FAILED, REQUESTED
 from gateway import create_app
 from gateway.state import audit, escalations, operators
 from tests.support.ops import PASSWORD, Operator, csrf_token
-from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
 WHOLE = ("+8613800138000", "13800138000")
@@ -20,8 +19,7 @@ PAGES = ["/ops/", "/ops/escalations", "/ops/escalations?show=resolved", "/ops/au
 
 
 @pytest.fixture
-def phone(app, phone):
-    seed_demo(app)
+def phone(seeded, phone):
     return phone
 
 

@@ -22,14 +22,9 @@ VID = "8613800138000-vid-20261107"
 
 
 @pytest.fixture
-def phone(client, app) -> Phone:
-    """China Mobile: 视频会员 at 15.00 a month, imported renewing 7 Dec with nothing paid, cancelled on 25 Nov at
-    10:00: 19 of 30 days, 9.50 open, due 2 Dec 23:59:59."""
-    put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
-    phone = Phone(client, app, CMCC)
-    cancel(phone)
-    assert owed(phone) == 950
-    return phone
+def phone(owing: Phone) -> Phone:
+    """Imported renewing 7 Dec with nothing paid, cancelled on 25 Nov: 9.50 open."""
+    return owing
 
 
 def reimport(phone: Phone, paid: int, renews_on: str = "2026-12-07", client=None) -> None:

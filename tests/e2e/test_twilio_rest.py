@@ -19,12 +19,6 @@ from tests.support.processes import wait_for, worker
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 
-@pytest.fixture
-def twilio_phone(twilio_app) -> Phone:
-    seed_demo(twilio_app)
-    return Phone(twilio_app.test_client(), twilio_app, MSISDN)
-
-
 def test_a_message_goes_out_through_the_twilio_api_and_its_receipts_are_recorded(twilio_phone, fake_twilio):
     runtime = twilio_phone.runtime
     message = queue_message(runtime)

@@ -9,7 +9,7 @@ from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.phone import Phone, seed_demo
+from tests.support.phone import Phone
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 STATUS_PATH = "/webhooks/twilio/status"
@@ -17,9 +17,8 @@ ESCALATED = (MSISDN, CONFIRMATION_UNDELIVERED)
 
 
 @pytest.fixture
-def phone(twilio_app) -> Phone:
-    seed_demo(twilio_app)
-    return Phone(twilio_app.test_client(), twilio_app, MSISDN)
+def phone(twilio_phone) -> Phone:
+    return twilio_phone
 
 
 def sent_message(phone: Phone, fake_twilio, kind: str = NOTICE, text: str = "您的视频会员已退订。"):

@@ -10,15 +10,13 @@ from dialogs.messages import render
 from dialogs.reasons import PAYMENT_FAILED, REQUESTED
 from gateway.state import audit, escalations
 from gateway.state.escalations import OPEN, RESOLVED_STATUS, TAKEN, Refused
-from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
 DAYS = 180
 
 
 @pytest.fixture
-def phone(app, phone):
-    seed_demo(app)
+def phone(seeded, phone):
     return phone
 
 
