@@ -48,6 +48,7 @@ from dialogs.payments import record_payment
 from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 from dialogs.segments import fits
 from tests.support.digits import ASCII, DIGIT_SCRIPTS, FULL_WIDTH, SCRIPT_NAMES, in_script
+from tests.support.imported import MAX_FEE_FEN, packages
 from tests.support.profiles import examples
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -525,15 +526,8 @@ def test_english_journey_reads_english() -> None:
 COMMANDS = ["TD", "退订", "TD 1", "TD 2,3", "TD ALL", "全部退订", "TD 视频", "1", "2", "1，3", "4", "0", "Y", "是", "N",
             "否", "0000", "查询", "ZD", "HELP", "?", "人工", "STOP", "R", "START", "STOP PLEASE", "123456", "JF", "BG"]
 POLICY_CHOICES = [*POLICIES.values(), NO_CODE]
-MAX_FEE = 10_000_000  # fen, the most the API takes
-
-names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="|\n\r"), min_size=1, max_size=40).map(
-    str.strip).filter(bool)
-imported = st.integers(0, MAX_FEE).flatmap(lambda fee: st.builds(
-    Subscription, id=st.sampled_from(["a", "b", "c", "d", "e"]), name=names,
-    service_code=st.sampled_from(["SPHY", "X"]), fee_fen=st.just(fee),
-    renews_on=st.dates(date(2026, 11, 1), date(2027, 2, 28)), paid_fen=st.integers(0, fee),
-))
+imported = packages(ids=st.sampled_from(["a", "b", "c", "d", "e"]),
+                    renews_on=st.dates(date(2026, 11, 1), date(2027, 2, 28)))
 
 
 @st.composite
@@ -542,7 +536,7 @@ def cancelled_earlier(draw: st.DrawFn, sub: Subscriber, policy: CarrierPolicy, p
     at = NOW - timedelta(seconds=draw(st.integers(0, 40 * 86400)))
     statement = statement_for(facts(sub, policy), package, at)
     sub = apply(sub, [CancelSubscription(package.id), IssueStatement(statement)], at)
-    paid = draw(st.sampled_from([0, 0, statement.owed_fen, statement.owed_fen + 100]) | st.integers(0, MAX_FEE))
+    paid = draw(st.sampled_from([0, 0, statement.owed_fen, statement.owed_fen + 100]) | st.integers(0, MAX_FEE_FEN))
     if paid:
         sub = record_payment(sub, statement.id, Payment(f"bank-{package.id}", paid, at), policy, at).subscriber
     return mark_overdue(sub, policy, statement.id, NOW)

@@ -46,6 +46,7 @@ from gateway.channels.ussd_screens import (
     position_after,
     wire,
 )
+from tests.support.imported import fees, names
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
@@ -209,12 +210,6 @@ def test_every_fixed_screen_leaves_room_for_its_hint(lang: str, key: str) -> Non
     wait = "59分钟" if lang == "zh" else "59 min"
     worst = {"amount": money(lang, 99_999 * 100), "count": 100, "left": 4, "wait": wait}
     assert len(render_screen(lang, key, **worst)) <= USSD.chars
-
-
-# Package names as the API accepts them (gateway/web/validation.py): 1-40 characters, no | or line breaks.
-names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="|\n\r"), min_size=1, max_size=40) \
-    .map(str.strip).filter(bool)
-fees = st.one_of(st.integers(0, 10_000_000), st.sampled_from([500, 1500, 99_999]))
 
 
 def subscriber(packages: list[tuple[str, int]], locale: str) -> Subscriber:
