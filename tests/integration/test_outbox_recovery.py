@@ -163,10 +163,3 @@ def test_a_batch_with_nothing_left_to_do_does_not_end_the_cron_run(confirming, a
     assert outbox.recover_job() == 1
     assert len(codes(confirming)) == 1
     assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
-
-
-def test_a_fresh_entry_is_written_as_a_release_without_try_counts_reads_it() -> None:
-    fresh = Pending(at=1.5, messages=["m1"])
-    assert "tries" not in fresh.to_json()
-    assert Pending.from_json(fresh.to_json()) == fresh
-    assert Pending.from_json(Pending(at=1.5, tries=3).to_json()).tries == 3

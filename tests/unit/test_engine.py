@@ -296,7 +296,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_transition(case: Case) -> None:
+def test_each_message_in_each_state_moves_the_dialog_and_answers_as_the_table_says(case: Case) -> None:
     message = Message(case.text, provider_answered=case.provider_answered)
     state, effects = step(case.state, message, case.facts, case.now)
     assert (state.stage, describe(effects, case.facts.policy)) == (case.stage, case.effects), texts(effects)
@@ -350,7 +350,7 @@ HANDOVERS = [
 
 
 @pytest.mark.parametrize("case", HANDOVERS, ids=[c.name for c in HANDOVERS])
-def test_handover(case: Handover) -> None:
+def test_while_a_person_has_the_conversation_messages_are_theirs_and_stop_still_works(case: Handover) -> None:
     state, effects = step(case.state, Message(case.text), facts(), NOW)
     assert describe(effects, POLICIES["cmcc"]) == case.effects
     assert (state.human, state.human_noticed, state.stage) == (case.human, case.noticed, case.stage)
@@ -497,7 +497,9 @@ LANGUAGE = [
 
 
 @pytest.mark.parametrize(("locale", "previous", "text", "expected"), LANGUAGE)
-def test_language(locale: str | None, previous: str, text: str, expected: str) -> None:
+def test_the_reply_is_in_the_stored_locale_else_the_words_else_the_conversations_language(
+    locale: str | None, previous: str, text: str, expected: str,
+) -> None:
     state = replace(CHOOSING_STATE, lang=previous)
     new, effects = step(state, Message(text), facts(subscriber(locale=locale)), NOW)
     assert new.lang == expected

@@ -27,7 +27,7 @@ EMOJI = "😀"
         ("【10086】", False),
     ],
 )
-def test_is_gsm7(text: str, expected: bool) -> None:
+def test_only_the_gsm_alphabet_and_its_extension_go_out_in_7_bits(text: str, expected: bool) -> None:
     assert is_gsm7(text) is expected
 
 
@@ -65,7 +65,7 @@ def test_is_gsm7(text: str, expected: bool) -> None:
         (ZH * 65 + EMOJI + ZH * 67, 2),
     ],
 )
-def test_segments(text: str, expected: int) -> None:
+def test_a_text_costs_the_segments_its_encoding_needs_never_splitting_a_character(text: str, expected: int) -> None:
     assert segments(text) == expected
 
 
@@ -100,7 +100,9 @@ def test_segments_on_a_65_62_route(text: str, expected: int) -> None:
         ("", Budget(), True),
     ],
 )
-def test_fits(text: str, budget: Budget, expected: bool) -> None:
+def test_a_text_fits_a_budget_when_its_segments_on_that_route_are_within_it(
+    text: str, budget: Budget, expected: bool,
+) -> None:
     assert fits(text, budget) is expected
 
 
@@ -113,7 +115,7 @@ def test_budget_refuses_impossible_capacities(fields: tuple[int, int, int, int, 
         Budget(*fields)
 
 
-def test_budget_is_frozen() -> None:
+def test_a_budget_cannot_be_changed_once_made() -> None:
     with pytest.raises(AttributeError):
         Budget().max_segments = 3  # type: ignore[misc]
 

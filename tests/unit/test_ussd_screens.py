@@ -282,7 +282,7 @@ def test_a_confirmation_states_the_amount_and_the_carriers_deadline() -> None:
     assert f"截止{deadline}" in confirm and "1 确认\n2 放弃" in confirm
 
 
-def test_hinted_and_wired() -> None:
+def test_a_screen_goes_out_as_con_or_end_under_its_hint() -> None:
     position = hinted(Position(CONFIRM, "您将退订：…\n1 确认\n2 放弃", "zh"))
     assert wire(position) == "CON 输入无效，请重新选择。\n您将退订：…\n1 确认\n2 放弃"
     assert wire(Position(END, "已放弃，业务未变更。")) == "END 已放弃，业务未变更。"
