@@ -49,25 +49,15 @@ def shift_out_of_quiet_hours(policy: CarrierPolicy, when: datetime) -> datetime:
     return candidate.astimezone(UTC)
 
 
-def reminder_times(
-    policy: CarrierPolicy,
-    deadline: datetime,
-    offsets: Iterable[timedelta],
-    not_before: datetime,
-) -> list[datetime]:
-    """When to remind ahead of `deadline`: each offset before it, out of quiet hours and never after it."""
-    return [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
-
-
 def reminder_slots(
     policy: CarrierPolicy,
     deadline: datetime,
     offsets: Iterable[timedelta],
     not_before: datetime,
 ) -> list[tuple[int, datetime]]:
-    """`reminder_times` with each time's position in `offsets`, which names the reminder whenever it is computed
-    (an offset already passed does not renumber the rest). Offsets landing on one slot make one reminder, named
-    after the first."""
+    """When to remind ahead of `deadline`: each offset before it, out of quiet hours and never after it, with its
+    position in `offsets`, which names the reminder whenever it is computed (an offset already passed does not
+    renumber the rest). Offsets landing on one slot make one reminder, named after the first."""
     _require_aware(deadline)
     _require_aware(not_before)
     slots: dict[datetime, int] = {}

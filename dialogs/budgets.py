@@ -124,14 +124,6 @@ SMS = Screen()
 USSD = Screen(USSD_SCREEN - USSD_HINT)
 
 
-def is_fragment(key: str) -> bool:
-    """A piece rendered into a bigger message (a line, a status), never sent alone."""
-    return (
-        "_line" in key or key.startswith(("status_", "page_"))
-        or key in ("query_owed", "query_nothing_owed", "done_part")
-    )
-
-
 def budget(policy: CarrierPolicy, key: str) -> Budget:
     """The segment budget of template `key` on `policy`'s route."""
     return Budget(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dialogs.normalize import has_cjk, numbers_in
-
-ALL = "ALL"
+from dialogs.normalize import numbers_in
 
 
 @dataclass(frozen=True)
@@ -72,16 +70,6 @@ PINYIN = frozenset({"TD", "Y", "N", "ZD", "JF", "BG", "KF", "R", "CX"})
 
 def is_pinyin(text: str) -> bool:
     return text.split(" ", 1)[0] in PINYIN
-
-
-def guess_lang(text: str, fallback: str) -> str:
-    """The reply language `text` calls for: Chinese for ideographs, English for letters that are not pinyin
-    initials such as TD (recognised in normalised text), else `fallback`."""
-    if has_cjk(text):
-        return "zh"
-    if any(c.isalpha() for c in text) and not is_pinyin(text):
-        return "en"
-    return fallback
 
 
 def parse(text: str) -> Command:

@@ -50,7 +50,7 @@ class Escalate:
 class ForAgent:
     """A message the subscriber sent while a person has the conversation (人工): kept for that person."""
 
-    text: str
+    text: str  # as heard (dialogs.engine.heard): a code typed while one is awaited is starred out
 
 
 @dataclass(frozen=True)

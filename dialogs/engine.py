@@ -25,6 +25,7 @@ from dialogs.effects import (
     SendMessage,
     SetOptOut,
 )
+from dialogs.language import reply_lang
 from dialogs.messages import day, money, render, render_screen, when
 from dialogs.model import (
     CANCEL,
@@ -44,10 +45,10 @@ from dialogs.model import (
     Subscription,
 )
 from dialogs.normalize import normalize
+from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 
 IDLE_TIMEOUT = 600
 LOCK_SECONDS = 86400
-HUMAN = "requested"  # the escalation 人工 opens; while it is open the bot stays quiet
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _answer(turn: Turn, text: str) -> Outcome:
 
 
 def _lang(state: DialogState, facts: Facts, text: str) -> str:
-    return facts.subscriber.locale or cmds.guess_lang(text, state.lang or facts.policy.locale)
+    return reply_lang(text, locale=facts.subscriber.locale, earlier=state.lang, policy=facts.policy)
 
 
 def _expire(state: DialogState, clock: int) -> DialogState:
@@ -185,7 +186,7 @@ def _keyword(turn: Turn, name: str) -> Outcome:
         case cmds.BILL:
             return _bill(turn)
         case cmds.HUMAN:
-            return replace(state, human=True, human_noticed=False), [Escalate(HUMAN), turn.reply("human")]
+            return replace(state, human=True, human_noticed=False), [Escalate(REQUESTED), turn.reply("human")]
         case cmds.STOP:
             return state, [SetOptOut(True), turn.reply("stop")]
         case cmds.START:
@@ -347,7 +348,7 @@ def _check_code(turn: Turn, digits: str) -> Outcome:
     attempts = state.attempts + 1
     if attempts >= codes.MAX_ATTEMPTS:
         locked = replace(_idle(state), stage=LOCKED, locked_until=turn.clock + LOCK_SECONDS, attempts=attempts)
-        return locked, [Escalate("code_attempts"), turn.reply(_flow(turn, "locked"))]
+        return locked, [Escalate(CODE_ATTEMPTS), turn.reply(_flow(turn, "locked"))]
     left = codes.MAX_ATTEMPTS - attempts
     return replace(state, attempts=attempts), [turn.reply("code_wrong", left=left)]
 
@@ -380,7 +381,7 @@ def _result_screen(turn: Turn, lines: list[pages.Line]) -> str:
     for shorten in (False, True):
         shown = "\n".join(line.text(short_name(line.name) if shorten else line.name) for line in lines)
         text = turn.show("done", lines=shown)
-        if len(text) <= turn.screen.chars:
+        if fits_screen(turn.facts.policy, "done", text, turn.screen):
             return text
     return turn.show("done_many", count=len(lines))
 
@@ -717,7 +718,7 @@ def _handed_over(turn: Turn, command: cmds.Command, message: Message) -> Outcome
     will answer. Only ops resolving the escalation hands the number back."""
     if turn.on_screen:  # a menu key is for no person: the screen says who has the conversation, and where
         return turn.state, [turn.reply("human_waiting")]
-    kept: list[Effect] = [ForAgent(message.text)]
+    kept: list[Effect] = [ForAgent(heard(turn.state, message.text))]
     if command in (cmds.Keyword(cmds.STOP), cmds.Keyword(cmds.START)):
         state, effects = _keyword(turn, command.name)  # type: ignore[union-attr]
         return state, kept + effects

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from carriers import CarrierPolicy, reminder_slots
 from dialogs.budgets import short_name
+from dialogs.language import reply_lang
 from dialogs.messages import day, money, render, when
 from dialogs.model import OPEN, OVERDUE, Statement, Subscriber, Subscription
 
@@ -19,7 +20,6 @@ DEADLINE = "d"  # the deadline itself: an open statement turns overdue
 LATE = "l"  # the overdue notice
 RENEWAL = "r"  # before a renewal
 RENEW = "n"  # the renewal itself
-KINDS = (SETTLE, DEADLINE, LATE, RENEWAL, RENEW)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def text(subscriber: Subscriber, policy: CarrierPolicy, reminder: Reminder, now:
     """The message `reminder` sends now, or None when there is nothing (left) to say."""
     if subscriber.opted_out:
         return None
-    lang = subscriber.locale or policy.locale
+    lang = reply_lang(locale=subscriber.locale, policy=policy)
     if reminder.kind == SETTLE:
         body = _settle(subscriber.statement(reminder.ref), policy, lang, now)
     elif reminder.kind == RENEWAL:

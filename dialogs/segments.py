@@ -35,16 +35,6 @@ def is_gsm7(text: str) -> bool:
     return all(c in GSM_BASIC or c in GSM_EXTENSION for c in text)
 
 
-def septets(text: str) -> int:
-    """Septets of a GSM-7 text, extension characters counting 2; ValueError if not GSM-7."""
-    return sum(_septet_widths(text))
-
-
-def ucs2_units(text: str) -> int:
-    """UTF-16 code units, which is what UCS-2 routes bill (an emoji is 2)."""
-    return sum(_ucs2_widths(text))
-
-
 def segments(
     text: str,
     single_gsm: int = 160,
@@ -65,11 +55,8 @@ def fits(text: str, budget: Budget) -> bool:
     )
 
 
-def fits_ussd(text: str) -> bool:
-    return len(text) <= USSD_SCREEN
-
-
 def _septet_widths(text: str) -> list[int]:
+    """Septets a GSM-7 character takes: 2 for an extension one (ESC and itself); ValueError if not GSM-7."""
     widths = []
     for char in text:
         if char in GSM_BASIC:
@@ -82,6 +69,7 @@ def _septet_widths(text: str) -> list[int]:
 
 
 def _ucs2_widths(text: str) -> list[int]:
+    """UTF-16 code units, which is what UCS-2 routes bill: an emoji is 2."""
     return [2 if ord(char) > 0xFFFF else 1 for char in text]
 
 

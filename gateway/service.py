@@ -20,10 +20,11 @@ from dialogs import budgets
 from dialogs.apply import apply
 from dialogs.commands import masked_codes
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
-from dialogs.engine import HUMAN, Facts, Message, heard, step
+from dialogs.engine import Facts, Message, heard, step
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
+from dialogs.reasons import REQUESTED
 from gateway import metrics
 from gateway.bootstrap import Runtime
 from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
@@ -68,7 +69,7 @@ def notice(msisdn: str | None, text: str, name: str) -> str:
     """The notice `name` (too long, flooded, busy, unknown sender) answering `text` without a step: in the language
     its words ask for, else its number's country's. Worked out only when one is given: a step answers in the
     subscriber's own language."""
-    return render(reply_lang(msisdn, text[:MAX_TEXT]), name)
+    return render(reply_lang(text[:MAX_TEXT], msisdn=msisdn), name)
 
 
 def content_id(msisdn: str, text: str) -> str:
@@ -263,8 +264,8 @@ class Service:
 
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
-    msisdn, text = inbound.msisdn, masked_codes(outcome.heard[: audit.TEXT_CHARS])
-    said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": text}
+    msisdn = inbound.msisdn
+    said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": _shown(outcome.heard)}
     runtime.store.audit(msisdn, audit.step_entry(
         inbound.inbound_id, inbound.channel.name, outcome.heard, outcome.result.reply, outcome.result.messages,
         outcome.effects, outcome.before, outcome.dialog), now, pipeline=pipe)
@@ -272,8 +273,13 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
         if isinstance(effect, Escalate):
             escalations.open_in(pipe, runtime.keys, escalations.new(msisdn, effect.reason, now, said))
         elif isinstance(effect, ForAgent):
-            entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
-            escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
+            entry = {"at": int(now.timestamp()), "from": "subscriber", **said, "text": _shown(effect.text)}
+            escalations.add_to_log(pipe, runtime.keys, msisdn, REQUESTED, entry)
+
+
+def _shown(heard: str) -> str:
+    """What a person reads of a message in the console: anything like a code hidden, whatever the stage."""
+    return masked_codes(heard[: audit.TEXT_CHARS])
 
 
 def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:

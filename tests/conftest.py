@@ -13,9 +13,10 @@ from redis import Redis
 
 from gateway import create_app
 from tests.support import profiles
-from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config  # noqa: F401 (fixtures)
+from tests.support.fake_twilio import fake_twilio, twilio_app, twilio_config, twilio_phone  # noqa: F401 (fixtures)
 from tests.support.kannel import busy_sendsms, handset, kannel, kannel_app, live, serve  # noqa: F401 (fixtures)
-from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone
+from tests.support.phone import API_TOKEN, AUTH_TOKEN, BASE_URL, Phone, seed_demo
+from tests.support.reminders import CMCC, cancel, put
 from tests.support.ussd import USSD_TOKEN
 
 TEST_DB = int(os.environ.get("TDBOT_TEST_DB", "9"))
@@ -100,15 +101,30 @@ def runner(app):
 @pytest.fixture
 def phone(client, app):
     """The China Mobile demo subscriber's phone."""
-    return Phone(client, app, "+8613800138000")
+    return Phone(client, app, CMCC)
 
 
 @pytest.fixture
-def confirming(app, phone):
-    """The demo subscriber asked to cancel package 1 and is about to say Y."""
-    from tests.support.phone import seed_demo
-
+def seeded(app):
+    """The app with the demo subscribers (gateway/state/demo.py), as of 25 Nov 2026."""
     seed_demo(app)
+    return app
+
+
+@pytest.fixture
+def confirming(seeded, phone):
+    """The demo subscriber asked to cancel package 1 and is about to say Y."""
     phone.send("TD")
     phone.send("1")
     return phone
+
+
+@pytest.fixture
+def owing(client, phone):
+    """China Mobile: 视频会员 at 15.00 a month renewing 7 Dec, cancelled 25 Nov 10:00 (19 of 30 days): 9.50 owed by
+    2 Dec 23:59:59, late fee 5%."""
+    put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
+    cancel(phone)
+    assert phone.subscriber()["statements"][0]["owed_fen"] == 950
+    return phone
+

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from carriers import to_e164
 from dialogs.budgets import USSD
 from dialogs.commands import masked_codes
-from dialogs.language import lang_of_number
+from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState
 from gateway import config as settings
@@ -147,12 +147,12 @@ def session() -> Response:
     except BadRequest as exc:
         return plain(str(exc), 400)
     if not req.msisdn:
-        return plain(screens.wire(Position(screens.END, render(lang_of_number(None), "unknown_sender"))))
+        return plain(screens.wire(Position(screens.END, render(reply_lang(), "unknown_sender"))))
     try:
         return plain(screens.wire(answer(runtime(), req)))
     except (RedisError, Contention):
         log.exception("could not step USSD session %s of %s; ending it politely", req.session_id, req.msisdn)
-        return plain(screens.wire(Position(screens.END, render(lang_of_number(req.msisdn), "busy"))))
+        return plain(screens.wire(Position(screens.END, render(reply_lang(msisdn=req.msisdn), "busy"))))
 
 
 def answer(rt: Runtime, req: Request) -> Position:

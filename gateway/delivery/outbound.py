@@ -24,6 +24,7 @@ from rq import Queue, Retry, get_current_job
 
 from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
+from dialogs.reasons import CONFIRMATION_UNDELIVERED, SEND_REFUSED, SEND_UNCERTAIN
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
 from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
@@ -49,10 +50,7 @@ log = logging.getLogger(__name__)
 RETRY_INTERVALS = [5, 15, 60, 300, 900]
 # An undelivered confirmation goes out again after each of these, then a person takes over.
 RESEND_DELAYS = [60, 300]
-CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
 SID_TTL = 7 * 86400
-SEND_UNCERTAIN = "send_uncertain"
-SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).

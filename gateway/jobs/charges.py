@@ -22,6 +22,7 @@ from rq.job import Job, JobStatus
 
 from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
+from dialogs.language import reply_lang
 from dialogs.messages import money, signed
 from dialogs.model import OVERDUE, Payment, Statement, Subscriber
 from dialogs.overdue import mark_overdue
@@ -36,6 +37,7 @@ from dialogs.payments import (
     release_pending,
     statement_msisdn,
 )
+from dialogs.reasons import OVERPAID, PAYMENT_FAILED, PAYMENT_UNRECORDED
 from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
@@ -43,7 +45,6 @@ from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.jobs.once import queue_once
 from gateway.state import audit, due, overdue_list, references
-from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.ids import digest
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,6 @@ RETRY_INTERVALS = [10, 60, 300, 900]
 # about 21 minutes, and the after-commit work that enqueues it can wait for the outbox cron.
 IN_FLIGHT_FOR = 3600
 _ALIVE = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
-PAYMENT_FAILED = "payment_failed"
 
 
 def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pipeline | None = None) -> None:
@@ -229,7 +229,8 @@ def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: 
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again makes the same message, sent once."""
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
-    lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
+    earlier = runtime.store.load_dialog(subscriber.msisdn).lang
+    lang = reply_lang(locale=subscriber.locale, earlier=earlier, policy=policy)
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
                               route=runtime.routing.route(subscriber.msisdn, subscriber))

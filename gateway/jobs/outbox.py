@@ -21,6 +21,7 @@ from datetime import datetime
 from redis.client import Pipeline
 
 from dialogs.effects import Pay
+from dialogs.reasons import OUTBOX_STUCK, OUTBOX_UNREADABLE
 from gateway import bootstrap
 from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
@@ -38,9 +39,7 @@ RECOVER_FOR = 45  # seconds one cron run keeps resuming batches (a backlog after
 DISCOVER_COUNT = 10_000  # keys one SCAN call looks at (its COUNT hint: a few ms of Redis each)
 DISCOVER_CALLS = 20  # SCAN calls a cron run makes: a pass over 10M keys takes under an hour of runs
 UNREADABLE = "unreadable"  # entries recover could not read, set aside by subscriber|inbound id
-UNREADABLE_ENTRY = "outbox_unreadable"  # the escalation a person sees for one
 STUCK_AFTER = 30  # failed cron tries (about one a minute) before a person is told; the cron keeps trying
-STUCK_ENTRY = "outbox_stuck"  # the escalation a person sees for an entry that keeps failing
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
@@ -226,7 +225,7 @@ def _count_failure(runtime: Runtime, msisdn: str, inbound_id: str, pending: Pend
         if tries == STUCK_AFTER:
             log.error("after-commit work of %s for %s failed %d times; escalated", inbound_id, msisdn, tries)
             context = {"inbound": inbound_id, "tries": tries}
-            runtime.store.escalate(msisdn, STUCK_ENTRY, runtime.clock(), context=context)
+            runtime.store.escalate(msisdn, OUTBOX_STUCK, runtime.clock(), context=context)
     except Exception:
         log.exception("could not count a failed try of %s for %s", inbound_id, msisdn)
 
@@ -236,7 +235,7 @@ def _set_aside(runtime: Runtime, msisdn: str, inbound_id: str, entry: bytes) -> 
     try:
         with runtime.redis.pipeline(transaction=False) as pipe:
             pipe.hset(runtime.keys.shared(PENDING, UNREADABLE), f"{msisdn}|{inbound_id}", entry)
-            runtime.store.escalate(msisdn, UNREADABLE_ENTRY, runtime.clock(), pipeline=pipe,
+            runtime.store.escalate(msisdn, OUTBOX_UNREADABLE, runtime.clock(), pipeline=pipe,
                                    context={"inbound": inbound_id})
             pipe.execute()
         runtime.redis.hdel(key(runtime, msisdn), inbound_id)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from redis import Redis, WatchError
 from redis.client import Pipeline
 
-from dialogs.engine import HUMAN
+from dialogs.reasons import REQUESTED
 from gateway.state import audit, codec
 from gateway.state.keys import ESCALATIONS, RESOLVED, Keys
 
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from gateway.state.store import Batch
 
 OPEN, TAKEN, RESOLVED_STATUS = "open", "taken", "resolved"
-# Raised wherever money reaches a statement: a `JF` charge job, a payment posted, an import reporting money paid.
-OVERPAID = "overpaid"  # money recorded beyond what the statement owed: to be refunded
-PAYMENT_UNRECORDED = "payment_unrecorded"  # money paid that no statement could take: a person must look
 LOG = "log"
 LOG_LENGTH = 500
 LIST_LIMIT = 500
@@ -182,13 +179,13 @@ def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note
         done = replace(current, status=RESOLVED_STATUS, agent=current.agent or agent, resolved_by=agent, note=note,
                        resolved_at=int(now.timestamp()), legacy=False)
         _archive(pipe, keys, done, days)
-        if reason == HUMAN:
+        if reason == REQUESTED:
             _hand_back(pipe, keys, msisdn, dialog)
         action = {"kind": audit.OPERATOR, "operator": agent, "action": "resolve", "reason": reason, "note": note}
         audit.record(pipe, keys, msisdn, action, now, days)
         return done
 
-    done = transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
+    done = transact(redis, keys, msisdn, reason, change, watch_dialog=reason == REQUESTED)
     with redis.pipeline(transaction=False) as pipe:
         pipe.zrem(index_key(keys), member(msisdn, reason))
         pipe.zadd(resolved_key(keys), {f"{msisdn}|{reason}|{done.stamp}": done.resolved_at})

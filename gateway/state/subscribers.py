@@ -10,15 +10,13 @@ from redis.client import Pipeline
 
 from dialogs.imports import Credit, Imported, receive
 from dialogs.model import Subscriber
+from dialogs.reasons import OVERPAID, PAID_REPORTED_LOWER, PAYMENT_UNRECORDED
 from gateway.bootstrap import Runtime
 from gateway.state import audit, due, overdue_list, references
-from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.store import Contention
 
 log = logging.getLogger(__name__)
 
-# A statement was credited (at the cancel or by an import) from money the carrier no longer reports paid.
-PAID_REPORTED_LOWER = "paid_reported_lower"
 # Tries of an import that credits a statement: each claims what the one before found to credit.
 TRIES = 5
 

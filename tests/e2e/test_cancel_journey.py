@@ -7,17 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 from gateway.state.demo import DEMO_NUMBERS
-from tests.support.phone import API_TOKEN, Phone, api_headers, seed_demo
+from tests.support.phone import API_TOKEN, Phone, api_headers
 
 CMCC, CUCC, CTCC = DEMO_NUMBERS
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # the clock fixture's start: 10:00 in Shanghai
-
-
-@pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    return app
 
 
 @pytest.fixture
@@ -138,7 +133,7 @@ def test_five_wrong_codes_lock_and_escalate(phone_for, seeded) -> None:
     wrong = "000000" if code != "000000" else "111111"
     replies = [phone.send(wrong) for _ in range(5)]
     assert "还可尝试1次" in replies[3] and "转人工" in replies[4]
-    assert (CMCC, "code_attempts") in seeded.extensions["tdbot"].store.escalations()
+    assert (CMCC, CODE_ATTEMPTS) in seeded.extensions["tdbot"].store.escalations()
     assert "暂停" in phone.send(code)
     assert "暂停" in phone.send("TD")
     assert statuses(phone)["vid"] == "active"
@@ -167,7 +162,7 @@ def test_five_wrong_codes_across_several_codes_lock_and_escalate(phone_for, seed
     for text in ("TD", "1", "Y"):
         phone.send(text)
     assert "转人工" in phone.send(wrong_guess())
-    assert (CMCC, "code_attempts") in seeded.extensions["tdbot"].store.escalations()
+    assert (CMCC, CODE_ATTEMPTS) in seeded.extensions["tdbot"].store.escalations()
     assert "暂停" in phone.send(phone.last_code())
     assert statuses(phone)["vid"] == "active"
 
@@ -319,7 +314,7 @@ def test_stop_mid_flow_is_honoured_and_the_flow_goes_on(phone_for) -> None:
 
 def test_human_request_is_recorded(phone_for, seeded) -> None:
     assert "人工" in phone_for(CMCC).send("人工")
-    assert (CMCC, "requested") in seeded.extensions["tdbot"].store.escalations()
+    assert (CMCC, REQUESTED) in seeded.extensions["tdbot"].store.escalations()
 
 
 def test_query_and_bill_after_a_cancel(phone_for) -> None:

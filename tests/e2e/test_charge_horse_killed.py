@@ -10,47 +10,25 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from rq.job import Job, JobStatus
 
 from dialogs.effects import Pay
+from dialogs.reasons import OVERPAID
 from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
-from tests.e2e.test_billing_drill import MSISDN, VID, paying, stop
-from tests.e2e.test_worker_killed import gone, work_horse
+from tests.support import processes
+from tests.support.charges import MSISDN, VID, paying
 from tests.support.phone import api_headers
+from tests.support.processes import HAS_PROC, gone, wait_for, work_horse
 from tests.support.redis_proxy import FreezingProxy
 from tests.support.reminders import run_due
 
-ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds RQ's work horse through /proc")
-
-
-def start_worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
-    """worker.py with the billing drill failing the first four tries: the fifth is the last."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TDBOT_"))}
-    env.update(REDIS_URL=redis_url, TDBOT_BILLING="failing", TDBOT_BILLING_FAILURES=str(len(charges.RETRY_INTERVALS)),
-               TDBOT_SENDER_MPS="100000", TDBOT_QUIET_HOURS="off", TDBOT_DATA_DIR=str(tmp_path))
-    log = (tmp_path / "worker.log").open("w")
-    return subprocess.Popen(
-        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
-
-
-def wait_for(condition: Callable[[], bool], what: str, tmp_path: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {seconds} s; worker log:\n{(tmp_path / 'worker.log').read_text()}")
-        time.sleep(0.05)
+pytestmark = pytest.mark.skipif(not HAS_PROC, reason="finds RQ's work horse through /proc")
 
 
 def test_money_a_killed_last_try_took_is_recorded_even_when_the_statement_is_then_paid_otherwise(
@@ -69,24 +47,26 @@ def test_money_a_killed_last_try_took_is_recorded_even_when_the_statement_is_the
             return job_id in retries.get_job_ids() and job.retries_left == left
         return now_scheduled
 
-    proxy = FreezingProxy(redis_url)
-    worker = start_worker(proxy.url, tmp_path)
+    proxy, log = FreezingProxy(redis_url), tmp_path / "worker.log"
+    # The billing drill fails the first four tries: the fifth is the last.
+    drill = {"TDBOT_BILLING": "failing", "TDBOT_BILLING_FAILURES": len(charges.RETRY_INTERVALS)}
     try:
-        for left in range(len(charges.RETRY_INTERVALS) - 1, -1, -1):  # each failed try's retry made due at once
-            wait_for(scheduled(left), f"no retry scheduled with {left} tries left", tmp_path)
-            if left == 0:
-                proxy.freeze_after(b"HSETNX")  # the last try: held still once the ledger has taken the money
-            runtime.queue_redis.zadd(retries.key, {job_id: 0})
-        wait_for(proxy.frozen.is_set, "the last try never reached the ledger", tmp_path)
-        horse = work_horse(worker.pid)
-        assert horse is not None, "no work horse running the last try"
-        os.kill(horse, signal.SIGKILL)
-        wait_for(lambda: gone(horse), "the work horse survived SIGKILL", tmp_path)
-        proxy.thaw()
-        job = Job.fetch(job_id, connection=runtime.queue_redis)
-        wait_for(lambda: job.get_status() == JobStatus.FAILED, "RQ did not fail the killed last try", tmp_path)
+        with processes.worker(proxy.url, tmp_path, "--no-cron", drop=("TWILIO_", "TDBOT_"), **drill,
+                              TDBOT_SENDER_MPS=100000, TDBOT_QUIET_HOURS="off") as worker:
+            for left in range(len(charges.RETRY_INTERVALS) - 1, -1, -1):  # each failed try's retry made due at once
+                wait_for(scheduled(left), f"a retry scheduled with {left} tries left", log=log)
+                if left == 0:
+                    proxy.freeze_after(b"HSETNX")  # the last try: held still once the ledger has taken the money
+                runtime.queue_redis.zadd(retries.key, {job_id: 0})
+            wait_for(proxy.frozen.is_set, "the last try to reach the ledger", log=log)
+            horse = work_horse(worker.pid)
+            assert horse is not None, "no work horse running the last try"
+            os.kill(horse, signal.SIGKILL)
+            wait_for(lambda: gone(horse), "the work horse to die of SIGKILL", log=log)
+            proxy.thaw()
+            job = Job.fetch(job_id, connection=runtime.queue_redis)
+            wait_for(lambda: job.get_status() == JobStatus.FAILED, "RQ to fail the killed last try", log=log)
     finally:
-        stop(worker)
         proxy.close()
     taken = [(r.reference, r.amount_fen) for r in RedisLedger(runtime.redis, runtime.keys, runtime.clock).receipts(
         MSISDN)]
@@ -104,4 +84,4 @@ def test_money_a_killed_last_try_took_is_recorded_even_when_the_statement_is_the
     statement = runtime.store.load_subscriber(MSISDN).statement(VID)
     assert [(p.reference, p.amount_fen) for p in statement.payments] == [(reference, 950), ("bank-1", 950)]
     assert (statement.status, statement.paid_fen, statement.late_fee_fen) == ("paid", 1900, 0)
-    assert (MSISDN, charges.OVERPAID) in runtime.store.escalations()  # 9.50 to refund, not 9.50 lost
+    assert (MSISDN, OVERPAID) in runtime.store.escalations()  # 9.50 to refund, not 9.50 lost

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import socket
+import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from gateway.state import codec
 from gateway.state.keys import OUTBOX
 from tests.support.flaky_link import flaky_link
 from tests.support.phone import SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
+from tests.support.processes import free_port, start, stop, wait_for
 
 NUMBER = "+8613800138000"  # the China Mobile demo subscriber, locale zh
 _sids = itertools.count(1)
@@ -123,31 +123,25 @@ class PrivateRedis:
     """A throwaway redis-server on its own port, for tests that kill it."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         command = [_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                    "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        probe = Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                return
-            except RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.process = start(command)
+        wait_for(self._answers, f"redis-server on port {self.port}", 10)
+
+    def _answers(self) -> bool:
+        try:
+            return bool(Redis.from_url(self.url).ping())
+        except RedisError:
+            return False
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            stop(self.process, signal.SIGKILL)
             self.process = None
 
 
@@ -187,18 +181,18 @@ def test_redis_stopped_mid_traffic_degrades_politely_and_recovers_without_a_rest
     client, traffic = app.test_client(), Traffic(app)
     traffic.thread.start()
     try:
-        _wait_for(lambda: len(traffic.answers) >= 5)
+        wait_for(lambda: len(traffic.answers) >= 5, "five answers")
 
         private_redis.kill()
         down = len(traffic.answers)
-        _wait_for(lambda: len(traffic.answers) >= down + 5)
+        wait_for(lambda: len(traffic.answers) >= down + 5, "five answers with Redis down")
         readiness = client.get("/readyz")
         api = client.get(f"/api/v1/subscribers/{NUMBER}", headers=api_headers())
         liveness = client.get("/healthz")
 
         private_redis.start()  # same port, empty: nothing was persisted
         up = len(traffic.answers)
-        _wait_for(lambda: any("未查询到" in r for r in traffic.replies_since(up)))
+        wait_for(lambda: any("未查询到" in r for r in traffic.replies_since(up)), "an answer from the empty Redis")
     finally:
         traffic.stop.set()
         traffic.thread.join(timeout=30)
@@ -216,13 +210,6 @@ def test_redis_stopped_mid_traffic_degrades_politely_and_recovers_without_a_rest
                                            "renews_on": "2026-12-07"}]})
     assert seeded.status_code == 200
     assert "视频会员" in Phone(client, app, NUMBER).send("TD")
-
-
-def _wait_for(condition, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_outbox_and_dialog_of_a_retried_message_are_stored_once(app, confirming) -> None:
@@ -277,7 +264,7 @@ def test_redis_restarting_right_after_a_steps_commit_leaves_its_answer_and_its_w
         link.outage_after(runtime.keys.inbound(NUMBER, "SMrestarted").encode(), seconds=1, skip=1)
 
         reply = phone.send("Y", sid="SMrestarted")
-        _wait_for(link.up)
+        wait_for(link.up, "the link back up")
         clock.advance(seconds=outbox.RECOVER_AFTER + 1)
         install(runtime)
         recovered = outbox.recover_job()

@@ -25,8 +25,9 @@ from gateway import create_app
 from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
 from tests.support.kannel import TOKEN as KANNEL_TOKEN
-from tests.support.kannel import free_port, kannel_settings
+from tests.support.kannel import kannel_settings
 from tests.support.phone import API_TOKEN, SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
+from tests.support.processes import free_port
 
 NUMBER = "+8613800138000"
 STATUS_PATH = "/webhooks/twilio/status"
@@ -90,12 +91,6 @@ def fill(rule: str, value: str) -> str:
 def assert_sane(response) -> None:
     assert response.status_code < 500, response.data[:300]
     assert "X-Injected" not in response.headers
-
-
-@pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    return app
 
 
 @pytest.fixture

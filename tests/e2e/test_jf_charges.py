@@ -12,10 +12,11 @@ from dialogs.apply import apply
 from dialogs.effects import Pay
 from dialogs.messages import render
 from dialogs.payments import charge_reference
+from dialogs.reasons import OVERPAID, PAYMENT_FAILED
 from gateway.jobs import charges
 from gateway.jobs.billing import PaymentReceipt, RedisLedger
 from tests.support.phone import Phone, api_headers
-from tests.support.reminders import CMCC, cancel, local, outbox, put, run_due
+from tests.support.reminders import CMCC, local, outbox, run_due
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 VID = "8613800138000-vid-20261107"
@@ -36,13 +37,7 @@ class Unreachable:
         return self.ledger.receipt(msisdn, reference)
 
 
-@pytest.fixture
-def phone(client, app) -> Phone:
-    """China Mobile: 视频会员 cancelled 25 Nov 10:00, 9.50元 due by 2 Dec 23:59:59, late fee 5%."""
-    put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
-    phone = Phone(client, app, CMCC)
-    cancel(phone)
-    return phone
+pytestmark = pytest.mark.usefixtures("owing")  # every test starts from 9.50 owed
 
 
 def ledger(phone: Phone) -> RedisLedger:
@@ -100,7 +95,7 @@ def test_a_retried_charge_records_the_receipt_its_first_try_took(phone, elsewher
     assert (after["status"], after["paid_fen"], after["owed_fen"]) == ("paid", paid_fen, 0)
     assert [(p["reference"], p["amount_fen"]) for p in after["payments"]] == [("bank-1", elsewhere), (reference, 950)]
     assert [(r.reference, r.amount_fen) for r in ledger(phone).receipts(CMCC)] == [(reference, 950)]
-    assert (CMCC, charges.OVERPAID) in phone.runtime.store.escalations()  # paid_fen - 950 is to be refunded
+    assert (CMCC, OVERPAID) in phone.runtime.store.escalations()  # paid_fen - 950 is to be refunded
     assert inbox[-1] == text("pay_done", name="视频会员", amount="9.50元")
     assert text("pay_failed") not in inbox
 
@@ -115,7 +110,7 @@ def test_a_charge_failing_with_any_error_until_its_tries_run_out_is_released_tol
 
     after = statement(phone)
     assert (after["status"], after["paid_fen"], after["pending_reference"]) == ("open", 0, "")
-    assert (CMCC, charges.PAYMENT_FAILED) in phone.runtime.store.escalations()
+    assert (CMCC, PAYMENT_FAILED) in phone.runtime.store.escalations()
     inbox = phone.inbox()
     assert inbox.count(text("pay_retrying")) == 1
     assert inbox[-1] == text("pay_failed")
@@ -135,7 +130,7 @@ def test_a_charge_whose_last_try_took_the_money_records_it_rather_than_failing(p
     after = statement(phone)
     assert (after["status"], after["paid_fen"], after["pending_reference"]) == ("paid", 950, "")
     assert phone.inbox()[-1] == text("pay_done", name="视频会员", amount="9.50元")
-    assert (CMCC, charges.PAYMENT_FAILED) not in phone.runtime.store.escalations()
+    assert (CMCC, PAYMENT_FAILED) not in phone.runtime.store.escalations()
 
 
 # --- a charge confirmed before the deadline (item 3) --------------------------------------------
@@ -191,7 +186,7 @@ def test_at_the_deadline_a_charge_whose_job_is_lost_is_ended_as_failed(phone, ap
     run_due(app)
     after = statement(phone)
     assert (after["status"], after["late_fee_fen"], after["pending_reference"]) == ("overdue", 48, "")
-    assert (CMCC, charges.PAYMENT_FAILED) in phone.runtime.store.escalations()
+    assert (CMCC, PAYMENT_FAILED) in phone.runtime.store.escalations()
     assert text("pay_failed") in phone.inbox()
 
 

@@ -13,12 +13,14 @@ import pytest
 import requests
 
 from dialogs.effects import CODE, CONFIRMATION
+from dialogs.reasons import SEND_REFUSED
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, until, work
+from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, work
 from tests.support.phone import seed_demo
+from tests.support.processes import wait_for
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 PHONE = "13800138000"  # the demo China Mobile subscriber, as the SMSC gives the number
@@ -38,7 +40,7 @@ def arrive(handset: Handset, runtime, count: int, what: str = "") -> list[str]:
         texts = handset.texts()
         return texts if len(texts) >= count else None
 
-    return until(enough, work=lambda: work(runtime), what=what or f"{count} messages on the phone")
+    return wait_for(enough, what or f"{count} messages on the phone", work=lambda: work(runtime))
 
 
 def messages(runtime) -> list[OutboundMessage]:
@@ -71,7 +73,7 @@ def test_a_whole_cancel_through_kannel(runtime, handset: Handset, opening: str) 
     assert [s.status for s in runtime.store.load_subscriber(MSISDN).subscriptions] == ["cancelled", "active", "active"]
 
     assert all(sender == "10086" and to == MSISDN for sender, to, _ in handset.received())
-    until(lambda: all_delivered(runtime), what="every message's delivery report")
+    wait_for(lambda: all_delivered(runtime), "every message's delivery report")
     sent = messages(runtime)
     assert sorted(m.kind for m in sent) == sorted([REPLY, REPLY, REPLY, CODE, CONFIRMATION])
     assert {m.route for m in sent} == {ROUTE}
@@ -80,7 +82,7 @@ def test_a_whole_cancel_through_kannel(runtime, handset: Handset, opening: str) 
 def test_a_retried_mo_is_answered_once_and_changes_nothing(live: LiveApp, runtime, handset: Handset) -> None:
     live.lose_answers = 1  # tdbot handles the MO, but smsbox never hears so and sends it again, same %I
     handset.text("TD", sender=PHONE)
-    until(lambda: len(live.mo_requests) >= 2, what="smsbox to retry the MO")
+    wait_for(lambda: len(live.mo_requests) >= 2, "smsbox to retry the MO")
     first, again = live.mo_requests[:2]
     assert first == again
     arrive(handset, runtime, 1)
@@ -122,7 +124,7 @@ def test_messages_wait_while_kannel_is_down_and_go_once_it_is_back(runtime, kann
         texts = arrive(back, runtime, 3)
         work(runtime)
         assert sorted(back.texts()) == sorted(texts) == sorted(m.text for m in queued)  # none lost, none twice
-        until(lambda: all(stored(runtime, m).status == DELIVERED for m in queued), what="delivery reports")
+        wait_for(lambda: all(stored(runtime, m).status == DELIVERED for m in queued), "delivery reports")
     finally:
         back.stop()
 
@@ -143,5 +145,5 @@ def test_refused_credentials_fail_the_message_and_tell_a_person(serve, handset: 
     work(runtime)
     assert stored(runtime, message).status == FAILED
     assert "403" in stored(runtime, message).error and "password" not in stored(runtime, message).error
-    assert (MSISDN, outbound.SEND_REFUSED) in runtime.store.escalations()
+    assert (MSISDN, SEND_REFUSED) in runtime.store.escalations()
     assert handset.texts() == []

@@ -12,6 +12,7 @@ import pytest
 
 from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
+from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
 from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
@@ -19,10 +20,11 @@ from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UN
 from gateway.state import store
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.languages import count_guesses
 from tests.support.metrics import receipts_counted
 from tests.support.phone import BASE_URL, Phone, seed_demo
+from tests.support.processes import free_port
 from tests.support.scheduled import scheduled_jobs
 
 MO_PATH, DLR_PATH = "/webhooks/kannel/mo", "/webhooks/kannel/dlr"
@@ -275,7 +277,7 @@ def test_an_undelivered_confirmation_is_sent_again_then_a_person_takes_over(clie
         assert (latest.kind, latest.route, latest.status) == (CONFIRMATION, ROUTE, QUEUED)
         outbound.advance(runtime, latest, SENT)
     report(client, latest, 16)
-    assert runtime.store.escalations() == [(MSISDN, outbound.CONFIRMATION_UNDELIVERED)]
+    assert runtime.store.escalations() == [(MSISDN, CONFIRMATION_UNDELIVERED)]
     assert stored(runtime, latest).error.startswith("kannel 16")
 
 

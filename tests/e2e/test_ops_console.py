@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from dialogs.reasons import PAYMENT_FAILED, REQUESTED
 from gateway import create_app
 from gateway.state import audit, escalations, operators
 from tests.support.ops import PASSWORD, Operator, csrf_token
-from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
 WHOLE = ("+8613800138000", "13800138000")
@@ -19,8 +19,7 @@ PAGES = ["/ops/", "/ops/escalations", "/ops/escalations?show=resolved", "/ops/au
 
 
 @pytest.fixture
-def phone(app, phone):
-    seed_demo(app)
+def phone(seeded, phone):
     return phone
 
 
@@ -45,7 +44,7 @@ def admin(app) -> Operator:
     return operator
 
 
-def escalation_link(operator: Operator, reason: str = "requested") -> str:
+def escalation_link(operator: Operator, reason: str = REQUESTED) -> str:
     found = re.search(rf'href="(/ops/escalations/s[0-9a-f]+/{reason})"', operator.page("/ops/escalations"))
     assert found, "the escalation is not listed"
     return found.group(1)
@@ -270,9 +269,9 @@ def test_an_agent_cannot_reply_to_an_escalation_another_agent_took(app, agent, a
 
 def test_escalations_of_every_kind_are_listed_oldest_first_with_their_context(agent, phone, clock) -> None:
     store = phone.runtime.store
-    store.escalate("+8618600000000", "payment_failed", clock(), context={"statement": "s-1", "reference": "r-1"})
+    store.escalate("+8618600000000", PAYMENT_FAILED, clock(), context={"statement": "s-1", "reference": "r-1"})
     clock.advance(minutes=1)
     phone.send("人工")
     page = agent.page("/ops/escalations")
-    assert page.index("payment_failed") < page.index("requested")
+    assert page.index(PAYMENT_FAILED) < page.index(REQUESTED)
     assert "statement: s-1" in page and "+86 186****0000" in page

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dialogs.reasons import OVERPAID, PAID_REPORTED_LOWER, PAYMENT_UNRECORDED
 from gateway.cli import main
-from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations, overdue_list
 from gateway.state.keys import PAYMENT_REFERENCES
@@ -22,14 +22,9 @@ VID = "8613800138000-vid-20261107"
 
 
 @pytest.fixture
-def phone(client, app) -> Phone:
-    """China Mobile: 视频会员 at 15.00 a month, imported renewing 7 Dec with nothing paid, cancelled on 25 Nov at
-    10:00: 19 of 30 days, 9.50 open, due 2 Dec 23:59:59."""
-    put(client, CMCC, "cmcc", "zh", ("vid", "视频会员", 1500, "2026-12-07"))
-    phone = Phone(client, app, CMCC)
-    cancel(phone)
-    assert owed(phone) == 950
-    return phone
+def phone(owing: Phone) -> Phone:
+    """Imported renewing 7 Dec with nothing paid, cancelled on 25 Nov: 9.50 open."""
+    return owing
 
 
 def reimport(phone: Phone, paid: int, renews_on: str = "2026-12-07", client=None) -> None:
@@ -75,7 +70,7 @@ def test_a_period_the_carrier_reports_paid_after_the_cancel_is_not_asked_for_aga
     after = statement(phone)
     assert (after["status"], after["owed_fen"], after["paid_fen"]) == ("paid", 0, 1500)
     assert payments(phone) == [(f"IMPORT-{VID}-0-1500", 1500)]
-    assert escalated(phone) == {charges.OVERPAID: {
+    assert escalated(phone) == {OVERPAID: {
         "statement": VID, "reference": f"IMPORT-{VID}-0-1500", "overpaid_fen": 550}}  # 15.00 for a 9.50 period
     assert audited_payments(phone) == [(f"IMPORT-{VID}-0-1500", 1500, 0)]
     assert "您当前没有待缴费用" in phone.send("JF")
@@ -96,7 +91,7 @@ def test_a_later_import_reporting_more_records_only_the_difference(phone) -> Non
     reimport(phone, paid=1200)
     assert (owed(phone), statement(phone)["status"]) == (0, "paid")
     assert payments(phone) == [(f"IMPORT-{VID}-0-700", 700), (f"IMPORT-{VID}-700-1200", 500)]
-    assert escalated(phone)[charges.OVERPAID]["overpaid_fen"] == 250
+    assert escalated(phone)[OVERPAID]["overpaid_fen"] == 250
     assert vid(phone)["paid_fen"] == 1200
 
 
@@ -105,7 +100,7 @@ def test_a_later_import_reporting_less_takes_nothing_back_and_asks_a_person(phon
     before = phone.subscriber()
     reimport(phone, paid=300)
     assert phone.subscriber() == before  # 7.00 stays credited, the larger total stays stored
-    assert escalated(phone)["paid_reported_lower"] == {"statement": VID, "reported_fen": 300, "stored_fen": 700}
+    assert escalated(phone)[PAID_REPORTED_LOWER] == {"statement": VID, "reported_fen": 300, "stored_fen": 700}
 
 
 def test_an_import_for_another_period_changes_nothing(phone) -> None:
@@ -192,7 +187,7 @@ def test_money_paid_to_us_and_then_reported_paid_to_the_carrier_is_escalated_for
     reimport(phone, paid=600)
     assert escalations_before == {}
     assert payments(phone) == [("bank-1", 950), (f"IMPORT-{VID}-0-600", 600)]
-    assert escalated(phone)[charges.OVERPAID]["overpaid_fen"] == 600
+    assert escalated(phone)[OVERPAID]["overpaid_fen"] == 600
 
 
 def test_an_import_reference_held_by_a_posted_payment_records_nothing_and_asks_a_person(phone, client, app) -> None:
@@ -206,7 +201,7 @@ def test_an_import_reference_held_by_a_posted_payment_records_nothing_and_asks_a
     assert response.status_code == 200
     reimport(phone, paid=700)
     assert (owed(phone), payments(phone), vid(phone)["paid_fen"]) == (950, [], 0)
-    assert escalated(phone)[charges.PAYMENT_UNRECORDED] == {
+    assert escalated(phone)[PAYMENT_UNRECORDED] == {
         "statement": VID, "reference": f"IMPORT-{VID}-0-700", "amount_fen": 700}
 
 

@@ -13,6 +13,7 @@ from carriers import POLICIES
 from dialogs import budgets
 from dialogs.effects import Pay
 from dialogs.messages import render
+from dialogs.reasons import PAYMENT_FAILED
 from dialogs.reminders import RENEW, RENEWAL
 from gateway import create_app
 from gateway.jobs import charges
@@ -148,7 +149,7 @@ def test_a_backend_that_keeps_failing_is_escalated_and_the_statement_released(ma
     assert scheduled_jobs(phone.runtime) == 0
     assert phone.runtime.billing.attempts == len(charges.RETRY_INTERVALS) + 1
 
-    assert (CMCC, charges.PAYMENT_FAILED) in escalations(phone)
+    assert (CMCC, PAYMENT_FAILED) in escalations(phone)
     inbox = phone.inbox()
     assert inbox.count(text("pay_retrying")) == 1
     assert inbox[-1] == text("pay_failed")
@@ -166,7 +167,7 @@ def test_a_refused_payment_is_not_retried(phone: Phone) -> None:
     assert phone.inbox()[-1] == text("pay_failed")
     assert scheduled_jobs(phone.runtime) == 0
     assert phone.runtime.billing.attempts == 1
-    assert (CMCC, charges.PAYMENT_FAILED) in escalations(phone)
+    assert (CMCC, PAYMENT_FAILED) in escalations(phone)
     assert statement(phone)["pending_reference"] == ""
 
 

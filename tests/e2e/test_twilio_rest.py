@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,15 +15,8 @@ from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.fake_twilio import FROM
 from tests.support.phone import BASE_URL, Phone, seed_demo
+from tests.support.processes import wait_for, worker
 from tests.support.scheduled import run_scheduled, scheduled_jobs
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def twilio_phone(twilio_app) -> Phone:
-    seed_demo(twilio_app)
-    return Phone(twilio_app.test_client(), twilio_app, MSISDN)
 
 
 def test_a_message_goes_out_through_the_twilio_api_and_its_receipts_are_recorded(twilio_phone, fake_twilio):
@@ -175,27 +162,17 @@ def test_receipts_posted_over_http_with_twilios_signature_are_recorded(live_app,
     assert stored(phone.runtime, message).status == DELIVERED
 
 
-def test_a_worker_process_retries_a_provider_error_on_its_own_scheduler(twilio_phone, fake_twilio, redis_url):
+def test_a_worker_process_retries_a_provider_error_on_its_own_scheduler(twilio_phone, fake_twilio, redis_url,
+                                                                          tmp_path):
     """`python worker.py` as deployed: RQ's scheduler in the worker brings the retry back after its backoff."""
     fake_twilio.fail_next(1, 429)
     message = queue_message(twilio_phone.runtime)
     config = twilio_phone.runtime.config
-    env = {
-        **os.environ, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": BASE_URL, "TDBOT_SENDER_MPS": "1000",
-        **{name: str(config[name]) for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
-                                                "TWILIO_API_BASE_URL")},
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + outbound.RETRY_INTERVALS[0] + 30
-        while not fake_twilio.messages and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+    twilio = {name: config[name] for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                                              "TWILIO_API_BASE_URL")}
+    with worker(redis_url, tmp_path, drop=(), PUBLIC_BASE_URL=BASE_URL, TDBOT_SENDER_MPS=1000, **twilio):
+        wait_for(lambda: fake_twilio.messages, "the retry to reach Twilio", outbound.RETRY_INTERVALS[0] + 30,
+                 log=tmp_path / "worker.log")
 
     [sent] = fake_twilio.messages
     done = stored(twilio_phone.runtime, message)

@@ -25,12 +25,6 @@ def keys(redis) -> set[bytes]:
     return set(redis.scan_iter(count=1000))
 
 
-@pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    return app
-
-
 def post_signed(client, data: dict[str, str], path: str = SMS_PATH, **sign_kw: str):
     return client.post(path, data=data, headers={"X-Twilio-Signature": sign(path, data, **sign_kw)})
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dialogs.reasons import SEND_UNCERTAIN
 from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import FAILED, SENDING, SENT
@@ -49,7 +50,7 @@ def later(phone: Phone, clock, seconds: float) -> None:
 
 
 def escalated(phone: Phone) -> bool:
-    return (MSISDN, outbound.SEND_UNCERTAIN) in phone.runtime.store.escalations()
+    return (MSISDN, SEND_UNCERTAIN) in phone.runtime.store.escalations()
 
 
 def test_a_create_twilio_took_but_answered_too_late_is_recorded_and_never_sent_again(phone, fake_twilio, clock):

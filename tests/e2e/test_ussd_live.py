@@ -21,8 +21,8 @@ from gateway import create_app
 from gateway.state import demo
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
-from tests.e2e.test_run_and_chat import Lines
-from tests.support.live import running
+from tests.support.live import running as live_stack
+from tests.support.processes import Lines, running
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def sent_to(redis, outbox: str, number: str, pattern: re.Pattern[str], deadline:
 def test_a_subscriber_of_each_carrier_cancels_a_package_over_ussd_on_the_live_stack(redis, redis_url, tmp_path):
     runtime = seed(redis_url)
     outbox = runtime.keys.shared(OUTBOX)
-    with running(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
+    with live_stack(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
         deadline = time.monotonic() + 2 * WAIT
         for number, (network, result) in CARRIERS.items():
             phone = Dialling(stack.base, number, network)
@@ -103,12 +103,11 @@ def test_a_subscriber_of_each_carrier_cancels_a_package_over_ussd_on_the_live_st
 
 def test_tdbot_ussd_plays_a_session_in_the_terminal(redis, redis_url, tmp_path):
     runtime = seed(redis_url)
-    with running(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
+    with live_stack(redis_url, tmp_path, TDBOT_USSD_TOKEN=TOKEN) as stack:
         deadline = time.monotonic() + 2 * WAIT
-        terminal = subprocess.Popen(
-            [str(TDBOT), "ussd", TERMINAL, "--url", stack.base, "--linger", "0.5"], env=stack.env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
-        try:
+        command = [str(TDBOT), "ussd", TERMINAL, "--url", stack.base, "--linger", "0.5"]
+        with running(command, env=stack.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     text=True, encoding="utf-8") as terminal:
             output = Lines(terminal.stdout)
             output.until(r"^CON 请选择：", deadline)
             terminal.stdin.write("2\n1\n1\n")
@@ -118,8 +117,4 @@ def test_tdbot_ussd_plays_a_session_in_the_terminal(redis, redis_url, tmp_path):
             terminal.stdin.close()
             output.until(r"^END 退订结果：", deadline)
             assert terminal.wait(timeout=WAIT) == 0
-        finally:
-            if terminal.poll() is None:
-                terminal.kill()
-                terminal.wait(timeout=5)
     assert runtime.store.load_subscriber(TERMINAL).subscriptions[0].status == CANCELLED

@@ -43,13 +43,13 @@ class Wait:
 
 
 @pytest.fixture
-def seeded(app):
-    seed_demo(app)
-    runtime = app.extensions["tdbot"]
+def seeded(seeded):
+    """The demo subscribers and one with eight packages."""
+    runtime = seeded.extensions["tdbot"]
     names = [f"咪咕视频钻石会员{i}号" for i in range(1, 9)]
     packages = tuple(Subscription(f"p{i}", name, f"C{i}", 1500, date(2026, 12, 7)) for i, name in enumerate(names, 1))
     upsert(runtime, Subscriber(EIGHT, locale="zh", subscriptions=packages))
-    return app
+    return seeded
 
 
 def dialled(client, number: str = NUMBER) -> Session:

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from rq import SimpleWorker
@@ -36,10 +33,9 @@ from gateway.state import due
 from gateway.state.keys import OUTBOX
 from tests.support.delivery import MSISDN, queue_message
 from tests.support.phone import BASE_URL, seed_demo
+from tests.support.processes import HAS_PROC, gone, start_worker, work_horse
 from tests.support.scheduled import run_scheduled
 
-ROOT = Path(__file__).resolve().parents[2]
-PROC = Path("/proc")
 SUBSCRIBERS = 400  # below the console outbox's 1,000-entry cap, so every send stays countable
 BATCH = 100
 # RQ keeps a started job's entry alive with heartbeats good for at most this long (job_monitoring_interval + 60 s);
@@ -47,7 +43,7 @@ BATCH = 100
 HEARTBEAT_TTL = 90
 SETTLES_AFTER = 60  # docs/delivery.md: "not in Twilio's list" is an answer 60 s after the attempt began
 
-pytestmark = pytest.mark.skipif(not (PROC / "self" / "stat").exists(), reason="finds RQ's work horse through /proc")
+pytestmark = pytest.mark.skipif(not HAS_PROC, reason="finds RQ's work horse through /proc")
 
 
 def owing(msisdn: str, now: datetime) -> Subscriber:
@@ -66,39 +62,6 @@ def seed(runtime, now: datetime) -> list[str]:
             due.schedule(runtime.redis, runtime.keys, [(reminder, now - timedelta(minutes=1))], pipeline=pipe)
         pipe.execute()
     return numbers
-
-
-def start_worker(redis_url: str, tmp_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_QUIET_HOURS="off", TDBOT_SENDER_MPS="100000", TDBOT_DATA_DIR=str(tmp_path))
-    log = (tmp_path / "worker.log").open("w")
-    # Its own session, so that killing its group takes the worker and the RQ scheduler it forks, and nothing else.
-    return subprocess.Popen(
-        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name: state, parent, process group, ..."""
-    try:
-        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def work_horse(worker_pid: int) -> int | None:
-    """RQ's work horse: the worker's child that made itself the leader of its own process group."""
-    for entry in PROC.iterdir():
-        if re.fullmatch(r"[0-9]+", entry.name):
-            fields = _stat(int(entry.name))
-            if fields and int(fields[1]) == worker_pid and int(fields[2]) == int(entry.name):
-                return int(entry.name)
-    return None
-
-
-def gone(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is None or fields[0] in ("Z", "X")  # a zombie runs nothing more
 
 
 def handled(runtime, members: list[str]) -> set[str]:
@@ -153,7 +116,8 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
     assert sweeper.sweep(runtime, batch=BATCH) == SUBSCRIBERS
     queue, claimed = runtime.queue(REMINDER_QUEUE), due.claimed_key(runtime.keys)
 
-    worker, horse = start_worker(redis_url, tmp_path), None
+    worker = start_worker(redis_url, tmp_path, "--no-cron", TDBOT_QUIET_HOURS="off", TDBOT_SENDER_MPS=100000)
+    horse = None
     try:
         horse, batch, done_before = freeze_horse_mid_batch(worker, runtime)
     finally:
@@ -187,16 +151,6 @@ def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch
 # --- killed mid-send ----------------------------------------------------------------------------------------------
 
 
-def start_sending_worker(config: dict, redis_url: str, tmp_path: Path) -> subprocess.Popen:
-    """worker.py sending through the fake Twilio, in real time, in its own session."""
-    twilio = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "TWILIO_API_BASE_URL")
-    env = {**os.environ, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": BASE_URL, "TDBOT_SENDER_MPS": "1000",
-           "TDBOT_DATA_DIR": str(tmp_path), **{name: str(config[name]) for name in twilio}}
-    log = (tmp_path / "worker.log").open("w")
-    return subprocess.Popen([sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                            start_new_session=True)
-
-
 @pytest.mark.parametrize("twilio_took_it", [True, False])
 def test_a_worker_killed_while_twilio_holds_its_create_leaves_the_message_sent_exactly_once(
     twilio_app, fake_twilio, clock, redis_url, tmp_path, twilio_took_it
@@ -208,7 +162,12 @@ def test_a_worker_killed_while_twilio_holds_its_create_leaves_the_message_sent_e
     runtime = twilio_app.extensions["tdbot"]
     fake_twilio.hold_next(30, accept=twilio_took_it)
     message = queue_message(runtime)
-    worker, horse = start_sending_worker(twilio_app.config, redis_url, tmp_path), None
+    # Sending through the fake Twilio, in real time.
+    twilio = {name: twilio_app.config[name] for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                                                          "TWILIO_API_BASE_URL")}
+    worker = start_worker(redis_url, tmp_path, "--no-cron", drop=(), PUBLIC_BASE_URL=BASE_URL, TDBOT_SENDER_MPS=1000,
+                          **twilio)
+    horse = None
     try:
         deadline = time.monotonic() + 60
         while fake_twilio.requests == 0 and time.monotonic() < deadline:

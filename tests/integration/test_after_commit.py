@@ -6,6 +6,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dialogs.messages import render
+from dialogs.reasons import SEND_UNCERTAIN
 from dialogs.reminders import SETTLE, Reminder
 from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
@@ -136,7 +137,7 @@ def test_an_uncertain_send_with_a_provider_that_cannot_tell_goes_to_a_person(pho
     phone.deliver()
     assert phone.inbox() == []
     assert stored(runtime, message).status == SENDING
-    assert (message.msisdn, outbound.SEND_UNCERTAIN) in runtime.store.escalations()
+    assert (message.msisdn, SEND_UNCERTAIN) in runtime.store.escalations()
 
 
 def test_a_job_run_twice_sends_once(phone, app) -> None:

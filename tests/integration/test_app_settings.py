@@ -3,18 +3,13 @@ app, and quiet hours that cannot be read (or leave no room to remind in)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway import create_app
 from gateway.config import DEFAULT_SECRET, InsecureConfig, InvalidSetting
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import worker
 
 LIVE = {"TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET, "PUBLIC_BASE_URL": None, "TWILIO_ACCOUNT_SID": None,
         "TDBOT_USSD_TOKEN": None, "TDBOT_USSD_ALLOW": ""}
@@ -71,20 +66,11 @@ def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) 
 
 @pytest.mark.parametrize(("name", "value"), [("TDBOT_QUIET_HOURS", "22:00"), ("TDBOT_TRAFFIC_FLUSH_SECONDS", "five")])
 def test_the_worker_refuses_to_start_on_settings_it_cannot_read(redis_url: str, tmp_path: Path, name, value) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update({"REDIS_URL": redis_url, "TDBOT_DATA_DIR": str(tmp_path), name: value})
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = worker.communicate(timeout=30)  # a worker that starts works until stopped
-    finally:
-        if worker.poll() is None:  # it started after all: stop it and RQ's scheduler process it forked
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-    assert worker.returncode != 0
-    assert name in stderr and "Traceback" not in stderr, stderr
+    with worker(redis_url, tmp_path, "--no-cron", **{name: value}) as refused:
+        refused.wait(timeout=30)  # a worker that starts works until stopped (and is stopped when the block ends)
+    said = (tmp_path / "worker.log").read_text()
+    assert refused.returncode != 0
+    assert name in said and "Traceback" not in said, said
 
 
 @pytest.mark.parametrize("own_queue_redis", [False, True])

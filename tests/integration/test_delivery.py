@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 
 from dialogs.effects import CODE, CONFIRMATION, NOTICE
+from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.metrics import receipts_counted
-from tests.support.phone import Phone, seed_demo
+from tests.support.phone import Phone
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 STATUS_PATH = "/webhooks/twilio/status"
-ESCALATED = (MSISDN, outbound.CONFIRMATION_UNDELIVERED)
+ESCALATED = (MSISDN, CONFIRMATION_UNDELIVERED)
 
 
 @pytest.fixture
-def phone(twilio_app) -> Phone:
-    seed_demo(twilio_app)
-    return Phone(twilio_app.test_client(), twilio_app, MSISDN)
+def phone(twilio_phone) -> Phone:
+    return twilio_phone
 
 
 def sent_message(phone: Phone, fake_twilio, kind: str = NOTICE, text: str = "您的视频会员已退订。"):

@@ -7,18 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dialogs.messages import render
+from dialogs.reasons import PAYMENT_FAILED, REQUESTED
 from gateway.state import audit, escalations
 from gateway.state.escalations import OPEN, RESOLVED_STATUS, TAKEN, Refused
 from gateway.web.ops import actions
-from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
 DAYS = 180
 
 
 @pytest.fixture
-def phone(app, phone):
-    seed_demo(app)
+def phone(seeded, phone):
     return phone
 
 
@@ -27,9 +26,9 @@ def test_human_request_opens_one_escalation_with_what_was_said(phone) -> None:
     phone.send("人工")
     runtime = phone.runtime
     [escalation] = escalations.listing(runtime.redis, runtime.keys)
-    assert (escalation.msisdn, escalation.reason, escalation.status) == (NUMBER, "requested", OPEN)
+    assert (escalation.msisdn, escalation.reason, escalation.status) == (NUMBER, REQUESTED, OPEN)
     assert escalation.context["text"] == "人工" and escalation.context["channel"] == "twilio"
-    assert runtime.store.escalations() == [(NUMBER, "requested")]
+    assert runtime.store.escalations() == [(NUMBER, REQUESTED)]
 
 
 def test_while_handed_over_messages_go_to_the_person_with_one_notice(phone) -> None:
@@ -37,7 +36,7 @@ def test_while_handed_over_messages_go_to_the_person_with_one_notice(phone) -> N
     assert phone.send("你好？") == "【中国移动】" + render("zh", "human_waiting")
     assert phone.send("TD") == ""
     assert phone.send("在吗") == ""
-    escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, "requested")
+    escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, REQUESTED)
     assert [e["text"] for e in escalation.log] == ["你好？", "TD", "在吗"]
     assert phone.runtime.store.load_dialog(NUMBER).stage == "idle"
 
@@ -61,7 +60,7 @@ def test_stop_and_start_still_work_while_handed_over(phone) -> None:
 def test_a_code_typed_to_the_person_is_hidden_from_them(phone, typed, kept) -> None:
     phone.send("人工")
     phone.send(typed)
-    escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, "requested")
+    escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, REQUESTED)
     assert escalation.log[0]["text"] == kept
 
 
@@ -69,23 +68,23 @@ def test_resolving_hands_the_number_back_to_the_bot(phone, clock) -> None:
     runtime = phone.runtime
     phone.send("人工")
     phone.send("hello?")
-    escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    escalations.take(runtime.redis, runtime.keys, NUMBER, REQUESTED, "wang", clock(), DAYS)
     clock.advance(minutes=5)
-    done = escalations.resolve(runtime.redis, runtime.keys, NUMBER, "requested", "wang", "explained the bill", clock(),
+    done = escalations.resolve(runtime.redis, runtime.keys, NUMBER, REQUESTED, "wang", "explained the bill", clock(),
                                DAYS)
     assert "回复序号" in phone.send("TD")
     assert runtime.store.escalations() == []
     [kept] = escalations.resolved(runtime.redis, runtime.keys)
     assert (kept.status, kept.agent, kept.note, kept.resolved_at) == (RESOLVED_STATUS, "wang", "explained the bill",
                                                                       done.resolved_at)
-    archived = escalations.load(runtime.redis, runtime.keys, NUMBER, "requested", kept.stamp)
+    archived = escalations.load(runtime.redis, runtime.keys, NUMBER, REQUESTED, kept.stamp)
     assert [e["text"] for e in archived.log] == ["hello?"]
 
 
 def test_after_resolving_the_same_reason_opens_a_new_escalation(phone, clock) -> None:
     runtime = phone.runtime
     phone.send("人工")
-    escalations.resolve(runtime.redis, runtime.keys, NUMBER, "requested", "wang", "done", clock(), DAYS)
+    escalations.resolve(runtime.redis, runtime.keys, NUMBER, REQUESTED, "wang", "done", clock(), DAYS)
     clock.advance(hours=1)
     assert "人工" in phone.send("KF")
     [again] = escalations.listing(runtime.redis, runtime.keys)
@@ -95,10 +94,10 @@ def test_after_resolving_the_same_reason_opens_a_new_escalation(phone, clock) ->
 def test_one_agent_cannot_take_what_another_has_but_an_admin_can(phone, clock) -> None:
     runtime = phone.runtime
     phone.send("人工")
-    escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    escalations.take(runtime.redis, runtime.keys, NUMBER, REQUESTED, "wang", clock(), DAYS)
     with pytest.raises(Refused, match="taken by wang"):
-        escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "li", clock(), DAYS)
-    taken = escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "boss", clock(), DAYS, force=True)
+        escalations.take(runtime.redis, runtime.keys, NUMBER, REQUESTED, "li", clock(), DAYS)
+    taken = escalations.take(runtime.redis, runtime.keys, NUMBER, REQUESTED, "boss", clock(), DAYS, force=True)
     assert (taken.status, taken.agent) == (TAKEN, "boss")
 
 
@@ -106,8 +105,8 @@ def test_an_escalation_the_previous_release_wrote_is_listed_and_can_be_resolved(
     runtime = app.extensions["tdbot"]
     runtime.redis.zadd(escalations.index_key(runtime.keys), {f"{NUMBER}|payment_failed": 1_700_000_000})
     [legacy] = escalations.listing(runtime.redis, runtime.keys)
-    assert (legacy.reason, legacy.opened_at, legacy.legacy) == ("payment_failed", 1_700_000_000, True)
-    escalations.resolve(runtime.redis, runtime.keys, NUMBER, "payment_failed", "wang", "refunded", clock(), DAYS)
+    assert (legacy.reason, legacy.opened_at, legacy.legacy) == (PAYMENT_FAILED, 1_700_000_000, True)
+    escalations.resolve(runtime.redis, runtime.keys, NUMBER, PAYMENT_FAILED, "wang", "refunded", clock(), DAYS)
     assert runtime.store.escalations() == []
 
 
@@ -128,8 +127,8 @@ def test_a_subscribers_open_escalations_are_found_however_many_others_are_open(a
 
 def test_shell_escalations_keep_their_context_and_are_audited(app, clock) -> None:
     store = app.extensions["tdbot"].store
-    store.escalate(NUMBER, "payment_failed", clock(), context={"statement": "s1"})
-    store.escalate(NUMBER, "payment_failed", clock() + timedelta(hours=1), context={"statement": "s2"})
+    store.escalate(NUMBER, PAYMENT_FAILED, clock(), context={"statement": "s1"})
+    store.escalate(NUMBER, PAYMENT_FAILED, clock() + timedelta(hours=1), context={"statement": "s2"})
     [escalation] = escalations.listing(store.redis, store.keys)
     assert escalation.context == {"statement": "s1"}
     trail = audit.read_all(store.redis, store.keys.audit(NUMBER))

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from dialogs.reasons import SEND_UNCERTAIN
 from gateway import create_app
-from gateway.delivery import outbound
 from gateway.delivery.messages import SENDING
 from gateway.delivery.senders import KannelSender, SendUncertain
 from tests.support.delivery import MSISDN, queue_message, stored
@@ -61,7 +61,7 @@ def test_a_send_sendsms_never_answered_goes_to_a_person_and_never_out_again(test
     message = queue_message(runtime, route="kannel-cmcc")
     work(runtime)
     assert stored(runtime, message).status == SENDING
-    assert (MSISDN, outbound.SEND_UNCERTAIN) in runtime.store.escalations()
+    assert (MSISDN, SEND_UNCERTAIN) in runtime.store.escalations()
 
     run_scheduled(runtime, 86400)
     assert silent.connections() == 1 and stored(runtime, message).status == SENDING

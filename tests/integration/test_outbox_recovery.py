@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dialogs.reasons import OUTBOX_STUCK, OUTBOX_UNREADABLE
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.service import Service
@@ -76,7 +77,7 @@ def test_an_unreadable_entry_is_set_aside_for_a_person_and_the_rest_are_done(
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
     assert outbox.recover(runtime) == 1
     assert len(codes(confirming)) == 1
-    assert (poisoned, outbox.UNREADABLE_ENTRY) in runtime.store.escalations()
+    assert (poisoned, OUTBOX_UNREADABLE) in runtime.store.escalations()
     assert runtime.redis.hexists(runtime.keys.shared("pending", outbox.UNREADABLE), f"{poisoned}|SMbad")
     assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
 
@@ -116,13 +117,13 @@ def test_an_entry_failing_for_half_an_hour_is_escalated_once_and_still_retried(a
     for _ in range(outbox.STUCK_AFTER + 2):
         clock.advance(seconds=outbox.RECOVER_AFTER + 1)
         assert outbox.recover(runtime) == 0
-    assert runtime.store.escalations() == [(stuck, outbox.STUCK_ENTRY)]
+    assert runtime.store.escalations() == [(stuck, OUTBOX_STUCK)]
     kept = Pending.from_json(runtime.redis.hget(outbox.key(runtime, stuck), "SMstuck"))
     assert (kept.tries, kept.escalations) == (outbox.STUCK_AFTER + 2, ["owed"])
     monkeypatch.undo()  # the fix is deployed
     clock.advance(seconds=outbox.RECOVER_AFTER + 1)
     assert outbox.recover(runtime) == 1
-    assert sorted(runtime.store.escalations()) == sorted([(stuck, "owed"), (stuck, outbox.STUCK_ENTRY)])
+    assert sorted(runtime.store.escalations()) == sorted([(stuck, "owed"), (stuck, OUTBOX_STUCK)])
     assert not runtime.redis.exists(outbox.key(runtime, stuck))
 
 
@@ -162,10 +163,3 @@ def test_a_batch_with_nothing_left_to_do_does_not_end_the_cron_run(confirming, a
     assert outbox.recover_job() == 1
     assert len(codes(confirming)) == 1
     assert runtime.redis.zcard(outbox.index_key(runtime)) == 0
-
-
-def test_a_fresh_entry_is_written_as_a_release_without_try_counts_reads_it() -> None:
-    fresh = Pending(at=1.5, messages=["m1"])
-    assert "tries" not in fresh.to_json()
-    assert Pending.from_json(fresh.to_json()) == fresh
-    assert Pending.from_json(Pending(at=1.5, tries=3).to_json()).tries == 3

@@ -9,9 +9,8 @@ from dataclasses import replace
 import pytest
 
 from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
-from gateway.config import from_env
 from gateway.delivery.messages import QUEUED, SENT
-from gateway.delivery.pacing import Pacer, mps_for
+from gateway.delivery.pacing import Pacer
 from gateway.delivery.routing import CONSOLE
 from gateway.delivery.senders import ConsoleSender
 from gateway.state.keys import OUTBOX
@@ -131,20 +130,6 @@ def test_the_redis_servers_clock_paces_when_none_is_given(redis):
 def test_a_rate_that_is_not_positive_is_refused(redis, mps):
     with pytest.raises(ValueError, match="positive"):
         Pacer(redis, "tdbot:pace:x", mps)
-
-
-@pytest.mark.parametrize(("environ", "sender", "mps"), [
-    ({}, "twilio", 1.0),
-    ({"TDBOT_SENDER_MPS": "5"}, "twilio", 5.0),
-    ({"TDBOT_SENDER_MPS": "5", "TDBOT_MPS_TWILIO": "20"}, "twilio", 20.0),
-    ({"TDBOT_SENDER_MPS": "5", "TDBOT_MPS_TWILIO": "20"}, "console", 5.0),
-    ({"TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cmcc", 100.0),
-    ({"TDBOT_MPS_KANNEL": "50", "TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cucc", 50.0),  # the channel's own rate
-    ({"TDBOT_MPS_KANNEL": "50", "TDBOT_MPS_KANNEL_CMCC": "100"}, "kannel-cmcc", 100.0),
-    ({"TDBOT_SENDER_MPS": "5"}, "kannel-ctcc", 5.0),
-])
-def test_each_route_has_its_own_rate_from_the_environment(environ, sender, mps):
-    assert mps_for(from_env(environ), sender) == mps
 
 
 @pytest.fixture

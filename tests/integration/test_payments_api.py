@@ -11,6 +11,7 @@ from rq import SimpleWorker
 from dialogs.apply import apply
 from dialogs.effects import Pay
 from dialogs.model import Statement, Subscriber, Subscription
+from dialogs.reasons import OVERPAID
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations
@@ -149,7 +150,7 @@ def test_payments_need_the_bearer_token(client, runtime) -> None:
 def test_an_overpayment_is_recorded_and_escalated(pay, runtime) -> None:
     body = pay({"amount_fen": 1000, "reference": "bank-1"}).json
     assert (body["statement"]["status"], body["statement"]["paid_fen"]) == ("paid", 1000)
-    assert (MSISDN, charges.OVERPAID) in runtime.store.escalations()
+    assert (MSISDN, OVERPAID) in runtime.store.escalations()
 
 
 def test_an_overpayment_is_escalated_with_what_a_person_needs_and_both_are_audited(pay, runtime) -> None:
@@ -158,7 +159,7 @@ def test_an_overpayment_is_escalated_with_what_a_person_needs_and_both_are_audit
     assert escalation.context == {"statement": VID, "reference": "bank-1", "overpaid_fen": 50}
     trail = audit.read_all(runtime.redis, runtime.keys.audit(MSISDN))
     assert [(e["kind"], e.get("amount_fen"), e.get("reason")) for e in trail] == [
-        ("payment", 1000, None), ("escalated", None, "overpaid")]
+        ("payment", 1000, None), ("escalated", None, OVERPAID)]
 
 
 def test_a_statement_paid_elsewhere_is_not_charged_again_by_a_pending_jf(pay, runtime) -> None:

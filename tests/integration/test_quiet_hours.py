@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +18,8 @@ from gateway.jobs.reminders import message_id
 from gateway.state import due as due_index
 from gateway.state.keys import OUTBOX, REMINDERS_MISSED
 from tests.support.phone import Phone, api_headers
+from tests.support.processes import wait_for, worker
 from tests.support.reminders import CMCC, CUCC, SHANGHAI, cancel, due, local, outbox, put, run_due
-
-ROOT = Path(__file__).resolve().parents[2]
 
 REMINDER = "【中国联通】您的手机报结算单5.00元将于11月26日01:00到期，回JF缴费。回R拒收"
 OVERDUE = "【中国联通】您的手机报结算单已逾期，待缴5.00元，回JF缴费。回R拒收"
@@ -299,14 +292,8 @@ def test_worker_py_pacing_reminders_across_2200_sends_none_in_quiet_hours(client
     due_index.schedule(runtime.redis, runtime.keys, [(r, local(2026, 11, 25, 21, 59, 50)) for r in members.values()])
     already = runtime.redis.llen(runtime.keys.shared(OUTBOX))
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1", TDBOT_DATA_DIR=str(tmp_path),
-               TZ="UTC")  # faketime's start below is UTC: 21:59:57 in Shanghai
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        ["faketime", "-f", "@2026-11-25 13:59:57", sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    # faketime's start is UTC: 21:59:57 in Shanghai.
+    faketime = ("faketime", "-f", "@2026-11-25 13:59:57")
 
     def sent() -> dict[str, datetime]:
         raw = runtime.redis.lrange(runtime.keys.shared(OUTBOX), already, -1)
@@ -322,14 +309,8 @@ def test_worker_py_pacing_reminders_across_2200_sends_none_in_quiet_hours(client
         """Each reminder sent, waiting for 08:00, or missed."""
         return all(n in sent() or morning(r) or missed_one(r) for n, r in members.items())
 
-    try:
-        deadline = time.monotonic() + 60
-        while not settled() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
-    assert settled(), (tmp_path / "worker.log").read_text()[-3000:]
+    with worker(redis_url, tmp_path, before=faketime, TDBOT_SWEEP_INTERVAL=1, TDBOT_SENDER_MPS=1, TZ="UTC"):
+        wait_for(settled, "each reminder sent, waiting for 08:00, or missed", 60, log=tmp_path / "worker.log")
 
     for number, reminder in members.items():
         if number in sent():

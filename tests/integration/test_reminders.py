@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +12,9 @@ from gateway.bootstrap import REMINDER_QUEUE
 from gateway.jobs import sweeper
 from gateway.state import due as due_index
 from tests.support.phone import Phone, api_headers
+from tests.support.processes import wait_for, worker
 from tests.support.reminders import CMCC, CTCC, CUCC, cancel, due, local, outbox, put, run_due
-from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 REMINDER_ZH = "【中国移动】您的视频会员结算单9.50元将于12月2日23:59到期，回JF缴费。回R拒收"
 
 
@@ -204,20 +197,7 @@ def test_worker_py_runs_the_sweeper_and_delivers_a_reminder(phone, app, clock, r
     clock.now = datetime.now(UTC)  # the worker process keeps real time
     cancel(phone)
     statement_reminders(phone, 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
     # Real time in the worker: without TDBOT_QUIET_HOURS=off, a run in Shanghai's night would wait for 08:00.
-    env.update(REDIS_URL=redis_url, TDBOT_SWEEP_INTERVAL="1", TDBOT_SENDER_MPS="1000", TDBOT_DATA_DIR=str(tmp_path),
-               TDBOT_QUIET_HOURS="off")
-    log = (tmp_path / "worker.log").open("w")
-    # Its own session: what it forks (its cron, RQ's scheduler) goes with it, not on sweeping later tests' database.
-    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    try:
-        delivered = wait_for(lambda: reminders_in(outbox(app, CMCC)), 30)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
-    assert delivered, (tmp_path / "worker.log").read_text()[-3000:]
+    with worker(redis_url, tmp_path, TDBOT_SWEEP_INTERVAL=1, TDBOT_SENDER_MPS=1000, TDBOT_QUIET_HOURS="off"):
+        wait_for(lambda: reminders_in(outbox(app, CMCC)), "a reminder delivered", log=tmp_path / "worker.log")
     assert reminders_in(outbox(app, CMCC))[0].endswith("回R拒收")

@@ -16,8 +16,9 @@ from gateway.jobs import reminders
 from gateway.service import Service
 from gateway.state import due as due_index
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.phone import Phone, seed_demo
+from tests.support.processes import free_port
 from tests.support.reminders import due, outbox
 
 KANNEL_MO = "/webhooks/kannel/mo"

@@ -12,7 +12,7 @@ from gateway.config import InvalidSetting
 from gateway.state import counters
 from gateway.state.counters import IN, TrafficBuffer
 from gateway.state.keys import Keys
-from tests.support.waiting import wait_for
+from tests.support.processes import wait_for
 
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
@@ -25,7 +25,7 @@ def test_counts_are_written_after_the_configured_seconds_not_a_fixed_five(redis)
     soon, late = TrafficBuffer(redis, Keys("soon"), 0.2), TrafficBuffer(redis, Keys("late"), 60)
     soon.add(IN, "twilio", AT)
     late.add(IN, "twilio", AT)
-    assert wait_for(lambda: _written(redis, Keys("soon")) == 1, 2.5), "a 0.2 s buffer was not written within 2.5 s"
+    wait_for(lambda: _written(redis, Keys("soon")) == 1, "a 0.2 s buffer written within 2.5 s", 2.5)
     assert _written(redis, Keys("late")) == 0, "a 60 s buffer was written with the other's"
     late.flush()
     assert _written(redis, Keys("late")) == 1
@@ -38,7 +38,7 @@ def test_the_app_counts_a_step_after_the_configured_seconds(test_config, redis) 
     seed_demo(app)
     Phone(app.test_client(), app, "+8613800138000").send("TD")
     keys, start = Keys(), counters.minute(test_config["CLOCK"]())
-    assert wait_for(lambda: counters.traffic(redis, keys, [start])[start], 2.5)
+    wait_for(lambda: counters.traffic(redis, keys, [start])[start], "the count written", 2.5)
 
 
 @pytest.mark.parametrize("setting", ["five", "-1", "nan", "inf", "1e400"])

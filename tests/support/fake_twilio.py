@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from dialogs.segments import segments
 from gateway import create_app
-from tests.support.phone import AUTH_TOKEN
+from tests.support.phone import AUTH_TOKEN, Phone, seed_demo
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 FROM = "+15005550006"
@@ -258,3 +258,10 @@ def twilio_config(test_config: dict, fake_twilio: FakeTwilio) -> dict:
 @pytest.fixture
 def twilio_app(twilio_config: dict) -> Flask:
     return create_app(twilio_config)
+
+
+@pytest.fixture
+def twilio_phone(twilio_app: Flask) -> Phone:
+    """The China Mobile demo subscriber's phone, on an app that sends through the fake Twilio."""
+    seed_demo(twilio_app)
+    return Phone(twilio_app.test_client(), twilio_app, "+8613800138000")

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -25,23 +24,16 @@ from werkzeug.serving import make_server
 
 from gateway import create_app
 from gateway.bootstrap import QUEUES, Runtime
+from tests.support.processes import ROOT, STOP_WAIT, free_port, start, stop, wait_for
 from tests.support.profiles import NOT_SET
 from tests.support.scheduled import BurstWorker
 
-ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "kannel.conf"
 BEARERBOX, SMSBOX, FAKESMSC = "/usr/sbin/bearerbox", "/usr/sbin/smsbox", "/usr/lib/kannel/test/fakesmsc"
 INSTALL = "apt-get update && apt-get install -y kannel kannel-extras"
 TOKEN = "kannel-test-token-0123456789"
 USERNAME, PASSWORD = "tdbot", "sendsms-test-password"
 ADMIN_PASSWORD = "admin-test-password"
-STOP_WAIT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def kannel_settings(sendsms_url: str, callback_url: str | None = None) -> dict[str, object]:
@@ -52,34 +44,9 @@ def kannel_settings(sendsms_url: str, callback_url: str | None = None) -> dict[s
     }
 
 
-def until(check: Callable[[], object], timeout: float = 15.0, work: Callable[[], None] | None = None,
-          what: str = "") -> object:
-    """Poll `check` (doing `work` first each time) until it is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if work is not None:
-            work()
-        if result := check():
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check}")
-        time.sleep(0.1)
-
-
 def work(runtime: Runtime) -> None:
     """What a worker would do now: every queued job, once."""
     BurstWorker([runtime.queue(name) for name in QUEUES], connection=runtime.queue_redis).work(burst=True)
-
-
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Stop one process we started, by its pid; killed if it does not go in time."""
-    if process.poll() is None:
-        os.kill(process.pid, sig)
-        try:
-            process.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(STOP_WAIT)
 
 
 # --- tdbot over HTTP ---------------------------------------------------------------------------------------------
@@ -177,9 +144,9 @@ class Kannel:
     def start(self) -> Kannel:
         self.write_config()
         self.bearerbox = self._spawn(BEARERBOX, "bearerbox")
-        until(lambda: self.status() is not None, what="bearerbox's admin port")
+        wait_for(lambda: self.status() is not None, "bearerbox's admin port")
         self.smsbox = self._spawn(SMSBOX, "smsbox")
-        until(self._sendsms_listening, what="smsbox's sendsms port")
+        wait_for(self._sendsms_listening, "smsbox's sendsms port")
         return self
 
     def stop(self) -> None:
@@ -204,9 +171,7 @@ class Kannel:
             return probe.connect_ex(("127.0.0.1", self.sendsms_port)) == 0
 
     def _spawn(self, binary: str, name: str) -> subprocess.Popen:
-        with open(self.directory / f"{name}.out", "ab") as out:
-            return subprocess.Popen([binary, str(self.config)], stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        return start([binary, str(self.config)], self.directory / f"{name}.out", stdin=subprocess.DEVNULL)
 
 
 # --- fakesmsc, the phone -----------------------------------------------------------------------------------------
@@ -223,13 +188,11 @@ class Handset:
         self.log = kannel.directory / log_name
         self._lines: list[str] = []
         self._out = open(self.log, "ab")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [FAKESMSC, "-H", "127.0.0.1", "-r", str(kannel.smsc_port), "-i", "0.1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.process = start([FAKESMSC, "-H", "127.0.0.1", "-r", str(kannel.smsc_port), "-i", "0.1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        until(kannel.phone_connected, what="fakesmsc to connect")
+        wait_for(kannel.phone_connected, "fakesmsc to connect")
 
     def text(self, body: str, sender: str = "13800138000", to: str = "10086", kind: str = "text") -> None:
         self.process.stdin.write(f"{sender} {to} {kind} {body}\n".encode())

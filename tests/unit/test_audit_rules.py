@@ -16,13 +16,13 @@ from dialogs.engine import Facts, Message, step
 from dialogs.imports import merge
 from dialogs.model import CANCELLED, DialogState, Subscriber, Subscription
 from dialogs.renewal import renew
+from tests.support.imported import fees
 
 MSISDN = "+8613800138000"
 CODE = "424242"
 SHANGHAI = POLICIES["cmcc"].tz
 policies = st.sampled_from([POLICIES["cmcc"], POLICIES["cucc"], POLICIES["ctcc"]])
 moments = st.datetimes(datetime(2026, 1, 1), datetime(2028, 12, 31)).map(lambda d: d.replace(tzinfo=SHANGHAI))
-fees = st.integers(0, 10_000_000)
 
 
 @st.composite

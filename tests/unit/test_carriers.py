@@ -22,7 +22,7 @@ from carriers import (
     period_bounds,
     period_cost_fen,
     policy_for,
-    reminder_times,
+    reminder_slots,
     settlement_deadline,
     shift_out_of_quiet_hours,
     to_e164,
@@ -57,7 +57,7 @@ def utc(*args: int) -> datetime:
         (None, "default"),
     ],
 )
-def test_policy_for(key: str | None, expected: str) -> None:
+def test_an_unknown_or_missing_carrier_gets_the_default_policy(key: str | None, expected: str) -> None:
     assert policy_for(key).key == expected
 
 
@@ -70,7 +70,7 @@ def test_policy_for(key: str | None, expected: str) -> None:
         ("default", "10690000", "【tdbot】", "en", "daily", True, timedelta(days=7)),
     ],
 )
-def test_policy_records(
+def test_each_carriers_record_holds_its_short_code_signature_locale_and_window(
     key: str,
     short_code: str,
     sender_id: str,
@@ -145,7 +145,9 @@ CMCC_FLAT = dataclasses.replace(CMCC, late_fee_flat_fen=100)
         (CMCC_FLAT, 0, 0),  # nothing owed, nothing overdue
     ],
 )
-def test_late_fee(policy: CarrierPolicy, amount: int, fee: int) -> None:
+def test_the_late_fee_is_the_carriers_rate_or_flat_fee_on_what_is_unpaid(
+    policy: CarrierPolicy, amount: int, fee: int,
+) -> None:
     assert late_fee_fen(policy, amount) == fee
 
 
@@ -174,7 +176,7 @@ def test_late_fee_rejects_negative() -> None:
         ("10086", "CN", None),  # a short code is not a subscriber
     ],
 )
-def test_to_e164(raw: str, region: str, expected: str | None) -> None:
+def test_a_number_is_read_as_e164_in_its_region_or_refused(raw: str, region: str, expected: str | None) -> None:
     assert to_e164(raw, region) == expected
 
 
@@ -198,7 +200,9 @@ def test_to_e164(raw: str, region: str, expected: str | None) -> None:
         ("+14155552671", "cmcc", "cmcc"),
     ],
 )
-def test_carrier_for(msisdn: str, override: str | None, expected: str) -> None:
+def test_the_carrier_is_the_records_override_else_the_numbers_prefix(
+    msisdn: str, override: str | None, expected: str,
+) -> None:
     assert carrier_for(msisdn, override) == expected
 
 
@@ -224,7 +228,7 @@ def test_carrier_for(msisdn: str, override: str | None, expected: str) -> None:
         (DEFAULT_POLICY, cst(2024, 12, 28, 12, 0), cst(2025, 1, 4, 23, 59, 59)),
     ],
 )
-def test_settlement_deadline(
+def test_the_settlement_deadline_is_the_carriers_window_after_the_cancel(
     policy: CarrierPolicy, cancelled_at: datetime, deadline: datetime
 ) -> None:
     result = settlement_deadline(policy, cancelled_at)
@@ -232,7 +236,7 @@ def test_settlement_deadline(
     assert result.tzinfo is UTC
 
 
-def test_naive_datetimes_rejected() -> None:
+def test_a_moment_without_a_time_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         settlement_deadline(CMCC, datetime(2024, 3, 1, 10, 0))
     with pytest.raises(ValueError, match="naive"):
@@ -384,14 +388,14 @@ HOURS_12_2 = (timedelta(hours=12), timedelta(hours=2))
         ),
     ],
 )
-def test_reminder_times(
+def test_reminders_fall_at_each_offset_before_the_deadline_moved_out_of_quiet_hours_never_after_it(
     policy: CarrierPolicy,
     deadline: datetime,
     offsets: tuple[timedelta, ...],
     not_before: datetime,
     expected: list[datetime],
 ) -> None:
-    result = reminder_times(policy, deadline, offsets, not_before)
+    result = [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
     assert result == expected
     assert all(t.tzinfo is UTC for t in result)
 
@@ -413,7 +417,7 @@ def test_reminder_times(
         (date(2024, 3, 30), 30, date(2024, 2, 29)),
     ],
 )
-def test_period_bounds(renews_on: date, anchor: int, start: date) -> None:
+def test_a_period_starts_on_the_anchor_day_a_month_before_it_renews(renews_on: date, anchor: int, start: date) -> None:
     assert period_bounds(renews_on, anchor) == (start, renews_on)
 
 
@@ -429,7 +433,9 @@ def test_period_bounds(renews_on: date, anchor: int, start: date) -> None:
         (date(2024, 12, 31), 31, date(2025, 1, 31)),
     ],
 )
-def test_next_renewal(renews_on: date, anchor: int, expected: date) -> None:
+def test_the_next_renewal_keeps_the_anchor_day_where_the_month_has_it(
+    renews_on: date, anchor: int, expected: date,
+) -> None:
     assert next_renewal(renews_on, anchor) == expected
 
 
@@ -452,7 +458,9 @@ def test_next_renewal(renews_on: date, anchor: int, expected: date) -> None:
         (DEFAULT_POLICY, 2900, (date(2023, 2, 1), date(2023, 3, 1)), date(2023, 2, 14), 1450),  # 14/28
     ],
 )
-def test_period_cost(policy: CarrierPolicy, fee: int, period: tuple[date, date], cancelled_on: date, cost: int):
+def test_a_cancelled_period_costs_the_days_used_or_the_whole_month_per_carrier(
+    policy: CarrierPolicy, fee: int, period: tuple[date, date], cancelled_on: date, cost: int,
+):
     result = period_cost_fen(policy, fee, period, cancelled_on)
     assert result == cost
     assert isinstance(result, int)
@@ -503,7 +511,7 @@ def test_reminders_sorted_unique_after_not_before(
     lead: timedelta,
 ) -> None:
     not_before = deadline - lead
-    result = reminder_times(policy, deadline, offsets, not_before)
+    result = [at for _, at in reminder_slots(policy, deadline, offsets, not_before)]
     assert result == sorted(set(result))
     assert all(t >= not_before and not in_quiet_hours(policy, t) for t in result)
 
@@ -516,7 +524,9 @@ def test_reminders_sorted_unique_after_not_before(
     anchor=st.integers(1, 31),
     cancel_shift=st.integers(min_value=-60, max_value=60),
 )
-def test_period_cost_bounded(policy: CarrierPolicy, fee: int, renews_on: date, anchor: int, cancel_shift: int):
+def test_a_period_never_costs_less_than_nothing_nor_more_than_its_fee(
+    policy: CarrierPolicy, fee: int, renews_on: date, anchor: int, cancel_shift: int,
+):
     period = period_bounds(renews_on, anchor)
     assert 0 <= period_cost_fen(policy, fee, period, renews_on + timedelta(days=cancel_shift)) <= fee
 

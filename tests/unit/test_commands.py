@@ -92,7 +92,7 @@ TABLE = [
 
 
 @pytest.mark.parametrize(("raw", "expected"), TABLE, ids=[raw or "<empty>" for raw, _ in TABLE])
-def test_message_means_command(raw: str, expected: cmds.Command) -> None:
+def test_what_each_message_asks_for(raw: str, expected: cmds.Command) -> None:
     assert parse(normalize(raw)) == expected
 
 

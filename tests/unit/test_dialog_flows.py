@@ -152,7 +152,7 @@ FLOWS = [
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
-def test_flow(flow: Flow) -> None:
+def test_each_conversation_goes_as_the_table_says(flow: Flow) -> None:
     state, now = flow.state, NOW
     for turn in flow.turns:
         state, effects = step(state, Message(turn.text, provider_answered=turn.provider), flow.facts, now)

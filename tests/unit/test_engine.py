@@ -45,14 +45,18 @@ from dialogs.model import (
 from dialogs.normalize import normalize
 from dialogs.overdue import mark_overdue
 from dialogs.payments import record_payment
+from dialogs.reasons import CODE_ATTEMPTS, REQUESTED
 from dialogs.segments import fits
 from tests.support.digits import ASCII, DIGIT_SCRIPTS, FULL_WIDTH, SCRIPT_NAMES, in_script
+from tests.support.imported import MAX_FEE_FEN, packages
 from tests.support.profiles import examples
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 CLOCK = int(NOW.timestamp())
 SECRET = b"engine-test-secret"
 FRESH = "424242"
+# The escalation effects as `describe` writes them.
+HANDED_OVER, LOCKED_OUT = f"escalate:{REQUESTED}", f"escalate:{CODE_ATTEMPTS}"
 WRONG = "111111"
 MSISDN = "+8613800138000"
 RENEWS = date(2026, 12, 7)
@@ -96,13 +100,19 @@ def _pattern(sender: str, template: str) -> re.Pattern[str]:
     return re.compile(re.escape(sender) + "".join(parts), re.DOTALL)
 
 
+def is_fragment(key: str) -> bool:
+    """A piece rendered into a bigger message (a line, a status), never sent alone."""
+    return "_line" in key or key.startswith(("status_", "page_")) or key in ("query_owed", "query_nothing_owed",
+                                                                              "done_part")
+
+
 def template_key(text: str, policy: CarrierPolicy) -> str:
     """Which whole-message template (either language) produced `text`; the most specific when several match."""
     found = [
         (len(template) - template.count("{") * 4, key)
         for catalogue in CATALOGUES.values()
         for key, template in catalogue.items()
-        if not budgets.is_fragment(key) and _pattern(policy.sender_id, template).fullmatch(text)
+        if not is_fragment(key) and _pattern(policy.sender_id, template).fullmatch(text)
     ]
     assert found, f"not rendered from any template: {text!r}"
     return max(found)[1]
@@ -234,7 +244,7 @@ CASES = [
     Case("a wrong code, 4 tries left", verifying(), WRONG, VERIFYING, ["reply:code_wrong"], ("4次",)),
     Case("a wrong code, 1 try left", verifying(attempts=3), WRONG, VERIFYING, ["reply:code_wrong"], ("1次",)),
     Case("the fifth wrong code locks and escalates", verifying(attempts=4), WRONG, LOCKED,
-         ["escalate:code_attempts", "reply:locked"]),
+         [LOCKED_OUT, "reply:locked"]),
     Case("an expired code", verifying(code_expires_at=CLOCK), FRESH, CONFIRMING, ["reply:code_expired"]),
     Case("not a code while verifying", verifying(), "12345", VERIFYING, ["reply:code_waiting"]),
     Case("chatter while verifying", verifying(), "hello", VERIFYING, ["reply:code_waiting"]),
@@ -245,8 +255,8 @@ CASES = [
     Case("STOP mid-flow opts out, flow goes on", verifying(), "STOP", VERIFYING, ["optout:True", "reply:stop"]),
     Case("STOP the provider already confirmed", verifying(), "STOP", VERIFYING, ["optout:True"],
          provider_answered=cmds.STOP),
-    Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, ["escalate:requested", "reply:human"]),
-    Case("KF escalates", IDLE_STATE, "KF", IDLE, ["escalate:requested", "reply:human"]),
+    Case("人工 mid-flow escalates", verifying(), "人工", VERIFYING, [HANDED_OVER, "reply:human"]),
+    Case("KF escalates", IDLE_STATE, "KF", IDLE, [HANDED_OVER, "reply:human"]),
     # locked
     Case("TD while locked", LOCKED_STATE, "TD", LOCKED, ["reply:still_locked"]),
     Case("a code while locked", LOCKED_STATE, FRESH, LOCKED, ["reply:still_locked"]),
@@ -286,7 +296,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_transition(case: Case) -> None:
+def test_each_message_in_each_state_moves_the_dialog_and_answers_as_the_table_says(case: Case) -> None:
     message = Message(case.text, provider_answered=case.provider_answered)
     state, effects = step(case.state, message, case.facts, case.now)
     assert (state.stage, describe(effects, case.facts.policy)) == (case.stage, case.effects), texts(effects)
@@ -314,18 +324,20 @@ class Handover:
     human: bool = True
     noticed: bool = True
     stage: str = IDLE
+    passed_on: str | None = None  # what the person is given of the text; None: the text as typed
 
 
 HANDOVERS = [
-    Handover("人工 hands over and says so", IDLE_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False),
-    Handover("客服 too", IDLE_STATE, "客服", ["escalate:requested", "reply:human"], noticed=False),
-    Handover("人工 keeps a lock", LOCKED_STATE, "人工", ["escalate:requested", "reply:human"], noticed=False,
+    Handover("人工 hands over and says so", IDLE_STATE, "人工", [HANDED_OVER, "reply:human"], noticed=False),
+    Handover("客服 too", IDLE_STATE, "客服", [HANDED_OVER, "reply:human"], noticed=False),
+    Handover("人工 keeps a lock", LOCKED_STATE, "人工", [HANDED_OVER, "reply:human"], noticed=False,
              stage=LOCKED),
     Handover("the first message after is passed on, with one notice", WITH_PERSON, "还在吗",
              ["for_agent", "reply:human_waiting"]),
     Handover("later messages are passed on in silence", NOTICED, "你好？", ["for_agent"]),
     Handover("TD is for the person too", NOTICED, "TD", ["for_agent"]),
-    Handover("a code is for the person too", VERIFYING_WITH_PERSON, FRESH, ["for_agent"], stage=VERIFYING),
+    Handover("a code is for the person too, starred as the log keeps it", VERIFYING_WITH_PERSON, FRESH, ["for_agent"],
+             stage=VERIFYING, passed_on="******"),
     Handover("Y opens no flow", NOTICED, "Y", ["for_agent"]),
     Handover("人工 again opens nothing new", NOTICED, "人工", ["for_agent"]),
     Handover("STOP still opts out", NOTICED, "STOP", ["for_agent", "optout:True", "reply:stop"]),
@@ -338,11 +350,12 @@ HANDOVERS = [
 
 
 @pytest.mark.parametrize("case", HANDOVERS, ids=[c.name for c in HANDOVERS])
-def test_handover(case: Handover) -> None:
+def test_while_a_person_has_the_conversation_messages_are_theirs_and_stop_still_works(case: Handover) -> None:
     state, effects = step(case.state, Message(case.text), facts(), NOW)
     assert describe(effects, POLICIES["cmcc"]) == case.effects
     assert (state.human, state.human_noticed, state.stage) == (case.human, case.noticed, case.stage)
-    assert [e.text for e in effects if isinstance(e, ForAgent)] in ([], [case.text])
+    passed_on = case.text if case.passed_on is None else case.passed_on
+    assert [e.text for e in effects if isinstance(e, ForAgent)] in ([], [passed_on])
 
 
 def test_a_number_handed_back_answers_again() -> None:
@@ -461,7 +474,7 @@ def test_wrong_tries_add_up_across_new_codes_until_the_lock() -> None:
     assert describe(effects, POLICIES["cmcc"]) == ["reply:code_wrong"]
     state, effects = step(state, Message(WRONG), facts(), now)
     assert state.stage == LOCKED
-    assert describe(effects, POLICIES["cmcc"]) == ["escalate:code_attempts", "reply:locked"]
+    assert describe(effects, POLICIES["cmcc"]) == [LOCKED_OUT, "reply:locked"]
 
 
 # --- language ---------------------------------------------------------------------------------------------
@@ -484,7 +497,9 @@ LANGUAGE = [
 
 
 @pytest.mark.parametrize(("locale", "previous", "text", "expected"), LANGUAGE)
-def test_language(locale: str | None, previous: str, text: str, expected: str) -> None:
+def test_the_reply_is_in_the_stored_locale_else_the_words_else_the_conversations_language(
+    locale: str | None, previous: str, text: str, expected: str,
+) -> None:
     state = replace(CHOOSING_STATE, lang=previous)
     new, effects = step(state, Message(text), facts(subscriber(locale=locale)), NOW)
     assert new.lang == expected
@@ -513,15 +528,8 @@ def test_english_journey_reads_english() -> None:
 COMMANDS = ["TD", "退订", "TD 1", "TD 2,3", "TD ALL", "全部退订", "TD 视频", "1", "2", "1，3", "4", "0", "Y", "是", "N",
             "否", "0000", "查询", "ZD", "HELP", "?", "人工", "STOP", "R", "START", "STOP PLEASE", "123456", "JF", "BG"]
 POLICY_CHOICES = [*POLICIES.values(), NO_CODE]
-MAX_FEE = 10_000_000  # fen, the most the API takes
-
-names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="|\n\r"), min_size=1, max_size=40).map(
-    str.strip).filter(bool)
-imported = st.integers(0, MAX_FEE).flatmap(lambda fee: st.builds(
-    Subscription, id=st.sampled_from(["a", "b", "c", "d", "e"]), name=names,
-    service_code=st.sampled_from(["SPHY", "X"]), fee_fen=st.just(fee),
-    renews_on=st.dates(date(2026, 11, 1), date(2027, 2, 28)), paid_fen=st.integers(0, fee),
-))
+imported = packages(ids=st.sampled_from(["a", "b", "c", "d", "e"]),
+                    renews_on=st.dates(date(2026, 11, 1), date(2027, 2, 28)))
 
 
 @st.composite
@@ -530,7 +538,7 @@ def cancelled_earlier(draw: st.DrawFn, sub: Subscriber, policy: CarrierPolicy, p
     at = NOW - timedelta(seconds=draw(st.integers(0, 40 * 86400)))
     statement = statement_for(facts(sub, policy), package, at)
     sub = apply(sub, [CancelSubscription(package.id), IssueStatement(statement)], at)
-    paid = draw(st.sampled_from([0, 0, statement.owed_fen, statement.owed_fen + 100]) | st.integers(0, MAX_FEE))
+    paid = draw(st.sampled_from([0, 0, statement.owed_fen, statement.owed_fen + 100]) | st.integers(0, MAX_FEE_FEN))
     if paid:
         sub = record_payment(sub, statement.id, Payment(f"bank-{package.id}", paid, at), policy, at).subscriber
     return mark_overdue(sub, policy, statement.id, NOW)
@@ -648,7 +656,7 @@ def test_five_wrong_codes_lock_whatever_they_are(world: tuple[CarrierPolicy, Sub
         state, effects = step(state, Message(code), facts(sub, policy), NOW)
         assert not cancels(effects)
     assert state.stage == LOCKED
-    assert "escalate:code_attempts" in describe(effects, policy)
+    assert LOCKED_OUT in describe(effects, policy)
 
 
 def test_a_dialog_nobody_handed_over_is_written_as_the_previous_release_wrote_it() -> None:

@@ -81,7 +81,7 @@ from dialogs.normalize import has_cjk, normalize, numbers_in
         ("Ⅸ", "IX"),  # a roman numeral is letters, folded as before
     ],
 )
-def test_normalize(raw: str, expected: str) -> None:
+def test_input_is_normalised_to_half_width_upper_case_single_spaced_with_typos_mended(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
 
 
@@ -122,7 +122,7 @@ def test_normalize(raw: str, expected: str) -> None:
         ("9" * 5000, None),
     ],
 )
-def test_numbers_in(raw: str, expected: tuple[int, ...] | None) -> None:
+def test_numbers_are_read_with_chinese_or_ascii_commas_and_spaces(raw: str, expected: tuple[int, ...] | None) -> None:
     assert numbers_in(raw) == expected
 
 
@@ -141,7 +141,7 @@ def test_numbers_in(raw: str, expected: tuple[int, ...] | None) -> None:
         ("", False),
     ],
 )
-def test_has_cjk(text: str, expected: bool) -> None:
+def test_ideographs_are_recognised_whatever_their_block(text: str, expected: bool) -> None:
     assert has_cjk(text) is expected
 
 

@@ -28,17 +28,13 @@ from dialogs.model import (
     Subscriber,
     Subscription,
 )
+from tests.support.imported import MAX_PACKAGES, fees, names
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 MSISDN = "+8613800138000"
 NUMBERED = re.compile(r"^(\d+)\. ?")
 
-# What the API and CSV import accept (gateway/web/validation.py): up to 100 packages, names of 1-40 characters
-# without | or line breaks and not blank at either end, fees up to 10,000,000 fen.
-names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="|\n\r"), min_size=1, max_size=40) \
-    .map(str.strip).filter(bool)
-fees = st.one_of(st.integers(0, 10_000_000), st.sampled_from([500, 1500, 99_999]))
-packages = st.lists(st.tuples(names, fees, st.booleans()), min_size=1, max_size=100)
+packages = st.lists(st.tuples(names, fees, st.booleans()), min_size=1, max_size=MAX_PACKAGES)
 policies = st.sampled_from(list(POLICIES.values()))
 screens = st.sampled_from([SMS, USSD])
 

@@ -29,6 +29,7 @@ from dialogs.model import (
     Subscriber,
     Subscription,
 )
+from dialogs.reasons import CODE_ATTEMPTS
 from gateway.state import codec
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -268,7 +269,7 @@ def test_five_wrong_codes_lock_paying_and_call_a_person() -> None:
     for _ in range(codes.MAX_ATTEMPTS):
         state, effects = run(state, "111111", who)
     assert state.stage == LOCKED
-    assert Escalate("code_attempts") in effects
+    assert Escalate(CODE_ATTEMPTS) in effects
     assert "缴费已暂停" in replies(effects)
     _, effects = run(state, "JF", who)
     assert "暂停" in replies(effects) and not [e for e in effects if isinstance(e, Pay)]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carriers import POLICIES, CarrierPolicy, allowed_send_time, in_quiet_hours, reminder_times, settlement_deadline
+from carriers import POLICIES, CarrierPolicy, allowed_send_time, in_quiet_hours, reminder_slots, settlement_deadline
 from dialogs.reminders import renewal_moment
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -83,7 +83,7 @@ HOURS_12_2 = CUCC.settlement_reminders
 def test_a_reminder_is_due_where_a_normal_backlog_still_delivers_it_out_of_quiet_hours_and_in_time(
     policy: CarrierPolicy, deadline: datetime, not_before: datetime, expected: list[datetime]
 ) -> None:
-    assert reminder_times(policy, deadline, policy.settlement_reminders, not_before) == expected
+    assert [at for _, at in reminder_slots(policy, deadline, policy.settlement_reminders, not_before)] == expected
 
 
 # --- what a late sweep or send finds --------------------------------------------------------------
@@ -160,7 +160,7 @@ def reminders(draw) -> tuple[CarrierPolicy, datetime, list[datetime]]:
     else:
         deadline = renewal_moment(policy, now.date() + timedelta(days=draw(st.integers(1, 62))))
         offsets = policy.renewal_reminders
-    return policy, deadline, reminder_times(policy, deadline, offsets, now)
+    return policy, deadline, [at for _, at in reminder_slots(policy, deadline, offsets, now)]
 
 
 @st.composite

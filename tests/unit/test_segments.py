@@ -4,16 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialogs.segments import (
-    USSD_SCREEN,
-    Budget,
-    fits,
-    fits_ussd,
-    is_gsm7,
-    segments,
-    septets,
-    ucs2_units,
-)
+from carriers import POLICIES
+from dialogs.budgets import Screen, fits_screen
+from dialogs.segments import USSD_SCREEN, Budget, fits, is_gsm7, segments
 
 ZH = "退"
 EMOJI = "😀"
@@ -34,26 +27,8 @@ EMOJI = "😀"
         ("【10086】", False),
     ],
 )
-def test_is_gsm7(text: str, expected: bool) -> None:
+def test_only_the_gsm_alphabet_and_its_extension_go_out_in_7_bits(text: str, expected: bool) -> None:
     assert is_gsm7(text) is expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("", 0), ("TD", 2), ("€", 2), ("{", 2), ("a{b}", 6), ("^{}\\[~]|€", 18)],
-)
-def test_septets(text: str, expected: int) -> None:
-    assert septets(text) == expected
-
-
-def test_septets_refuses_non_gsm() -> None:
-    with pytest.raises(ValueError):
-        septets("退")
-
-
-@pytest.mark.parametrize(("text", "expected"), [("", 0), ("退订", 2), (EMOJI, 2), ("a" + EMOJI, 3)])
-def test_ucs2_units(text: str, expected: int) -> None:
-    assert ucs2_units(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -90,7 +65,7 @@ def test_ucs2_units(text: str, expected: int) -> None:
         (ZH * 65 + EMOJI + ZH * 67, 2),
     ],
 )
-def test_segments(text: str, expected: int) -> None:
+def test_a_text_costs_the_segments_its_encoding_needs_never_splitting_a_character(text: str, expected: int) -> None:
     assert segments(text) == expected
 
 
@@ -125,7 +100,9 @@ def test_segments_on_a_65_62_route(text: str, expected: int) -> None:
         ("", Budget(), True),
     ],
 )
-def test_fits(text: str, budget: Budget, expected: bool) -> None:
+def test_a_text_fits_a_budget_when_its_segments_on_that_route_are_within_it(
+    text: str, budget: Budget, expected: bool,
+) -> None:
     assert fits(text, budget) is expected
 
 
@@ -138,7 +115,7 @@ def test_budget_refuses_impossible_capacities(fields: tuple[int, int, int, int, 
         Budget(*fields)
 
 
-def test_budget_is_frozen() -> None:
+def test_a_budget_cannot_be_changed_once_made() -> None:
     with pytest.raises(AttributeError):
         Budget().max_segments = 3  # type: ignore[misc]
 
@@ -147,9 +124,9 @@ def test_budget_is_frozen() -> None:
     ("text", "expected"),
     [("", True), ("a" * USSD_SCREEN, True), ("a" * 183, False), (ZH * 182, True), (ZH * 183, False)],
 )
-def test_fits_ussd(text: str, expected: bool) -> None:
+def test_a_ussd_screen_holds_182_characters_whatever_their_script(text: str, expected: bool) -> None:
     assert USSD_SCREEN == 182
-    assert fits_ussd(text) is expected
+    assert fits_screen(POLICIES["cmcc"], "done", text, Screen(USSD_SCREEN)) is expected
 
 
 texts = st.text(alphabet=st.sampled_from("aZ0 @€{}^退😀\n")) | st.text(max_size=400)
@@ -167,5 +144,6 @@ def test_segments_monotone_when_appending(text: str, char: str) -> None:
 
 @given(st.text(alphabet=st.sampled_from("ab{€"), min_size=161, max_size=1000))
 def test_gsm_segments_hold_at_most_153_septets(text: str) -> None:
-    # lower bound: no segment can carry more than 153 septets
-    assert segments(text) >= -(-septets(text) // 153)
+    # lower bound: no segment can carry more than 153 septets ({ and € take two each)
+    septets = len(text) + sum(c in "{€" for c in text)
+    assert segments(text) >= -(-septets // 153)

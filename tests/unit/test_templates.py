@@ -12,6 +12,7 @@ from carriers import POLICIES, CarrierPolicy
 from dialogs import budgets
 from dialogs.messages import CATALOGUES, LANGS, day, money, render, when
 from dialogs.segments import fits, segments
+from tests.support.imported import MAX_FEE_FEN as API_FEE_FEN
 
 # The dearest package we expect (999.99 元/month; the API accepts more, at the cost of segments),
 # on a name as long as a message shows it.
@@ -111,9 +112,8 @@ def test_long_package_names_are_shortened(name: str, shown: str) -> None:
 
 # --- listings and split messages: a page or a message always has room for one line ---------------------------
 
-# The dearest fee the API accepts, on 100 packages: a page must hold one such line, however long its name. A message
-# sent in parts (SPLIT) is an SMS, whatever channel asked for it.
-API_FEE_FEN = 10_000_000
+# The dearest fee the API accepts (API_FEE_FEN), on 100 packages: a page must hold one such line, however long its
+# name. A message sent in parts (SPLIT) is an SMS, whatever channel asked for it.
 SCREENS = {"sms": budgets.SMS, "ussd": budgets.USSD}
 PAGED_CASES = [
     (lang, key, policy, screen)

@@ -46,6 +46,7 @@ from gateway.channels.ussd_screens import (
     position_after,
     wire,
 )
+from tests.support.imported import fees, names
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
@@ -211,12 +212,6 @@ def test_every_fixed_screen_leaves_room_for_its_hint(lang: str, key: str) -> Non
     assert len(render_screen(lang, key, **worst)) <= USSD.chars
 
 
-# Package names as the API accepts them (gateway/web/validation.py): 1-40 characters, no | or line breaks.
-names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="|\n\r"), min_size=1, max_size=40) \
-    .map(str.strip).filter(bool)
-fees = st.one_of(st.integers(0, 10_000_000), st.sampled_from([500, 1500, 99_999]))
-
-
 def subscriber(packages: list[tuple[str, int]], locale: str) -> Subscriber:
     subs = tuple(Subscription(f"p{i}", name, f"C{i}", fee, date(2026, 12, 7)) for i, (name, fee) in enumerate(packages))
     return Subscriber("+8613800138000", locale=locale, subscriptions=subs)
@@ -254,6 +249,25 @@ def test_every_screen_naming_packages_fits_with_its_hint(packages, locale, carri
         assert not text.startswith(POLICIES[carrier].sender_id)  # a screen is no SMS: never signed
 
 
+# The longest names the API accepts, in the widest scripts it takes: the result screen names them whole if that fits,
+# else cut to budgets.NAME_CHARS, else counts them; always within the screen, hint included, in every language.
+LONGEST_NAMES = ["咪" * 40, "W" * 40, "视频会员 Video Plus " * 2]
+RESULTS = [(lang, carrier, name, count) for lang in LANGS for carrier in sorted(POLICIES) for name in LONGEST_NAMES
+           for count in (1, 2, 3, 12)]
+
+
+@pytest.mark.parametrize(("lang", "carrier", "name", "count"), RESULTS)
+def test_the_result_of_a_cancel_fits_its_screen_with_the_packages_named_whole_short_or_counted(
+        lang: str, carrier: str, name: str, count: int) -> None:
+    who = subscriber([(f"{name[:39]}{i % 10}", 99_999) for i in range(count)], lang)
+    result = screens_of(who, carrier, tuple(s.id for s in who.subscriptions))[-1]
+    assert budgets.fits_screen(POLICIES[carrier], "done", result, USSD)
+    assert len(hinted(Position(END, result, lang)).hint) + 1 + len(result) <= USSD_SCREEN
+    names = [s.name for s in who.subscriptions]
+    assert (all(n in result for n in names) or all(budgets.short_name(n) in result for n in names)
+            or result == render_screen(lang, "done_many", count=count)), result
+
+
 def test_a_confirmation_too_long_for_a_screen_comes_a_page_at_a_time_each_with_the_total_and_the_keys() -> None:
     who = subscriber([(f"咪咕视频钻石会员尊享月包{i}", 99_999) for i in range(6)], "zh")
     confirm = screens_of(who, "cmcc", tuple(s.id for s in who.subscriptions))[1]
@@ -268,7 +282,7 @@ def test_a_confirmation_states_the_amount_and_the_carriers_deadline() -> None:
     assert f"截止{deadline}" in confirm and "1 确认\n2 放弃" in confirm
 
 
-def test_hinted_and_wired() -> None:
+def test_a_screen_goes_out_as_con_or_end_under_its_hint() -> None:
     position = hinted(Position(CONFIRM, "您将退订：…\n1 确认\n2 放弃", "zh"))
     assert wire(position) == "CON 输入无效，请重新选择。\n您将退订：…\n1 确认\n2 放弃"
     assert wire(Position(END, "已放弃，业务未变更。")) == "END 已放弃，业务未变更。"

@@ -13,6 +13,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from dialogs.reasons import REQUESTED
 from gateway.bootstrap import Runtime, runtime
 from gateway.masking import mask
 from gateway.state import audit, escalations, operators
@@ -107,8 +108,9 @@ def escalation(ref: str, reason: str, stamp: str = "") -> str:
     found = escalations.load(rt.redis, rt.keys, msisdn, reason, stamp if stamp.isdigit() else "")
     if found is None:
         abort(404, "No such escalation: it may have been resolved.")
+    # Resolving a 人工 escalation hands the number back to the bot: the page says so.
     return render_template("ops/escalation.html", escalation=found, ref=ref, stamp=stamp,
-                           entries=_timeline(rt, msisdn, 30))
+                           entries=_timeline(rt, msisdn, 30), hands_back=found.reason == REQUESTED)
 
 
 @bp.post("/escalations/<ref>/<reason>/take")
@@ -139,7 +141,7 @@ def resolve(ref: str, reason: str) -> Response:
         flash("Say in a note how it was resolved.")
         return redirect(url_for("ops.escalation", ref=ref, reason=reason))
     done = actions.resolve(rt, _number(rt, ref), reason, current_user.name, note)
-    flash("Resolved." + (" The bot answers this number again." if reason == escalations.HUMAN else ""))
+    flash("Resolved." + (" The bot answers this number again." if reason == REQUESTED else ""))
     return redirect(url_for("ops.escalation", ref=ref, reason=reason, stamp=done.stamp))
 
 
