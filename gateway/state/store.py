@@ -262,10 +262,12 @@ class Store:
         conn.set(self.keys.dialog(msisdn), codec.dialog_to_json(state))
 
     def record_inbound(
-        self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID
+        self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID,
+        longest: int = INBOUND_TTL,
     ) -> None:
+        """Keep `reply` as the answer to `inbound_id` as long as its kind of id lives, and never beyond `longest`."""
         conn = pipeline if pipeline is not None else self.redis
-        ttl = {CONTENT_ID: CONTENT_ID_TTL, SESSION_ID: SESSION_ID_TTL}.get(kind, INBOUND_TTL)
+        ttl = min({CONTENT_ID: CONTENT_ID_TTL, SESSION_ID: SESSION_ID_TTL}.get(kind, INBOUND_TTL), longest)
         conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=ttl)
 
     def recorded(self, msisdn: str, inbound_ids: Sequence[str]) -> list[str | None]:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from dialogs.effects import CODE, CONFIRMATION
+from dialogs.messages import render
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
@@ -145,3 +146,17 @@ def test_refused_credentials_fail_the_message_and_tell_a_person(serve, handset: 
     assert "403" in stored(runtime, message).error and "password" not in stored(runtime, message).error
     assert (MSISDN, outbound.SEND_REFUSED) in runtime.store.escalations()
     assert handset.texts() == []
+
+
+STRANGER_PHONE, STRANGER = "13900000000", "+8613900000000"  # a number we have no record of
+
+
+def test_a_stranger_s_retried_mo_is_answered_once(live: LiveApp, runtime, handset: Handset) -> None:
+    live.lose_answers = 1  # tdbot answers the stranger, but smsbox never hears so and sends it again, same %I
+    handset.text("TD", sender=STRANGER_PHONE)
+    until(lambda: len(live.mo_requests) >= 2, what="smsbox to retry the MO")
+    assert live.mo_requests[0] == live.mo_requests[1]
+    arrive(handset, runtime, 1, "the stranger's reply")
+    work(runtime)
+    until(lambda: not runtime.queue("outbound").count, work=lambda: work(runtime), what="the outbound queue empty")
+    assert handset.texts() == [render("zh", "unknown_sender")]

@@ -16,7 +16,7 @@ from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from gateway.state import store
-from gateway.state.keys import MESSAGE
+from gateway.state.keys import MESSAGE, PENDING
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
 from tests.support.phone import BASE_URL, Phone, seed_demo
@@ -161,6 +161,16 @@ def test_a_stranger_gets_its_reply_as_a_message_kept_only_a_day(client, runtime,
     assert reply.text == render("zh", "unknown_sender") and reply.route == "kannel-cmcc"  # a Chinese number
     assert 0 < redis.ttl(runtime.keys.message(STRANGER, reply.id)) <= 86400
     assert runtime.store.load_subscriber(STRANGER) is None and runtime.store.conversation(STRANGER) == []
+
+
+@pytest.mark.parametrize("id", ["k-1", ""])  # smsbox's %I; a link that gives none: the number and text, for seconds
+def test_a_stranger_s_retried_mo_sends_one_reply(client, runtime, redis, id) -> None:
+    assert [mo(client, "TD", id=id, sender="13900000000").status_code for _ in range(3)] == [200] * 3
+    [reply] = messages(runtime, STRANGER)
+    assert runtime.queue("outbound").count == 1
+    [record] = redis.keys(runtime.keys.inbound(STRANGER, "*"))
+    assert 0 < redis.ttl(record) <= (86400 if id else store.CONTENT_ID_TTL)  # a stranger's keys never stay
+    assert redis.hlen(runtime.keys.of(STRANGER, PENDING)) == 0  # its after-commit work done
 
 
 def test_a_message_too_long_gets_a_notice_and_no_step(client, runtime) -> None:
