@@ -164,6 +164,16 @@ end
 return 1
 """
 
+# Store a message unless one is stored under its id. KEYS: the message. ARGV: its fields and values.
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
 def digest(value: bytes | None) -> str:
     """What `write_if_unchanged` compares: the SHA1 of a string value, '' for a missing key."""
     return hashlib.sha1(value).hexdigest() if value is not None else ""
@@ -179,6 +189,7 @@ class Store:
         self._read = redis.register_script(_READ)
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
         self._claim = redis.register_script(_CLAIM)
+        self._add = redis.register_script(_ADD)
         self._local = threading.local()
 
     def _own_connection(self) -> Redis:
@@ -281,6 +292,12 @@ class Store:
         conn.hset(key, mapping=message.to_hash())
         if message.kind == CODE:
             conn.expire(key, CODE_MESSAGE_TTL)
+
+    def add_message(self, message: OutboundMessage) -> bool:
+        """Store `message` unless a message is stored under its id: True when this call stored it. For a message
+        whose id is made from what it follows up, so that doing the follow-up again stores nothing twice."""
+        fields = [x for pair in message.to_hash().items() for x in pair]
+        return self._add(keys=[self.keys.message(message.msisdn, message.id)], args=fields) == 1
 
     def claim_message(self, msisdn: str, message_id: str, at: int = 0, text: str = "") -> bool:
         """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may
