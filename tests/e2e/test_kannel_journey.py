@@ -14,12 +14,14 @@ import requests
 
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.messages import render
+from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, until, work
+from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, kannel_settings, until, work
 from tests.support.phone import seed_demo
+from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 PHONE = "13800138000"  # the demo China Mobile subscriber, as the SMSC gives the number
@@ -160,3 +162,34 @@ def test_a_stranger_s_retried_mo_is_answered_once(live: LiveApp, runtime, handse
     work(runtime)
     until(lambda: not runtime.queue("outbound").count, work=lambda: work(runtime), what="the outbound queue empty")
     assert handset.texts() == [render("zh", "unknown_sender")]
+
+
+# How many times smsbox must ask while tdbot answers 503 for the message not to be lost: here every second
+# (http-queue-delay is 1 s under test), in production every http-queue-delay seconds of deploy/kannel.conf.
+OUTAGE_ASKS = 12
+
+
+def test_while_redis_is_away_smsbox_keeps_asking_and_no_mo_or_report_is_lost(
+    serve, live: LiveApp, kannel: Kannel, handset: Handset, test_config: dict, redis_url: str
+) -> None:
+    proxy = FreezingProxy(redis_url)
+    try:
+        web = serve(REDIS_URL=proxy.url)  # what smsbox reaches: tdbot, on a Redis about to go away
+        seed_demo(web)
+        worker = create_app({**test_config, **kannel_settings(kannel.sendsms_url, live.url)}).extensions["tdbot"]
+        notice = queue_message(worker, "您的视频会员已退订。", route=ROUTE)
+        proxy.cut()
+        work(worker)  # it leaves; its delivery reports find tdbot answering 503
+        handset.text("TD", sender=PHONE)  # and so does the subscriber's MO
+
+        def asked_enough() -> bool:
+            delivered = [query for query in live.dlr_requests if "type=1&" in query]
+            return len(live.mo_requests) >= OUTAGE_ASKS and len(delivered) >= OUTAGE_ASKS
+
+        until(asked_enough, timeout=OUTAGE_ASKS + 20, what=f"smsbox to ask {OUTAGE_ASKS} times for the MO and report")
+        proxy.mend()
+        until(lambda: stored(worker, notice).status == DELIVERED, timeout=20, what="the report, once Redis is back")
+        assert "1.视频会员" in arrive(handset, worker, 2, "the reply to the MO, once Redis is back")[-1]
+        assert len(worker.store.conversation(MSISDN)) == 1
+    finally:
+        proxy.close()

@@ -94,6 +94,7 @@ class LiveApp:
         self.app = None
         self.lose_answers = 0
         self.mo_requests: list[str] = []
+        self.dlr_requests: list[str] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = make_server("127.0.0.1", self.port, self, threaded=True)
@@ -104,6 +105,8 @@ class LiveApp:
         if self.app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no app"]
+        if environ.get("PATH_INFO") == "/webhooks/kannel/dlr":
+            self.dlr_requests.append(environ.get("QUERY_STRING", ""))
         if environ.get("PATH_INFO") == "/webhooks/kannel/mo":
             self.mo_requests.append(environ.get("QUERY_STRING", ""))
             if self.lose_answers > 0:
@@ -349,6 +352,7 @@ def serve(test_config: dict, kannel: Kannel, live: LiveApp) -> Iterator[Callable
         settings = {**test_config, "PUBLIC_BASE_URL": live.url, **kannel_settings(kannel.sendsms_url, live.url)}
         live.app, live.lose_answers = create_app({**settings, **overrides}), 0
         live.mo_requests.clear()
+        live.dlr_requests.clear()
         return live.app
 
     yield make
