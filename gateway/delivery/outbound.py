@@ -121,13 +121,15 @@ def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> No
 
 def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     """The last checks, made before a pacing slot is booked (a reminder held or skipped costs its route nothing) and
-    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for."""
+    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for: it is booked for
+    the message, which comes back then."""
     checked = verdict(runtime, message)
     if checked.decision != SEND:
         return checked
-    later = runtime.route(message).pacer.acquire(segments(checked.text))
-    if later:
-        _enqueue_in(runtime, message, later, _current_queue())
+    later = runtime.route(message).pacer.acquire(segments(checked.text), booked=message.slot)
+    if later.wait:  # booked for the message: its job comes back for that slot, holding no worker meanwhile
+        _record(runtime, message, slot=later.at)
+        _enqueue_in(runtime, message, later.wait, _current_queue())
         return Verdict(PACED)
     return verdict(runtime, message)
 

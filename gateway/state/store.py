@@ -146,7 +146,7 @@ return {places, values}
 
 # Move a message out of queued or sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
 # carry ('' for any), then the status, claim and claim time it takes, and the text and attempts it gets ('': as
-# stored).
+# stored). Either way the pacing slot booked for it is used up: an attempt tried again books its own.
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
   return 0
@@ -154,7 +154,7 @@ end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5], 'slot', '0')
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'text', ARGV[6])
 end
