@@ -17,7 +17,7 @@ import hmac
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -180,7 +180,9 @@ def mo() -> Response:
     except BadRequest as exc:
         return _plain(str(exc), 400)
     service = Service(runtime())
-    inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=CHANNEL)
+    # Answered on the carrier link it came in on (docs/delivery.md, "Routes").
+    channel = replace(CHANNEL, link=message.smsc)
+    inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=channel)
     try:
         _handle(service, inbound)
     except RedisError:
