@@ -12,7 +12,7 @@ from rq import Worker
 
 from gateway import logs
 from gateway.bootstrap import QUEUES, bootstrap
-from gateway.config import InvalidSetting, check_quiet_hours, from_env
+from gateway.config import InvalidSetting, check_quiet_hours, from_env, traffic_flush_seconds
 from gateway.jobs import cron as sweeper_cron
 from gateway.jobs import horses
 
@@ -23,12 +23,13 @@ def main(cron: bool = True, config: dict | None = None) -> None:
     logs.setup(config=config)
     try:
         check_quiet_hours(config)  # here, not in every reminder job for as long as the worker runs
+        traffic_flush_seconds(config)
     except InvalidSetting as exc:
         raise SystemExit(f"worker not started: {exc}") from exc
     runtime = bootstrap(config)
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
-    scheduler = Process(target=sweeper_cron.run, args=(sweeper_cron.queue_url(runtime),), daemon=True) if cron else None
+    scheduler = Process(target=sweeper_cron.run, args=(runtime.queue_url,), daemon=True) if cron else None
     if scheduler:
         scheduler.start()
     try:

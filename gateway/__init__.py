@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     config.check_secret(app.config)
     config.check_quiet_hours(app.config)
+    config.traffic_flush_seconds(app.config)  # refused here, before anything is wired, rather than deep in bootstrap
     logs.setup(config=app.config)
     app.json = _JSON(app)
     _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))

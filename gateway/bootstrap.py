@@ -21,8 +21,8 @@ from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO, Routing
 from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, TwilioSender
 from gateway.jobs.billing import Billing, backend_for
-from gateway.state import audit, counters
-from gateway.state.connection import connect
+from gateway.state import audit
+from gateway.state.connection import connect, url_of
 from gateway.state.counters import TrafficBuffer
 from gateway.state.keys import OUTBOX, PACE, Keys
 from gateway.state.store import Store
@@ -68,8 +68,7 @@ class Runtime:
     traffic: TrafficBuffer = field(init=False)  # this process's messages per minute, on their way to Redis
 
     def __post_init__(self) -> None:
-        every = self.config.get("TDBOT_TRAFFIC_FLUSH_SECONDS")
-        self.traffic = TrafficBuffer(self.redis, self.keys, counters.FLUSH_EVERY if every is None else float(every))
+        self.traffic = TrafficBuffer(self.redis, self.keys, settings.traffic_flush_seconds(self.config))
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -86,6 +85,12 @@ class Runtime:
                             message.id)
             route = self.routes[self.routing.route(message.msisdn)]
         return route
+
+    @property
+    def queue_url(self) -> str:
+        """Where the queues live, as a URL another process (rq cron, rq-dashboard) can use: an embedded Redis
+        listens on a socket."""
+        return str(self.config.get("RQ_REDIS_URL") or self.config.get("REDIS_URL") or url_of(self.queue_redis))
 
     @property
     def secret(self) -> bytes:

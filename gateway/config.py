@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
+import math
 import os
 import re
 from dataclasses import replace
@@ -11,6 +13,7 @@ from datetime import time
 
 from carriers import POLICIES, CarrierPolicy, policy_of
 from gateway.delivery.routing import CONSOLE, KANNEL, SMS_CHANNELS, TWILIO, Routing
+from gateway.state.counters import FLUSH_EVERY
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -88,6 +91,13 @@ def check_secret(config: dict) -> None:
             "verification codes. Set TDBOT_SECRET_KEY to a long random value, e.g. `python -c "
             "'import secrets; print(secrets.token_hex(32))'`."
         )
+
+
+def secret_matches(config: dict, name: str, given: str) -> bool:
+    """Whether `given` (a caller's token) is the secret setting `name`, compared in constant time; never when that
+    setting is unset."""
+    expected = str(config.get(name) or "")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def check_kannel(config: dict) -> None:
@@ -172,6 +182,25 @@ def ussd_allowed(config: dict) -> tuple[Network, ...]:
             f"TDBOT_USSD_ALLOW={setting!r} is not usable: {exc}. Write networks in CIDR notation, comma-separated "
             "(e.g. 196.201.214.0/24,2001:db8::/32), or leave it unset and give the gateway the token."
         ) from exc
+
+
+def traffic_flush_seconds(config: dict) -> float:
+    """TDBOT_TRAFFIC_FLUSH_SECONDS as seconds (0: written at once); InvalidSetting, naming it, if it is not a finite
+    number of seconds, 0 or more."""
+    setting = config.get("TDBOT_TRAFFIC_FLUSH_SECONDS")
+    if setting is None or setting == "":
+        return FLUSH_EVERY
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidSetting(
+            f"TDBOT_TRAFFIC_FLUSH_SECONDS={setting!r} is not usable: write how many seconds a web process keeps its "
+            f"messages-per-minute counts before writing them (e.g. 5, or 0.5; 0 writes them at once), or leave it "
+            f"unset for {FLUSH_EVERY:g}."
+        )
+    return seconds
 
 
 _QUIET_HOURS = re.compile(r"\s*([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})\s*")

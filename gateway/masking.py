@@ -26,7 +26,10 @@ def mask(msisdn: str) -> str:
 
 
 def mask_codes(text: str) -> str:
-    """`text` with anything that looks like a verification code hidden."""
+    """`text` with anything that looks like a verification code hidden, for a log line. Records that outlive a code
+    (audit trail, escalation logs, stored messages) star out more, `dialogs.commands.masked_codes`: any run of six or
+    more digits, spaced or dashed; a log line keeps its dates, addresses and statement ids readable, and no code
+    reaches one but as the six digits we sent."""
     return CODE.sub(HIDDEN_CODE, text)
 
 

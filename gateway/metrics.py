@@ -46,7 +46,7 @@ def inbound(runtime: Runtime, channel: str, outcome: str, seconds: float) -> Non
 
 
 def receipt(channel: str, status: str) -> None:
-    """A delivery receipt moved a message to `status`."""
+    """A delivery receipt moved a message to `status` (delivered, undelivered, failed)."""
     messages.labels(channel, OUT, status).inc()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import secrets
@@ -19,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
+from dialogs.commands import masked_codes
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
 from dialogs.engine import HUMAN, Facts, Message, heard, step
 from dialogs.language import reply_lang
@@ -26,13 +26,13 @@ from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway import metrics
 from gateway.bootstrap import Runtime
-from gateway.delivery import outbound
 from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
 from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
+from gateway.jobs.once import queue_once
 from gateway.jobs.outbox import Pending
-from gateway.masking import mask_codes
 from gateway.state import audit, codec, escalations
+from gateway.state.ids import digest
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
 from gateway.web.limits import OverQuota, Quota
 
@@ -64,9 +64,16 @@ class Inbound:
         return cls(msisdn, text, content_id(msisdn, text), id_kind=CONTENT_ID, **fields)
 
 
+def notice(msisdn: str | None, text: str, name: str) -> str:
+    """The notice `name` (too long, flooded, busy, unknown sender) answering `text` without a step: in the language
+    its words ask for, else its number's country's. Worked out only when one is given: a step answers in the
+    subscriber's own language."""
+    return render(reply_lang(msisdn, text[:MAX_TEXT]), name)
+
+
 def content_id(msisdn: str, text: str) -> str:
     """The id standing in for a link's own: the same sender and text give the same id."""
-    return "h" + hashlib.sha256(f"{msisdn}\n{text}".encode()).hexdigest()[:32]
+    return "h" + digest(f"{msisdn}\n{text}")
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ class Service:
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
             return Outcome(Result(reply="", stranger=True), stranger=True)
-        reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
+        reply = notice(inbound.msisdn, inbound.text, "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
@@ -211,10 +218,8 @@ class Service:
         message, for a channel that cannot answer in its HTTP response. Once per inbound id: a retry sends nothing."""
         now = self.runtime.clock()
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
-        message = replace(_message(inbound.msisdn, text, NOTICE, route, now), id=_digest(inbound.inbound_id, about))
-        if self.runtime.store.load_message(message.msisdn, message.id) is None:
-            self.runtime.store.save_message(message)
-            outbound.enqueue(self.runtime, [message])
+        queue_once(self.runtime, replace(_message(inbound.msisdn, text, NOTICE, route, now),
+                                         id=digest(f"{inbound.inbound_id}|{about}")))
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
@@ -270,7 +275,7 @@ class Service:
 
 def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
     """In the step's commit: its audit entry, the escalations it opens, and what it keeps for a person (人工)."""
-    msisdn, text = inbound.msisdn, mask_codes(outcome.heard[: audit.TEXT_CHARS])
+    msisdn, text = inbound.msisdn, masked_codes(outcome.heard[: audit.TEXT_CHARS])
     said = {"id": inbound.inbound_id, "channel": inbound.channel.name, "text": text}
     runtime.store.audit(msisdn, audit.step_entry(
         inbound.inbound_id, inbound.channel.name, outcome.heard, outcome.result.reply, outcome.result.messages,
@@ -281,10 +286,6 @@ def _record(runtime: Runtime, pipe: Writes, inbound: Inbound, outcome: Outcome, 
         elif isinstance(effect, ForAgent):
             entry = {"at": int(now.timestamp()), "from": "subscriber", **said}
             escalations.add_to_log(pipe, runtime.keys, msisdn, HUMAN, entry)
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _message(msisdn: str, text: str, kind: str, route: str, now: datetime) -> OutboundMessage:

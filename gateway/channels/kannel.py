@@ -12,25 +12,23 @@ gives no %I has the number and text stand in for it, for seconds only (docs/deli
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
 
 from carriers import to_e164
-from dialogs.language import reply_lang
-from dialogs.messages import render
 from gateway.bootstrap import runtime
+from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
-from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.service import MAX_TEXT, Inbound, Service, notice
+from gateway.state.ids import digest
 from gateway.state.store import Contention
 from gateway.web import limits
 from gateway.web.limits import Limits, OverQuota
@@ -55,15 +53,6 @@ MO_FIELDS = {
 CODINGS = {"": "text", "-1": "text", "0": "text", "1": "binary", "2": "ucs2"}
 DLR_FIELDS = {"type": "type", "m": "message_id", "to": "msisdn", "reply": "reply"}
 SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-class BadRequest(ValueError):
-    """A request smsbox, as configured, does not make: answered 400 with the reason."""
-
-
-class MissingField(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is required")
 
 
 class BadEncoding(BadRequest):
@@ -124,10 +113,12 @@ def _text(fields: Mapping[str, bytes]) -> str:
 
 def _decode(raw: bytes, charset: str) -> str:
     try:
-        return raw.decode(charset)  # text encodings only: not rot13, base64 or zlib
+        text = raw.decode(charset)  # text encodings only: not rot13, base64 or zlib
+        text.encode()  # half a surrogate pair (UTF-7 decodes one) is nothing Redis, JSON or a reply can carry
+        return text
     except LookupError as exc:
         raise BadEncoding(f"unknown charset {charset[:40]!r}") from exc
-    except ValueError as exc:  # undecodable bytes, or a name no codec can have
+    except ValueError as exc:  # undecodable bytes, a lone surrogate, or a name no codec can have
         raise BadEncoding(f"the text is not {charset[:40]}") from exc
 
 
@@ -160,17 +151,16 @@ def link_id(mo: MO) -> str | None:
     """Kannel's %I as our dedupe id (one that is not a plain token is hashed); None when the link gave none."""
     if not mo.id:
         return None
-    return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else hashlib.sha256(mo.id.encode()).hexdigest()[:32])
+    return "kannel:" + (mo.id if SAFE_ID.fullmatch(mo.id) else digest(mo.id))
 
 
 @bp.before_request
 def require_token() -> None:
-    expected = str(current_app.config.get("TDBOT_KANNEL_TOKEN") or "")
-    if not expected:
-        log.error("TDBOT_KANNEL_TOKEN is not set; refusing Kannel requests")
-    elif hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
+    if token_given("TDBOT_KANNEL_TOKEN"):
         return
-    abort(429 if _limits().unsigned_over_limit(request.remote_addr or "unknown") else 403)
+    if not current_app.config.get("TDBOT_KANNEL_TOKEN"):
+        log.error("TDBOT_KANNEL_TOKEN is not set; refusing Kannel requests")
+    refuse()
 
 
 @bp.route("/mo", methods=["GET", "POST"])
@@ -178,7 +168,7 @@ def mo() -> Response:
     try:
         message = parse_mo(raw_query(request.query_string))
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     service = Service(runtime())
     # Answered on the carrier link it came in on (docs/delivery.md, "Routes").
     channel = replace(CHANNEL, link=message.smsc)
@@ -187,23 +177,22 @@ def mo() -> Response:
         _handle(service, inbound)
     except RedisError:
         log.exception("Redis unavailable; smsbox will retry the message from %s", inbound.msisdn)
-        return _plain("try again", 503)
+        return plain("try again", 503)
     except Contention:
         log.warning("too many racing messages from %s; smsbox will retry", inbound.msisdn)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def _handle(service: Service, inbound: Inbound) -> None:
-    lang = reply_lang(inbound.msisdn, inbound.text[:MAX_TEXT])
     if len(inbound.text) > MAX_TEXT:
-        service.notify(inbound, "too_long", render(lang, "too_long"))
+        service.notify(inbound, "too_long", notice(inbound.msisdn, inbound.text, "too_long"))
         return
     try:
         service.handle(inbound, _limits().sms_quotas(inbound.msisdn))
     except OverQuota as over:
         if over.first:  # one notice per window, then silence: never an SMS war
-            service.notify(inbound, "flooded", render(lang, "flooded"))
+            service.notify(inbound, "flooded", notice(inbound.msisdn, inbound.text, "flooded"))
 
 
 @bp.route("/dlr", methods=["GET", "POST"])
@@ -211,18 +200,14 @@ def dlr() -> Response:
     try:
         report = parse_dlr(request.args)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     try:
         receipts.record_kannel(runtime(), report.type, report.msisdn, report.message_id, report.reply)
     except RedisError:
         log.exception("Redis unavailable for Kannel report on %s; smsbox will retry", report.message_id)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def _limits() -> Limits:
     return current_app.extensions[limits.EXTENSION]
-
-
-def _plain(text: str, status: int) -> Response:
-    return Response(text, status, mimetype="text/plain")

@@ -9,20 +9,18 @@ from functools import lru_cache
 from urllib.parse import urlparse
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs import commands as cmds
-from dialogs.language import reply_lang
-from dialogs.messages import render
-from gateway import metrics
 from gateway.bootstrap import runtime
+from gateway.channels.wire import refuse
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
-from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.service import MAX_TEXT, Inbound, Service, notice
 from gateway.state.store import Contention
 from gateway.web import limits
 from gateway.web.limits import OverQuota
@@ -49,8 +47,7 @@ def require_signature() -> None:
         log.error("TWILIO_AUTH_TOKEN is not set; refusing Twilio webhooks")
     elif signature and signature_matches(str(token), signed_url(), request.form, signature):
         return
-    # Only refused requests count against their IP: Twilio's own come from addresses shared by all its customers.
-    abort(429 if current_app.extensions[limits.EXTENSION].unsigned_over_limit(_client_ip()) else 403)
+    refuse()  # Twilio's own requests come from addresses shared by all its customers: only refused ones count
 
 
 def signature_matches(token: str, url: str, form: MultiDict, signature: str) -> bool:
@@ -89,12 +86,10 @@ def inbound() -> Response:
     form = request.form
     body = form.get("Body", "")
     msisdn = to_e164(form.get("From", ""))
-    # Chosen without the subscriber's record (none, or not read yet): from the words, else the number's country.
-    lang = reply_lang(msisdn, body[:MAX_TEXT])
     if msisdn is None:
-        return twiml(render(lang, "unknown_sender"))
+        return twiml(notice(msisdn, body, "unknown_sender"))
     if len(body) > MAX_TEXT:
-        return twiml(render(lang, "too_long"))
+        return twiml(notice(msisdn, body, "too_long"))
     message = Inbound.received(
         msisdn, body, form.get("MessageSid"),
         channel=CHANNEL, provider_answered=OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper(), ""),
@@ -104,18 +99,14 @@ def inbound() -> Response:
         result = Service(runtime()).handle(message, flood.sms_quotas(msisdn))
     except OverQuota as over:
         # One notice per window, then silence: never an SMS war with a flooding phone.
-        return twiml(render(lang, "flooded") if over.first else "")
+        return twiml(notice(msisdn, body, "flooded") if over.first else "")
     except RedisError:
         log.exception("Redis unavailable; asking %s to retry", msisdn)
-        return twiml(render(lang, "busy"))
+        return twiml(notice(msisdn, body, "busy"))
     except Contention:
         log.warning("too many racing messages from %s; asking to retry", msisdn)
-        return twiml(render(lang, "busy"))
+        return twiml(notice(msisdn, body, "busy"))
     return twiml(result.reply)
-
-
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
 
 
 @bp.post("/status")
@@ -125,13 +116,11 @@ def status() -> tuple[str, int]:
     if not sid or not state:
         return "MessageSid and MessageStatus are required", 400
     try:
-        moved = receipts.record_status(
+        receipts.record_status(
             runtime(), sid, state, form.get("ErrorCode", ""),
             to=form.get("To", ""), message_id=request.args.get("m", ""),
         )
     except RedisError:
         log.exception("Redis unavailable for status callback %s", sid)
         return "try again", 503
-    if moved:
-        metrics.receipt("twilio", moved)
     return "", 204

@@ -13,15 +13,13 @@ audit trail. Africa's Talking signs nothing: a request must carry `?token=<TDBOT
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from redis.exceptions import RedisError
 
@@ -35,11 +33,12 @@ from gateway import config as settings
 from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
+from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery.routing import Channel
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
+from gateway.state.ids import digest
 from gateway.state.store import SESSION_ID, Contention
-from gateway.web import limits
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +63,6 @@ SHORT = 40  # service and network codes, cost
 # is a place where it may begin, and the latest request we answered tells which (ussd_screens.py).
 LOOKBACK = 16
 LONG = 200  # an error message, the session's input, kept in the audit trail
-
-
-class BadRequest(ValueError):
-    """A request the gateway does not make: answered 400 with the reason."""
-
-
-class MissingField(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is required")
 
 
 @dataclass(frozen=True)
@@ -108,18 +98,16 @@ def _check_session(session_id: str) -> None:
 
 def session_ref(session_id: str) -> str:
     """The session as key names may carry it: as given when plain, else a hash of it."""
-    return session_id if SAFE.fullmatch(session_id) else "h" + _digest(session_id)
+    return session_id if SAFE.fullmatch(session_id) else "h" + digest(session_id)
 
 
 def inbound_id(session_id: str, text: str) -> str:
     """The request's id: its session and text (a retry repeats both), hashed when they would not read plainly."""
     if SAFE.fullmatch(session_id) and SAFE_TEXT.fullmatch(text):
         return f"ussd:{session_id}:{text}"
-    return "ussd:h" + _digest(f"{session_id}\n{text}")
+    return "ussd:h" + digest(f"{session_id}\n{text}")
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # --- who may call ------------------------------------------------------------------------------------------------
@@ -133,18 +121,12 @@ def _read_allowed(state: BlueprintSetupState) -> None:
 
 @bp.before_request
 def require_caller() -> None:
-    token = str(current_app.config.get("TDBOT_USSD_TOKEN") or "")
     allowed = current_app.extensions[ALLOWED]
-    if _token_matches(token) or _address_in(request.remote_addr, allowed):
+    if token_given("TDBOT_USSD_TOKEN") or _address_in(request.remote_addr, allowed):
         return
-    if not token and not allowed:
+    if not current_app.config.get("TDBOT_USSD_TOKEN") and not allowed:
         log.error("neither TDBOT_USSD_TOKEN nor TDBOT_USSD_ALLOW is set; refusing USSD requests")
-    # Counted against the address only when refused: the gateway calls from a few addresses for every subscriber.
-    abort(429 if current_app.extensions[limits.EXTENSION].unsigned_over_limit(request.remote_addr or "") else 403)
-
-
-def _token_matches(token: str) -> bool:
-    return bool(token) and hmac.compare_digest(request.args.get("token", "").encode(), token.encode())
+    refuse()
 
 
 def _address_in(address: str | None, networks: tuple[settings.Network, ...]) -> bool:
@@ -163,14 +145,14 @@ def session() -> Response:
     try:
         req = parse(request.form)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     if not req.msisdn:
-        return _plain(screens.wire(Position(screens.END, render(lang_of_number(None), "unknown_sender"))))
+        return plain(screens.wire(Position(screens.END, render(lang_of_number(None), "unknown_sender"))))
     try:
-        return _plain(screens.wire(answer(runtime(), req)))
+        return plain(screens.wire(answer(runtime(), req)))
     except (RedisError, Contention):
         log.exception("could not step USSD session %s of %s; ending it politely", req.session_id, req.msisdn)
-        return _plain(screens.wire(Position(screens.END, render(lang_of_number(req.msisdn), "busy"))))
+        return plain(screens.wire(Position(screens.END, render(lang_of_number(req.msisdn), "busy"))))
 
 
 def answer(rt: Runtime, req: Request) -> Position:
@@ -236,14 +218,14 @@ def events() -> Response:
     try:
         msisdn, session_id, entry = parse_event(request.form)
     except BadRequest as exc:
-        return _plain(str(exc), 400)
+        return plain(str(exc), 400)
     rt = runtime()
     try:
         session_ends.record(rt.store, msisdn, session_ref(session_id), entry, rt.clock())
     except RedisError:
         log.exception("Redis unavailable for the end of USSD session %s; asking for a retry", session_id)
-        return _plain("try again", 503)
-    return _plain("", 200)
+        return plain("try again", 503)
+    return plain("", 200)
 
 
 def parse_event(form: Mapping[str, str]) -> tuple[str, str, dict]:
@@ -273,7 +255,3 @@ def _count(fields: dict[str, str], name: str, param: str) -> int | None:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
         raise BadRequest(f"{param} must be a whole number")
     return int(raw)
-
-
-def _plain(text: str, status: int = 200) -> Response:
-    return Response(text, status, mimetype="text/plain")

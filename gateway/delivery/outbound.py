@@ -12,9 +12,7 @@ docs/delivery.md has the rules.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,10 +22,11 @@ from redis.client import Pipeline
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
+from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.segments import segments
 from gateway import bootstrap, metrics
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Runtime
+from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
 from gateway.delivery.messages import (
     DELIVERED,
     FAILED,
@@ -41,7 +40,7 @@ from gateway.delivery.messages import (
 )
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
-from gateway.state import audit
+from gateway.state import audit, ids
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -73,11 +72,6 @@ def enqueue_ids(
     jobs = [Queue.prepare_data(deliver, (msisdn, m), job_id=f"msg-{m}", retry=_retry()) for m in message_ids]
     if jobs:
         runtime.queue(queue).enqueue_many(jobs, pipeline=pipeline)
-
-
-def enqueue_reminders(runtime: Runtime, messages: Iterable[OutboundMessage]) -> None:
-    """Bulk reminders go on their own queue, which workers take after replies to a subscriber's own messages."""
-    enqueue(runtime, messages, queue=REMINDER_QUEUE)
 
 
 def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str, job_id: str | None = None
@@ -231,7 +225,7 @@ def _escalate_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
 
 def _forget_code(message: OutboundMessage) -> dict[str, str]:
     """Once a verification code has left (or never will), its text need not stay in Redis: only its hash does."""
-    return {"text": re.sub(r"\d{6}", "******", message.text)} if message.kind == CODE else {}
+    return {"text": masked_codes(message.text)} if message.kind == CODE else {}
 
 
 def _current_queue() -> str:
@@ -311,7 +305,7 @@ def _resend(runtime: Runtime, message: OutboundMessage) -> None:
     """The copy's one resend (its id made from the copy's), stored once, queued for its delay unless it is already."""
     subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(
-        hashlib.sha256(f"{message.id}|again".encode()).hexdigest()[:32], message.msisdn, message.text, message.kind,
+        ids.digest(f"{message.id}|again"), message.msisdn, message.text, message.kind,
         int(runtime.clock().timestamp()), resends=message.resends + 1, repeats=message.id,
         route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
     )

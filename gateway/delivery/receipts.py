@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import metrics
 from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
@@ -18,6 +19,8 @@ TWILIO_STATUSES = {
 # Kannel's %d: delivered to the phone, not delivered to the phone, queued at the SMSC, accepted by the SMSC, rejected
 # by the SMSC. Queued or accepted at the SMSC is what Twilio calls "sent": the carrier has it.
 KANNEL_TYPES = {1: DELIVERED, 2: UNDELIVERED, 4: SENT, 8: SENT, 16: FAILED}
+# What /metrics counts of receipts: "sent" is counted by the worker when the provider takes the message.
+COUNTED = (DELIVERED, UNDELIVERED, FAILED)
 
 
 def record_status(
@@ -48,8 +51,11 @@ def _apply(runtime: Runtime, message: OutboundMessage, status: str, error: str, 
            **changes: str) -> str | None:
     """Move `message` to `status` unless it is there or further already; a message now undelivered may go again.
     A failure report finding the message failed already (this report, or one before it) finishes the follow-up
-    whatever of it an earlier try left undone: the report may be a retry of one that failed half-way."""
+    whatever of it an earlier try left undone: the report may be a retry of one that failed half-way. Counted once
+    per move, whichever channel reported it."""
     moved = outbound.advance(runtime, message, status, error=error, **changes)
+    if moved and status in COUNTED:
+        metrics.receipt(runtime.route(message).channel, status)
     if status in (UNDELIVERED, FAILED):
         now = runtime.store.load_message(message.msisdn, message.id)
         if now is not None and now.status in (UNDELIVERED, FAILED):

@@ -62,6 +62,9 @@ class Sender(Protocol):
 
 @dataclass
 class ConsoleSender:
+    """Development's phone: a message "sent" is kept whole in a Redis list (the outbox) that `tdbot chat`, `tdbot ussd`
+    and `tdbot outbox` read; its log line names the message, never its text."""
+
     redis: Redis
     outbox_key: str
     name: str = "console"
@@ -76,7 +79,8 @@ class ConsoleSender:
             if reference:  # in the same MULTI as the send itself, so `find` is never wrong
                 pipe.set(self._sent_key(reference), sid, ex=SENT_TTL)
             pipe.execute()
-        log.info("console SMS to %s: %s", to, text)
+        # The outbox is the phone (`tdbot chat` shows a code from it); a log line never holds a message's words.
+        log.info("console SMS %s to %s, %d characters (tdbot outbox shows it)", sid, to, len(text))
         return sid
 
     def find(self, to: str, text: str, since: datetime, reference: str) -> list[str]:

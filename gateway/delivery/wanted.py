@@ -30,6 +30,7 @@ MISSED_MARKER_TTL = 7 * 86400  # longer than a missed reminder's batch can come 
 class Verdict:
     decision: str  # SEND, HELD, UNWANTED or MISSED
     text: str = ""  # with SEND: what to send now (a reminder worded afresh, anything else as stored)
+    subscriber: Subscriber | None = None  # with a reminder's SEND: the subscriber it was worded for
 
 
 def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
@@ -39,14 +40,19 @@ def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
         return Verdict(ARRIVED)
     if message.kind != REMINDER or not message.ref:
         return Verdict(SEND, message.text)
-    reminder, now = due.parse(message.ref), runtime.clock()
+    return for_reminder(runtime, due.parse(message.ref), runtime.clock())
+
+
+def for_reminder(runtime: Runtime, reminder: Reminder, now: datetime) -> Verdict:
+    """Whether `reminder`, as things are `now`, still has something to say (then worded now) and may go out now: the
+    one decision of the sweep that queues it and the sender that sends it."""
     subscriber = runtime.store.load_subscriber(reminder.msisdn)
     text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
     if text is None:
-        log.info("reminder %s: skipped at send time (paid, cancelled, opted out or moved on)", message.ref)
+        log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", due.member(reminder))
         return Verdict(UNWANTED)
     at = send_time(runtime, subscriber, reminder, now)
-    return Verdict(MISSED) if at is None else Verdict(HELD) if at > now else Verdict(SEND, text)
+    return Verdict(MISSED) if at is None else Verdict(HELD) if at > now else Verdict(SEND, text, subscriber)
 
 
 def send_time(runtime: Runtime, subscriber: Subscriber, reminder: Reminder, now: datetime) -> datetime | None:

@@ -9,7 +9,6 @@ tells the subscriber and escalates.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -40,12 +39,12 @@ from dialogs.payments import (
 from dialogs.reminders import DEADLINE, Reminder
 from gateway import bootstrap
 from gateway.bootstrap import DEFAULT_QUEUE, Runtime
-from gateway.delivery import outbound
 from gateway.delivery.messages import OutboundMessage
 from gateway.jobs.billing import PaymentFailed, PaymentReceipt
-from gateway.state import audit, due, references
+from gateway.jobs.once import queue_once
+from gateway.state import audit, due, overdue_list, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
-from gateway.state.keys import OVERDUE as OVERDUE_INDEX
+from gateway.state.ids import digest
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def enqueue(runtime: Runtime, msisdn: str, charges: Iterable[Pay], pipeline: Pip
 
 
 def job_id(reference: str) -> str:
-    return f"pay-{_digest(reference)}"
+    return f"pay-{digest(reference)}"
 
 
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:
@@ -209,7 +208,7 @@ def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, 
     runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
     settled = outcomes[-1]
     if settled.statement is not None and not settled.statement.owed_fen:
-        runtime.redis.zrem(runtime.keys.shared(OVERDUE_INDEX), f"{msisdn}|{statement_id}")
+        overdue_list.remove(runtime.redis, runtime.keys, msisdn, statement_id)
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
@@ -228,16 +227,12 @@ def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
 
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
-    """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
+    """Queue one message per `tag`: a job that runs again makes the same message, sent once."""
     policy = policy_of(subscriber.msisdn, subscriber.carrier)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
-    message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
+    message = OutboundMessage(digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
                               route=runtime.routing.route(subscriber.msisdn, subscriber))
-    if runtime.store.load_message(message.msisdn, message.id) is None:
-        runtime.store.save_message(message)
-        outbound.enqueue(runtime, [message])
+    queue_once(runtime, message)
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

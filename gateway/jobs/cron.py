@@ -12,12 +12,11 @@ from rq import cron
 from rq.cron import CronScheduler
 
 from gateway import logs
-from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, Runtime, bootstrap
+from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, bootstrap
 from gateway.config import from_env
 from gateway.jobs import outbox
 from gateway.jobs.outbox import recover_job
 from gateway.jobs.sweeper import sweep_job
-from gateway.state.connection import url_of
 
 SWEEP_TTL = 60
 
@@ -40,16 +39,10 @@ def run(url: str) -> None:
     scheduler.start()
 
 
-def queue_url(runtime: Runtime) -> str:
-    """Where the queues live, as a URL another process can use (an embedded Redis listens on a socket)."""
-    config = runtime.config
-    return str(config.get("RQ_REDIS_URL") or config.get("REDIS_URL") or url_of(runtime.queue_redis))
-
-
 def main() -> None:
     config = from_env()
     logs.setup(config=config)
-    run(queue_url(bootstrap(config)))
+    run(bootstrap(config).queue_url)
 
 
 if __name__ == "__main__":

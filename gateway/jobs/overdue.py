@@ -12,8 +12,7 @@ from dialogs.overdue import awaiting_charge, mark_overdue
 from dialogs.reminders import LATE, Reminder
 from gateway.bootstrap import Runtime
 from gateway.jobs import charges, reminders
-from gateway.state import audit, due
-from gateway.state.keys import OVERDUE as OVERDUE_INDEX
+from gateway.state import audit, due, overdue_list
 
 MARKED, SKIPPED, WAITING = "overdue", "skipped", "waiting"
 # How often the deadline check looks again at a statement a charge under way holds open.
@@ -39,9 +38,7 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
     statement = after.statement(reminder.ref) if after else None
     if after is None or statement is None or statement.status != OVERDUE:
         return SKIPPED
-    # Listed for the console's dashboard until paid (gateway/jobs/charges.py).
-    listed = {f"{reminder.msisdn}|{statement.id}": statement.due_at.timestamp()}
-    runtime.redis.zadd(runtime.keys.shared(OVERDUE_INDEX), listed)
+    overdue_list.add(runtime.redis, runtime.keys, reminder.msisdn, statement.id, statement.due_at)
     # The deadline is often 23:59:59: the status changes on time, the notice waits for the end of quiet hours.
     notice = Reminder(LATE, reminder.msisdn, reminder.ref)
     send_at = shift_out_of_quiet_hours(runtime.policy(after), now)

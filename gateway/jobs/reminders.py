@@ -7,17 +7,15 @@ here in batches (`gateway/jobs/sweeper.py`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
-from redis import WatchError
-
-from dialogs import reminders
 from dialogs.reminders import Reminder
-from gateway.bootstrap import Runtime
+from gateway.bootstrap import REMINDER_QUEUE, Runtime
 from gateway.delivery import messages, outbound, wanted
-from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
+from gateway.delivery.messages import QUEUED, REMINDER, OutboundMessage
+from gateway.jobs.once import queue_once
 from gateway.state import audit, due
+from gateway.state.ids import digest
 
 log = logging.getLogger(__name__)
 
@@ -26,37 +24,29 @@ SENT, SKIPPED, DUPLICATE, DEFERRED, MISSED = "sent", "skipped", "duplicate", "de
 
 def message_id(reminder: Reminder) -> str:
     """The same reminder always makes the same message, so a batch run twice sends it once."""
-    return "rem" + hashlib.sha1(due.member(reminder).encode()).hexdigest()[:24]
+    return "rem" + digest(due.member(reminder), 24, "sha1")  # sha1: as the reminders already stored were named
+
+
+# What the sweep makes of the sender's verdicts short of sending. A backlog may carry a reminder into the night: it
+# waits for the morning if that is in time (deferred), else it is missed.
+NOT_SENT = {wanted.UNWANTED: SKIPPED, wanted.HELD: DEFERRED, wanted.MISSED: MISSED}
 
 
 def notify(runtime: Runtime, reminder: Reminder) -> str:
     """Queue `reminder` for the sender if, as things are now, it still has something to say and may go out now."""
-    subscriber = runtime.store.load_subscriber(reminder.msisdn)
     now = runtime.clock()
-    text = reminders.text(subscriber, runtime.policy(subscriber), reminder, now) if subscriber else None
-    if text is None:
-        log.info("reminder %s: nothing to send (paid, cancelled, opted out or moved on)", due.member(reminder))
+    decided = wanted.for_reminder(runtime, reminder, now)
+    if decided.decision == wanted.UNWANTED:
         _skip_stored(runtime, reminder)
-        return SKIPPED
-    # A backlog may carry a reminder into the night: it waits for the morning if that is in time, else it is missed.
-    at = wanted.send_time(runtime, subscriber, reminder, now)
-    if at is None:
-        return MISSED
-    if at > now:
-        return DEFERRED
+    if decided.decision != wanted.SEND:
+        return NOT_SENT[decided.decision]
     message = OutboundMessage(
-        message_id(reminder), reminder.msisdn, text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
-        route=runtime.routing.route(reminder.msisdn, subscriber),
+        message_id(reminder), reminder.msisdn, decided.text, REMINDER, int(now.timestamp()), ref=due.member(reminder),
+        route=runtime.routing.route(reminder.msisdn, decided.subscriber),
     )
-    if not _create_once(runtime, message):
-        stored = runtime.store.load_message(message.msisdn, message.id)
-        if stored is not None and stored.status in (QUEUED, SENDING):
-            # Made by a run that died before queuing it (or whose job died), or held by the sender in quiet hours:
-            # queue it again. Sending is claimed, so a job that is still queued as well sends it once.
-            outbound.enqueue_reminders(runtime, [stored])
-        return DUPLICATE
-    outbound.enqueue_reminders(runtime, [message])
-    return SENT
+    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER, "sent": [audit.sent(message)]}
+    # Made again by a batch run twice, or held by the sender in quiet hours and found again: queued again while unsent.
+    return SENT if queue_once(runtime, message, REMINDER_QUEUE, audited=entry) else DUPLICATE
 
 
 def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
@@ -65,20 +55,3 @@ def _skip_stored(runtime: Runtime, reminder: Reminder) -> None:
     stored = runtime.store.load_message(reminder.msisdn, message_id(reminder))
     if stored is not None and stored.status == QUEUED:
         outbound.advance(runtime, stored, messages.SKIPPED, error=wanted.UNWANTED)
-
-
-def _create_once(runtime: Runtime, message: OutboundMessage) -> bool:
-    store, key = runtime.store, runtime.keys.message(message.msisdn, message.id)
-    entry = {"kind": audit.REMINDER, "id": message.id, "channel": REMINDER, "sent": [audit.sent(message)]}
-    with runtime.redis.pipeline() as pipe:
-        try:
-            pipe.watch(key)
-            if pipe.exists(key):
-                return False
-            pipe.multi()
-            store.save_message(message, pipeline=pipe)
-            store.audit(message.msisdn, entry, runtime.clock(), pipeline=pipe)
-            pipe.execute()
-            return True
-        except WatchError:  # another batch made it first
-            return False

@@ -85,6 +85,7 @@ class TrafficBuffer:
 
     def __init__(self, redis: Redis, keys: Keys, every: float = FLUSH_EVERY) -> None:
         self.redis, self.keys, self.every = redis, keys, every
+        self.due = time.monotonic() + every  # when the flushing thread next writes it
         self._counts: Counter[tuple[int, str, str]] = Counter()
         self._lock = threading.Lock()
 
@@ -116,30 +117,41 @@ class TrafficBuffer:
 
 
 class _Flusher:
-    """The thread that writes every buffer of this process (started again in a forked child, which has none)."""
+    """The thread that writes every buffer of this process, each every its own `every` seconds (started again in a
+    forked child, which has none)."""
 
     def __init__(self) -> None:
         self.buffers: weakref.WeakSet[TrafficBuffer] = weakref.WeakSet()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        self.woken = threading.Event()  # a new buffer may be due sooner than the one the thread waits for
 
     def watch(self, buffer: TrafficBuffer) -> None:
         if buffer in self.buffers and self.thread is not None and self.thread.is_alive():
             return
         with self.lock:
             self.buffers.add(buffer)
+            self.woken.set()
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="traffic-flush", daemon=True)
                 self.thread.start()
 
     def _run(self) -> None:
         while True:
-            time.sleep(FLUSH_EVERY)
-            for buffer in list(self.buffers):
+            self.woken.wait(self._pause())
+            self.woken.clear()
+            now = time.monotonic()
+            for buffer in [b for b in list(self.buffers) if b.due <= now]:
+                buffer.due = now + buffer.every
                 try:
                     buffer.flush()
                 except Exception:  # Redis away: the counts wait for the next round
                     continue
+
+    def _pause(self) -> float:
+        """Seconds until the next buffer is due."""
+        now = time.monotonic()
+        return max(0.0, min((b.due - now for b in list(self.buffers)), default=FLUSH_EVERY))
 
 
 _flusher = _Flusher()

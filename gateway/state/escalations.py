@@ -37,6 +37,7 @@ PAYMENT_UNRECORDED = "payment_unrecorded"  # money paid that no statement could 
 LOG = "log"
 LOG_LENGTH = 500
 LIST_LIMIT = 500
+SCAN_COUNT = 1000  # index members Redis looks at per round trip when finding one subscriber's
 TRIES = 20
 
 
@@ -112,7 +113,20 @@ def open_ones(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[tuple[s
 
 def listing(redis: Redis, keys: Keys, limit: int = LIST_LIMIT) -> list[Escalation]:
     """The open escalations with their records, oldest first."""
-    found = open_ones(redis, keys, limit)
+    return _with_records(redis, keys, open_ones(redis, keys, limit))
+
+
+def for_subscriber(redis: Redis, keys: Keys, msisdn: str) -> list[Escalation]:
+    """The subscriber's open escalations, oldest first: the index's members for `msisdn`, matched by Redis (a
+    subscriber has a handful at most; only theirs and their records are read, however many others are open)."""
+    # A number is E.164 (+ and digits): nothing in it means anything to MATCH.
+    members = redis.zscan_iter(index_key(keys), match=f"{msisdn}|*", count=SCAN_COUNT)
+    found = sorted(((msisdn, m.decode().split("|", 1)[1], score) for m, score in members), key=lambda f: f[2])
+    return _with_records(redis, keys, found)
+
+
+def _with_records(redis: Redis, keys: Keys, found: list[tuple[str, str, float]]) -> list[Escalation]:
+    """(msisdn, reason, opened at) of open escalations, each with its record (without one: the previous release's)."""
     with redis.pipeline(transaction=False) as pipe:
         for msisdn, reason, _ in found:
             pipe.get(keys.escalation(msisdn, reason))
@@ -144,11 +158,6 @@ def load(redis: Redis | Pipeline, keys: Keys, msisdn: str, reason: str, stamp: s
     return Escalation(msisdn, reason, int(score), log=log, legacy=True) if score is not None else None
 
 
-def for_subscriber(redis: Redis, keys: Keys, msisdn: str) -> list[Escalation]:
-    """The subscriber's open escalations (from the index: a subscriber has a handful at most)."""
-    return [e for e in listing(redis, keys) if e.msisdn == msisdn]
-
-
 def take(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, now: datetime, days: int,
          force: bool = False) -> Escalation:
     """`agent` takes the escalation; one someone else took only with `force` (an admin taking it over)."""
@@ -162,7 +171,7 @@ def take(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, now: da
         audit.record(pipe, keys, msisdn, action, now, days)
         return taken
 
-    return _transact(redis, keys, msisdn, reason, change)
+    return transact(redis, keys, msisdn, reason, change)
 
 
 def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note: str, now: datetime,
@@ -179,7 +188,7 @@ def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note
         audit.record(pipe, keys, msisdn, action, now, days)
         return done
 
-    done = _transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
+    done = transact(redis, keys, msisdn, reason, change, watch_dialog=reason == HUMAN)
     with redis.pipeline(transaction=False) as pipe:
         pipe.zrem(index_key(keys), member(msisdn, reason))
         pipe.zadd(resolved_key(keys), {f"{msisdn}|{reason}|{done.stamp}": done.resolved_at})
@@ -199,7 +208,7 @@ def _archive(pipe: Pipeline, keys: Keys, done: Escalation, days: int) -> None:
 
 
 def _hand_back(pipe: Pipeline, keys: Keys, msisdn: str, raw: bytes | None) -> None:
-    """The bot answers this number again (`raw`, the dialog, was read under WATCH by `_transact`)."""
+    """The bot answers this number again (`raw`, the dialog, was read under WATCH by `transact`)."""
     dialog = codec.dialog_from_json(raw)
     if dialog.human or dialog.human_noticed:
         pipe.set(keys.dialog(msisdn), codec.dialog_to_json(replace(dialog, human=False, human_noticed=False)))
@@ -208,10 +217,10 @@ def _hand_back(pipe: Pipeline, keys: Keys, msisdn: str, raw: bytes | None) -> No
 Change = Callable[[Pipeline, Escalation, bytes | None], Escalation]
 
 
-def _transact(redis: Redis, keys: Keys, msisdn: str, reason: str, change: Change,
-              watch_dialog: bool = False) -> Escalation:
+def transact(redis: Redis, keys: Keys, msisdn: str, reason: str, change: Change,
+             watch_dialog: bool = False) -> Escalation:
     """Read the open escalation (and the dialog) under WATCH and commit what `change(pipe, current, dialog)` queues;
-    retried when something else wrote them meanwhile."""
+    retried when something else wrote them meanwhile. Refused when it is not open, or when `change` refuses."""
     watched = [keys.escalation(msisdn, reason), keys.escalation(msisdn, reason, LOG)]
     watched += [keys.dialog(msisdn)] if watch_dialog else []
     for _ in range(TRIES):

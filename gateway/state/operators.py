@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -13,8 +14,6 @@ from gateway.state.keys import OPERATORS, Keys
 
 VIEWER, AGENT, ADMIN = "viewer", "agent", "admin"
 ROLES = (VIEWER, AGENT, ADMIN)  # each can do what the ones before it can
-# Checked against when the name is unknown, so a wrong name costs as long as a wrong password.
-_NOBODY = generate_password_hash("nobody has this password")
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,14 @@ def remove(redis: Redis, keys: Keys, name: str) -> bool:
 
 def signed_in(redis: Redis, keys: Keys, name: str, password: str) -> Operator | None:
     """The operator if `password` is theirs; None otherwise, taking as long either way."""
+    nobody = _nobody()  # made by the first sign-in whatever its name, so no first attempt takes longer than others
     operator = load(redis, keys, name)
-    matches = check_password_hash(operator.password_hash if operator else _NOBODY, password)
+    matches = check_password_hash(operator.password_hash if operator else nobody, password)
     return operator if operator and matches else None
+
+
+@functools.cache
+def _nobody() -> str:
+    """Checked against when the name is unknown, so a wrong name costs as long as a wrong password. Made on the first
+    sign-in, not at import: every process imports this module (workers, the CLI), few sign anyone in."""
+    return generate_password_hash("nobody has this password")

@@ -11,9 +11,8 @@ from redis.client import Pipeline
 from dialogs.imports import Credit, Imported, receive
 from dialogs.model import Subscriber
 from gateway.bootstrap import Runtime
-from gateway.state import audit, due, references
+from gateway.state import audit, due, overdue_list, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
-from gateway.state.keys import OVERDUE
 from gateway.state.store import Contention
 
 log = logging.getLogger(__name__)
@@ -115,7 +114,7 @@ def _escalate(runtime: Runtime, msisdn: str, imported: Imported, now: datetime) 
     for credit in imported.credits:
         statement = imported.subscriber.statement(credit.statement_id)
         if statement is not None and not statement.owed_fen:
-            runtime.redis.zrem(runtime.keys.shared(OVERDUE), f"{msisdn}|{credit.statement_id}")
+            overdue_list.remove(runtime.redis, runtime.keys, msisdn, credit.statement_id)
         if credit.overpaid_fen:
             log.warning("statement %s overpaid by %d fen (reference %s)", credit.statement_id, credit.overpaid_fen,
                         credit.payment.reference)

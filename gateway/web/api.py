@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import asdict
 
@@ -14,6 +13,7 @@ from carriers import to_e164
 from dialogs import payments
 from dialogs.model import Subscriber
 from gateway.bootstrap import runtime
+from gateway.config import secret_matches
 from gateway.jobs import charges
 from gateway.state import subscribers
 from gateway.state.store import Contention
@@ -35,7 +35,7 @@ def require_token() -> tuple[Response, int] | None:
     given = header[7:] if header.startswith("Bearer ") else ""
     if not expected:
         return error(503, "the API is disabled: TDBOT_API_TOKEN is not set")
-    if not given or not hmac.compare_digest(given.encode(), str(expected).encode()):
+    if not secret_matches(current_app.config, "TDBOT_API_TOKEN", given):
         return error(401, "missing or wrong bearer token")
     return None
 

@@ -18,8 +18,7 @@ from rq import Worker
 
 from gateway import metrics
 from gateway.bootstrap import QUEUES, Runtime
-from gateway.state import counters, due, escalations
-from gateway.state.keys import OVERDUE
+from gateway.state import counters, due, escalations, overdue_list
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,8 @@ def _gauges(runtime: Runtime) -> Iterator[Metric]:
     for reason, n in escalations_by_reason(runtime).items():
         open_ones.add_metric([reason], n)
     yield open_ones
-    yield _gauge("tdbot_statements_overdue", "Statements overdue and unpaid", runtime.redis.zcard(overdue_key(runtime)))
+    overdue = overdue_list.count(runtime.redis, runtime.keys)
+    yield _gauge("tdbot_statements_overdue", "Statements overdue and unpaid", overdue)
     seen = worker_seen_seconds(runtime)
     if seen is not None:
         yield _gauge("tdbot_worker_last_seen_seconds", "Seconds since a worker last ran the reminder sweep", seen)
@@ -122,10 +122,6 @@ def escalations_by_reason(runtime: Runtime) -> dict[str, int]:
     for _, reason, _ in escalations.open_ones(runtime.redis, runtime.keys, limit=10_000):
         found[reason] = found.get(reason, 0) + 1
     return found
-
-
-def overdue_key(runtime: Runtime) -> str:
-    return runtime.keys.shared(OVERDUE)
 
 
 def worker_seen_seconds(runtime: Runtime) -> int | None:

@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
 from gateway import create_app
+from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from gateway.state import audit, escalations, store
 from gateway.state.keys import MESSAGE, PENDING
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
+from tests.support.languages import count_guesses
+from tests.support.metrics import receipts_counted
 from tests.support.phone import BASE_URL, Phone, seed_demo
 from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import scheduled_jobs
@@ -135,6 +138,9 @@ def test_smsbox_may_post_as_well(client, runtime) -> None:
     ({"sender": "tdbot"}, b"from is not a phone number"),
     ({"coding": "1"}, b"binary"),
     ({"charset": "NO-SUCH-CHARSET"}, b"unknown charset"),
+    # UTF-7 decodes to half a surrogate pair, which no UTF-8 (Redis, JSON, a reply) can carry: it was a 500.
+    ({"text": "+2D0-", "charset": "UTF-7"}, b"not UTF-7"),
+    ({"text": "+2D0-", "charset": "UTF-7", "id": ""}, b"not UTF-7"),
 ])
 def test_an_mo_kannel_would_not_send_gets_400_and_nothing_is_stored(client, redis, change, reason) -> None:
     before = snapshot(redis)
@@ -177,12 +183,32 @@ def test_a_stranger_s_retried_mo_sends_one_reply(client, runtime, redis, id) -> 
     assert redis.hlen(runtime.keys.of(STRANGER, PENDING)) == 0  # its after-commit work done
 
 
+def test_a_language_is_guessed_only_for_a_notice_the_channel_sends_itself(client, runtime, monkeypatch) -> None:
+    guessed = count_guesses(monkeypatch)
+    assert mo(client, "TD", "k-guess-1").status_code == 200
+    assert guessed == []
+    assert mo(client, "TD" * 801, "k-guess-2").status_code == 200
+    assert guessed == ["+8613800138000"]
+
+
 def test_a_message_too_long_gets_a_notice_and_no_step(client, runtime) -> None:
     assert mo(client, "退" * 1601).status_code == 200
     assert mo(client, "退" * 1601).status_code == 200  # smsbox's retry: the same notice, not a second one
     [notice] = messages(runtime)
     assert (notice.kind, notice.text, notice.route) == (NOTICE, render("zh", "too_long"), ROUTE)
     assert runtime.store.conversation(MSISDN) == []
+
+
+def test_a_notice_stored_while_the_queues_were_away_goes_out_on_smsbox_retry(settings, client, runtime) -> None:
+    """The notice was stored, then its job could not be queued (RQ's Redis away): smsbox is asked to come back, and
+    its retry queues the notice stored then. It found the notice stored and queued nothing: it was never sent."""
+    away = create_app({**settings, "RQ_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}).test_client()
+    assert mo(away, "退" * 1601).status_code == 503
+    [notice] = messages(runtime)
+    assert runtime.queue(OUTBOUND_QUEUE).count == 0
+    assert mo(client, "退" * 1601).status_code == 200
+    assert runtime.queue(OUTBOUND_QUEUE).job_ids == [f"msg-{notice.id}"]
+    assert messages(runtime) == [notice]
 
 
 def test_a_number_over_its_quota_gets_one_notice_by_message_then_silence(settings) -> None:
@@ -231,6 +257,27 @@ def test_reports_in_any_order_never_move_a_message_backwards(client, runtime, re
     message = sent(runtime)
     assert all(report(client, message, kind).status_code == 200 for kind in reports)
     assert stored(runtime, message).status == final
+
+
+@pytest.mark.parametrize(("reports", "counted"), [
+    ([8, 8, 1, 1], {"delivered": 1}),
+    ([2, 2, 1, 8], {"undelivered": 1, "delivered": 1}),
+    ([16, 2], {"failed": 1}),
+    ([4, 8], {}),  # "sent" is what the worker counts when sendsms takes it, not a receipt
+])
+def test_reports_are_counted_in_metrics_once_per_status_they_move_a_message_to(client, runtime, reports, counted):
+    message, before = sent(runtime), receipts_counted(client, "kannel")
+    for kind in reports:
+        report(client, message, kind)
+    after = receipts_counted(client, "kannel")
+    assert {status: after[status] - before[status] for status in after if after[status] != before[status]} == counted
+
+
+def test_a_report_that_beats_the_worker_is_not_counted_as_a_send(client, runtime) -> None:
+    """The worker counts the send when sendsms takes the message: a report saying the SMSC has it is not another."""
+    message, before = queue_message(runtime, route=ROUTE), receipts_counted(client, "kannel")
+    report(client, message, 8)
+    assert stored(runtime, message).status == SENT and receipts_counted(client, "kannel") == before
 
 
 def test_an_undelivered_confirmation_is_sent_again_then_a_person_takes_over(client, runtime) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gateway.cli import main
 from gateway.jobs import charges
 from gateway.jobs.billing import RedisLedger
-from gateway.state import audit, escalations
+from gateway.state import audit, escalations, overdue_list
 from gateway.state.keys import PAYMENT_REFERENCES
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, cancel, local, put, run_due
@@ -162,6 +162,14 @@ def test_money_reported_after_the_deadline_lowers_what_is_owed_not_the_late_fee(
     reimport(phone, paid=950)
     after = statement(phone)
     assert (after["status"], after["late_fee_fen"], after["owed_fen"]) == ("overdue", 48, 48)
+
+
+def test_an_overdue_statement_the_import_settles_leaves_the_consoles_overdue_list(phone, clock) -> None:
+    clock.now = local(2026, 12, 3, 0, 1)
+    run_due(phone.app)
+    assert overdue_list.count(phone.runtime.redis, phone.runtime.keys) == 1
+    reimport(phone, paid=1500)
+    assert owed(phone) == 0 and overdue_list.count(phone.runtime.redis, phone.runtime.keys) == 0
 
 
 def test_a_jf_charge_pending_when_the_import_settles_the_statement_takes_nothing(phone) -> None:

@@ -117,4 +117,6 @@ def test_tdbot_run_then_chat_cancels_a_package(tmp_path: Path) -> None:
             chat.kill()
             chat.wait(timeout=5)
         stop(server)
-    assert server.returncode == 0, (tmp_path / "run.log").read_text(errors="replace")[-2000:]
+    logged = (tmp_path / "run.log").read_text(errors="replace")
+    assert server.returncode == 0, logged[-2000:]
+    assert code not in logged, "the code reached the phone through the outbox, never a log line"

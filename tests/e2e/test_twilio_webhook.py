@@ -10,6 +10,7 @@ import pytest
 from dialogs import budgets
 from gateway import create_app
 from gateway.state import store
+from tests.support.languages import count_guesses
 from tests.support.phone import AUTH_TOKEN, BASE_URL, SMS_PATH, Phone, seed_demo, sign, twiml_messages
 
 STATUS_PATH = "/webhooks/twilio/status"
@@ -121,6 +122,15 @@ def test_oversized_body_gets_a_polite_reply_and_nothing_stored(client, seeded, r
     [reply] = replies(post_signed(client, form(body)))
     assert word in reply
     assert keys(redis) == before
+
+
+def test_a_language_is_guessed_only_for_a_notice_the_channel_answers_itself(client, seeded, monkeypatch) -> None:
+    """A step answers in the subscriber's language: the webhook guesses one only for its own notices."""
+    guessed = count_guesses(monkeypatch)
+    assert replies(post_signed(client, form("TD", "SM-guess-1")))
+    assert guessed == []
+    assert "too long" in replies(post_signed(client, form("TD" * 801, "SM-guess-2")))[0]
+    assert guessed == [NUMBER]
 
 
 def test_a_body_of_exactly_1600_characters_is_handled(client, seeded) -> None:

@@ -96,7 +96,7 @@ def test_a_reminder_made_but_not_queued_is_queued_when_its_batch_runs_again(clie
     def crash(*_args):
         raise RedisConnectionError("killed between making and queuing")
 
-    monkeypatch.setattr(outbound, "enqueue_reminders", crash)
+    monkeypatch.setattr(outbound, "enqueue", crash)
     with pytest.raises(RedisConnectionError):
         reminders.notify(runtime, reminder)
     monkeypatch.undo()

@@ -69,9 +69,10 @@ def test_the_app_starts_with_quiet_hours_it_can_read(test_config, setting: str) 
     assert client.get("/readyz").status_code == 200
 
 
-def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "value"), [("TDBOT_QUIET_HOURS", "22:00"), ("TDBOT_TRAFFIC_FLUSH_SECONDS", "five")])
+def test_the_worker_refuses_to_start_on_settings_it_cannot_read(redis_url: str, tmp_path: Path, name, value) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env.update(REDIS_URL=redis_url, TDBOT_DATA_DIR=str(tmp_path), TDBOT_QUIET_HOURS="22:00")
+    env.update({"REDIS_URL": redis_url, "TDBOT_DATA_DIR": str(tmp_path), name: value})
     worker = subprocess.Popen(
         [sys.executable, "worker.py", "--no-cron"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
@@ -83,4 +84,14 @@ def test_the_worker_refuses_to_start_on_quiet_hours_it_cannot_read(redis_url: st
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
     assert worker.returncode != 0
-    assert "TDBOT_QUIET_HOURS" in stderr and "Traceback" not in stderr, stderr
+    assert name in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("own_queue_redis", [False, True])
+def test_rq_dashboard_and_rq_cron_reach_the_queues_where_the_workers_do(test_config, redis_url, own_queue_redis):
+    """RQ_REDIS_URL, else REDIS_URL: one answer for every process that reaches the queues by URL."""
+    queues = redis_url.replace("127.0.0.1", "localhost", 1) if own_queue_redis else None  # the same database
+    app = create_app({**test_config, "RQ_REDIS_URL": queues})
+    runtime = app.extensions["tdbot"]
+    assert runtime.queue_url == (queues or redis_url)
+    assert app.config["RQ_DASHBOARD_REDIS_URL"] == [runtime.queue_url]

@@ -9,6 +9,7 @@ from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
+from tests.support.metrics import receipts_counted
 from tests.support.phone import Phone, seed_demo
 from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled, scheduled_jobs
@@ -48,6 +49,20 @@ def test_receipts_in_any_order_never_move_a_message_backwards(phone, fake_twilio
     message, sent = sent_message(phone, fake_twilio)
     fake_twilio.progress(sent, *receipts, client=phone.client)
     assert stored(phone.runtime, message).status == final
+
+
+@pytest.mark.parametrize(("receipts", "counted"), [
+    (["sent", "delivered", "delivered", "read"], {"delivered": 1}),
+    (["undelivered", "undelivered", "delivered"], {"undelivered": 1, "delivered": 1}),
+    (["failed", "undelivered"], {"failed": 1}),
+    (["queued", "sending", "sent"], {}),  # "sent" is what the worker counts when Twilio takes it, not a receipt
+])
+def test_receipts_are_counted_in_metrics_once_per_status_they_move_a_message_to(phone, fake_twilio, receipts, counted):
+    _, sent = sent_message(phone, fake_twilio)
+    before = receipts_counted(phone.client, "twilio")
+    fake_twilio.progress(sent, *receipts, client=phone.client)
+    after = receipts_counted(phone.client, "twilio")
+    assert {status: after[status] - before[status] for status in after if after[status] != before[status]} == counted
 
 
 @pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl"])
@@ -171,6 +186,17 @@ def test_a_confirmation_the_provider_refuses_outright_goes_to_a_person(phone, fa
 
     assert stored(phone.runtime, message).status == FAILED
     assert phone.runtime.store.escalations() == [ESCALATED]
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_code_message_keeps_no_code_once_it_has_left_or_never_will(phone, fake_twilio, refused):
+    if refused:
+        fake_twilio.refuse_next_as_opted_out()
+    message = queue_message(phone.runtime, "【中国移动】验证码428613，5分钟内有效，仅用于退订业务。", CODE)
+    phone.deliver()
+    kept = stored(phone.runtime, message)
+    assert kept.status == (FAILED if refused else SENT)
+    assert kept.text == "【中国移动】验证码******，5分钟内有效，仅用于退订业务。"
 
 
 @pytest.mark.parametrize("kind", [CODE, NOTICE])

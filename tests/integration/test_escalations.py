@@ -9,6 +9,7 @@ import pytest
 from dialogs.messages import render
 from gateway.state import audit, escalations
 from gateway.state.escalations import OPEN, RESOLVED_STATUS, TAKEN, Refused
+from gateway.web.ops import actions
 from tests.support.phone import seed_demo
 
 NUMBER = "+8613800138000"
@@ -49,11 +50,19 @@ def test_stop_and_start_still_work_while_handed_over(phone) -> None:
     assert phone.subscriber()["opted_out"] is False
 
 
-def test_a_code_typed_to_the_person_is_hidden_from_them(phone) -> None:
+@pytest.mark.parametrize(("typed", "kept"), [
+    ("我的验证码是123456", "我的验证码是******"),
+    ("我的验证码是 123 456", "我的验证码是 *** ***"),  # hidden however it is typed, as in the audit trail
+    ("验证码１２３４５６", "验证码******"),
+    ("code: 12-34-56", "code: **-**-**"),
+    ("1234567", "*******"),
+    ("TD 2", "TD 2"),
+])
+def test_a_code_typed_to_the_person_is_hidden_from_them(phone, typed, kept) -> None:
     phone.send("人工")
-    phone.send("我的验证码是123456")
+    phone.send(typed)
     escalation = escalations.load(phone.runtime.redis, phone.runtime.keys, NUMBER, "requested")
-    assert escalation.log[0]["text"] == "我的验证码是******"
+    assert escalation.log[0]["text"] == kept
 
 
 def test_resolving_hands_the_number_back_to_the_bot(phone, clock) -> None:
@@ -102,6 +111,21 @@ def test_an_escalation_the_previous_release_wrote_is_listed_and_can_be_resolved(
     assert runtime.store.escalations() == []
 
 
+def test_a_subscribers_open_escalations_are_found_however_many_others_are_open(app, clock) -> None:
+    """The subscriber page read the console's first 500 and filtered: one opened after 500 others went missing."""
+    store = app.extensions["tdbot"].store
+    with store.redis.pipeline(transaction=False) as pipe:
+        for n in range(escalations.LIST_LIMIT + 20):
+            store.escalate(f"+86139{n:08d}", "payment_failed", clock() - timedelta(days=1), pipeline=pipe)
+        pipe.execute()
+    store.redis.zadd(escalations.index_key(store.keys), {f"{NUMBER}|code_attempts": 1_700_000_000})
+    store.escalate(NUMBER, "payment_failed", clock(), context={"statement": "s1"})
+    store.escalate("+861380013800", "requested", clock())  # a number our own begins with is not ours
+    found = escalations.for_subscriber(store.redis, store.keys, NUMBER)
+    assert [(e.reason, e.legacy) for e in found] == [("code_attempts", True), ("payment_failed", False)]
+    assert found[1].context == {"statement": "s1"}
+
+
 def test_shell_escalations_keep_their_context_and_are_audited(app, clock) -> None:
     store = app.extensions["tdbot"].store
     store.escalate(NUMBER, "payment_failed", clock(), context={"statement": "s1"})
@@ -134,3 +158,32 @@ def test_the_audit_trail_forgets_what_is_older_than_its_retention(app, clock) ->
         store.redis.xadd(store.keys.audit(NUMBER), {audit.FIELD: f'{{"kind":"note","n":{n}}}'}, id=f"{stamp}-0")
     store.audit(NUMBER, {"kind": "note", "n": 3}, clock())
     assert [e["n"] for e in audit.read_all(store.redis, store.keys.audit(NUMBER))] == [2, 3]
+
+
+@pytest.mark.parametrize(("before", "operator", "says"), [
+    ("open", "wang", "take it before replying"),
+    ("taken by wang", "li", "taken by wang"),
+    ("resolved", "wang", "no longer open"),
+])
+def test_a_reply_the_escalation_does_not_allow_is_refused_and_sends_nothing(phone, clock, before, operator, says):
+    runtime = phone.runtime
+    phone.send("人工")
+    if before != "open":
+        escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    if before == "resolved":
+        escalations.resolve(runtime.redis, runtime.keys, NUMBER, "requested", "wang", "done", clock(), DAYS)
+    stored = set(runtime.redis.scan_iter(match=runtime.keys.of(NUMBER, "msg", "*")))
+    with pytest.raises(Refused, match=says):
+        actions.reply(runtime, NUMBER, "requested", operator, "您好，我是客服。", force=False)
+    assert set(runtime.redis.scan_iter(match=runtime.keys.of(NUMBER, "msg", "*"))) == stored
+    assert not any("您好" in sent for sent in phone.inbox())
+
+
+def test_a_reply_from_the_agent_who_took_it_is_logged_and_sent(phone, clock) -> None:
+    runtime = phone.runtime
+    phone.send("人工")
+    escalations.take(runtime.redis, runtime.keys, NUMBER, "requested", "wang", clock(), DAYS)
+    actions.reply(runtime, NUMBER, "requested", "wang", "您好，我是客服。", force=False)
+    escalation = escalations.load(runtime.redis, runtime.keys, NUMBER, "requested")
+    assert [(e["from"], e["text"]) for e in escalation.log] == [("agent", "您好，我是客服。")]
+    assert phone.inbox()[-1].endswith("您好，我是客服。")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import re
 
 from gateway.jobs import sweeper
+from tests.support.metrics import samples
 from tests.support.phone import seed_demo
-
-
-def samples(text: str, name: str) -> dict[str, float]:
-    return {labels: float(value) for labels, value in re.findall(rf"^{name}\{{(.*)\}} (\S+)$", text, re.MULTILINE)}
 
 
 def test_sends_counted_by_jobs_join_inbound_steps_in_one_family(app, client, phone) -> None:

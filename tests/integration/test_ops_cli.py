@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,34 @@ def test_a_removed_operator_is_gone(tdbot, redis) -> None:
     assert tdbot("ops-user", "remove", "wang").exit_code == 0
     assert tdbot("ops-user", "list").output == ""
     assert "no operator wang" in tdbot("ops-user", "remove", "wang").output
+
+
+# Run in a fresh interpreter: counts the password hashes made and checked from the moment the module is imported.
+_HASHES_MADE = """
+import json, sys
+import werkzeug.security as security
+made, checked = [], []
+make, check = security.generate_password_hash, security.check_password_hash
+security.generate_password_hash = lambda *a, **k: made.append(1) or make(*a, **k)
+security.check_password_hash = lambda h, p: checked.append(h.split("$", 1)[0]) or check(h, p)
+from redis import Redis
+from gateway.state import operators
+from gateway.state.keys import Keys
+at_import = len(made)
+redis, keys = Redis.from_url(sys.argv[1]), Keys(sys.argv[2])
+unknown = [operators.signed_in(redis, keys, "nobody-" + str(i), "a long enough password") for i in range(3)]
+real = operators.new("wang", "agent", "a long enough password", __import__("datetime").datetime.now()).password_hash
+print(json.dumps({"at_import": at_import, "made": len(made), "unknown": unknown, "checked": checked,
+                  "method": real.split("$", 1)[0]}))
+"""
+
+
+def test_importing_operators_hashes_nothing_and_an_unknown_name_costs_a_real_check(redis_url: str) -> None:
+    """Every process imports the module (the worker, the CLI); only sign-in needs the stand-in hash, made once."""
+    run = subprocess.run([sys.executable, "-c", _HASHES_MADE, redis_url, "tdbot-test-nobody"], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["at_import"] == 0, "a password was hashed at import"
+    assert seen["unknown"] == [None, None, None] and seen["made"] == 2, "the stand-in hash once, then wang's"
+    assert seen["checked"] == [seen["method"]] * 3, "an unknown name is checked as a real password is (same cost)"

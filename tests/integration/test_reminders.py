@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from gateway.jobs import sweeper
 from gateway.state import due as due_index
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CTCC, CUCC, cancel, due, local, outbox, put, run_due
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REMINDER_ZH = "【中国移动】您的视频会员结算单9.50元将于12月2日23:59到期，回JF缴费。回R拒收"
@@ -198,15 +198,6 @@ def test_a_late_acknowledgement_does_not_release_another_batchs_claim(phone, app
     clock.advance(seconds=11)
     assert run_due(app) == 1  # re-dued and claimed by a second batch, which finished
     assert due_index.ack(runtime, [member], first_lease) == 0  # the first batch, late, owns nothing any more
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_worker_py_runs_the_sweeper_and_delivers_a_reminder(phone, app, clock, redis_url, tmp_path) -> None:

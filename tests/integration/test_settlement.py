@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dialogs.reminders import DEADLINE, Reminder
@@ -137,3 +139,20 @@ def test_paying_late_before_the_deadline_check_has_run_still_owes_the_late_fee(p
     run_due(app)
     assert overdue_notices(outbox(app, CMCC)) == [
         "【中国移动】您的视频会员结算单已逾期，加收滞纳金0.48元，待缴0.48元，回JF缴费。回R拒收"]
+
+
+def overdue_listed(client) -> float:
+    found = re.search(r"^tdbot_statements_overdue (\S+)$", client.get("/metrics").get_data(as_text=True), re.M)
+    return float(found.group(1))
+
+
+@pytest.mark.parametrize(("paid", "listed"), [(998, 0), (500, 1)])
+def test_an_overdue_statement_is_listed_for_ops_until_nothing_is_owed(phone, client, app, clock, paid, listed):
+    assert overdue_listed(client) == 0
+    clock.now = local(2026, 12, 3, 0, 0)
+    run_due(app)
+    run_due(app)  # the deadline check again: listed once
+    assert overdue_listed(client) == 1
+    clock.now = local(2026, 12, 3, 9, 0)
+    post_payment(client, phone, paid, "bank-8")
+    assert overdue_listed(client) == listed

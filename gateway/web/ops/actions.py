@@ -3,7 +3,6 @@ and in the stream of every operator action: take, reply, resolve an escalation; 
 
 from __future__ import annotations
 
-from redis import WatchError
 from redis.client import Pipeline
 
 from gateway import metrics
@@ -15,7 +14,6 @@ from gateway.service import Service
 from gateway.state import audit, escalations
 from gateway.state.escalations import TAKEN, Escalation, Refused
 
-TRIES = 20
 REPLY_CHARS = 480  # a person's reply: at most a few SMS segments
 
 
@@ -43,33 +41,24 @@ def reply(runtime: Runtime, msisdn: str, reason: str, operator: str, text: str, 
     now, key = runtime.clock(), f"op-{message.id}"
     pending = Pending(at=now.timestamp(), messages=[message.id])
     entry = {"at": int(now.timestamp()), "from": "agent", "operator": operator, "id": message.id, "text": text}
-    for _ in range(TRIES):
-        with runtime.redis.pipeline() as pipe:
-            try:
-                pipe.watch(runtime.keys.escalation(msisdn, reason))
-                _check_taken(pipe, runtime, msisdn, reason, operator, force)
-                pipe.multi()
-                runtime.store.save_message(message, pipeline=pipe)
-                outbox.record(runtime, msisdn, key, pending, pipe)
-                escalations.add_to_log(pipe, runtime.keys, msisdn, reason, entry)
-                action = {"kind": audit.OPERATOR, "operator": operator, "action": "reply", "reason": reason,
-                          "sent": [audit.sent(message)]}
-                runtime.store.audit(msisdn, action, now, pipeline=pipe)
-                pipe.execute()
-                break
-            except WatchError:
-                continue
-    else:
-        raise Refused("too many changes at once; try again")
+    action = {"kind": audit.OPERATOR, "operator": operator, "action": "reply", "reason": reason,
+              "sent": [audit.sent(message)]}
+
+    def send(pipe: Pipeline, current: Escalation, _: bytes | None) -> Escalation:
+        _check_taken(current, operator, force)
+        runtime.store.save_message(message, pipeline=pipe)
+        outbox.record(runtime, msisdn, key, pending, pipe)
+        escalations.add_to_log(pipe, runtime.keys, msisdn, reason, entry)
+        runtime.store.audit(msisdn, action, now, pipeline=pipe)
+        return current
+
+    escalations.transact(runtime.redis, runtime.keys, msisdn, reason, send)
     outbox.run(runtime, msisdn, key, pending)
     _log(runtime, operator, "reply", msisdn, reason=reason, message=message.id)
     return message
 
 
-def _check_taken(pipe: Pipeline, runtime: Runtime, msisdn: str, reason: str, operator: str, force: bool) -> None:
-    current = escalations.load(pipe, runtime.keys, msisdn, reason)
-    if current is None:
-        raise Refused("no longer open")
+def _check_taken(current: Escalation, operator: str, force: bool) -> None:
     if current.status != TAKEN:
         raise Refused("take it before replying")
     if current.agent != operator and not force:

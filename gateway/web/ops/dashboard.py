@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from gateway import metrics
 from gateway.bootstrap import Runtime
-from gateway.state import counters, due, escalations
+from gateway.state import counters, due, escalations, overdue_list
 from gateway.web import metrics as scrape
 from gateway.web.ops import charts
 
@@ -39,7 +39,7 @@ def build(runtime: Runtime) -> Dashboard:
     now = runtime.clock()
     depths = scrape.queue_depths(runtime)
     open_ones = escalations.open_ones(runtime.redis, runtime.keys, limit=10_000)
-    overdue = runtime.redis.zrange(scrape.overdue_key(runtime), 0, -1, withscores=True)
+    overdue = overdue_list.deadlines(runtime.redis, runtime.keys)
     return Dashboard(
         traffic=_traffic(runtime, now),
         queues=charts.bars("Jobs by queue and state", [
@@ -51,7 +51,7 @@ def build(runtime: Runtime) -> Dashboard:
                                                                  ESCALATION_AGES)),
         open_escalations=len(open_ones),
         overdue=charts.bars("Overdue statements by days past the deadline",
-                            _ages([now.timestamp() - at for _, at in overdue], OVERDUE_AGES)),
+                            _ages([now.timestamp() - at for at in overdue], OVERDUE_AGES)),
         overdue_count=len(overdue),
         worker_seen=scrape.worker_seen_seconds(runtime),
     )

@@ -11,7 +11,6 @@ from flask import Flask, abort, current_app, request
 from flask_login import current_user
 
 from gateway.bootstrap import EXTENSION, Runtime
-from gateway.state.connection import url_of
 from gateway.state.operators import ADMIN
 
 PREFIX = "/ops/rq"
@@ -22,8 +21,7 @@ ACTS_ON_GET = "requeue_all"
 
 def init_app(app: Flask) -> None:
     runtime: Runtime = app.extensions[EXTENSION]
-    url = app.config.get("RQ_REDIS_URL") or app.config.get("REDIS_URL") or url_of(runtime.queue_redis)
-    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", [str(url)])
+    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", [runtime.queue_url])
     app.redis_conn = runtime.queue_redis  # type: ignore[attr-defined]  # where rq-dashboard looks for its Redis
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
     # On the app, not on rq-dashboard's blueprint: that one object is shared by every app this process creates.

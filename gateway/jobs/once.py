@@ -1,0 +1,40 @@
+"""A message queued once: one whose id is decided by what it is about (a job run again, a webhook retried, a batch
+claimed twice make the same message) is stored and queued by the first run that makes it. A later run queues it
+again only while it has not gone out: the first may have died between storing and queuing it, and a message is
+claimed before it is sent, so a second job sends nothing twice."""
+
+from __future__ import annotations
+
+from redis import WatchError
+
+from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
+from gateway.delivery import outbound
+from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
+
+
+def queue_once(runtime: Runtime, message: OutboundMessage, queue: str = OUTBOUND_QUEUE,
+               audited: dict | None = None) -> bool:
+    """Store `message` (with the audit entry `audited`, in the same transaction) and queue it, unless it is stored
+    already: then queue the stored one again if it is still queued or sending. True when this call stored it."""
+    made = _store_once(runtime, message, audited)
+    stored = message if made else runtime.store.load_message(message.msisdn, message.id)
+    if stored is not None and stored.status in (QUEUED, SENDING):
+        outbound.enqueue(runtime, [stored], queue)
+    return made
+
+
+def _store_once(runtime: Runtime, message: OutboundMessage, audited: dict | None) -> bool:
+    key = runtime.keys.message(message.msisdn, message.id)
+    with runtime.redis.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.exists(key):
+                return False
+            pipe.multi()
+            runtime.store.save_message(message, pipeline=pipe)
+            if audited is not None:
+                runtime.store.audit(message.msisdn, audited, runtime.clock(), pipeline=pipe)
+            pipe.execute()
+            return True
+        except WatchError:  # another run made it first
+            return False
