@@ -130,7 +130,20 @@ def routing(config: dict, channels: frozenset[str]) -> Routing:
             if carrier not in POLICIES:
                 raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
             by_carrier[carrier] = _configured(name, str(value).lower(), channels)
-    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels))
+    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels), _links(config))
+
+
+def _links(config: dict) -> dict[str, str]:
+    """Each carrier link's smsc id (KANNEL_SMSC_<CARRIER>) -> its carrier; one several carriers share (an aggregator's
+    link) names none of them, and a reply to what came by it goes by the carrier's route."""
+    carriers: dict[str, set[str]] = {}
+    for name, value in config.items():
+        if name.startswith(PER_CARRIER_SMSC) and value:
+            carrier = name.removeprefix(PER_CARRIER_SMSC).lower()
+            if carrier not in POLICIES:
+                raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
+            carriers.setdefault(str(value), set()).add(carrier)
+    return {link: next(iter(named)) for link, named in carriers.items() if len(named) == 1}
 
 
 def _configured(name: str, channel: str, channels: frozenset[str]) -> str:

@@ -225,9 +225,7 @@ class Service:
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
         if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
-            for message in result.messages:  # only a reply it cannot have otherwise, for a while
-                store.save_message(message, pipeline=pipe)
-                pipe.expire(self.keys.message(msisdn, message.id), STRANGER_MESSAGE_TTL)
+            self._write_stranger(pipe, inbound, result)
             return
         if outcome.dialog is not None:
             store.save_dialog(msisdn, outcome.dialog, pipeline=pipe)
@@ -239,6 +237,20 @@ class Service:
         if result.pending is not None:  # in the same commit: the work cannot be lost once the step has happened
             outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
         _record(self.runtime, pipe, inbound, outcome, now)
+
+    def _write_stranger(self, pipe: Writes, inbound: Inbound, result: Result) -> None:
+        """Only a reply a stranger cannot have otherwise (a message), for a while; with the inbound's record and its
+        outbox entry, so that a retry of the request sends nothing more (docs/delivery.md)."""
+        if not result.messages:
+            return
+        store, msisdn = self.runtime.store, inbound.msisdn
+        for message in result.messages:
+            store.save_message(message, pipeline=pipe)
+            pipe.expire(self.keys.message(msisdn, message.id), STRANGER_MESSAGE_TTL)
+        store.record_inbound(msisdn, inbound.inbound_id, result.record, pipeline=pipe, kind=inbound.id_kind,
+                             longest=STRANGER_MESSAGE_TTL)
+        if result.pending is not None:
+            outbox.record(self.runtime, msisdn, inbound.inbound_id, result.pending, pipe)
 
     def person_message(self, msisdn: str, text: str) -> OutboundMessage:
         """What a person in the ops console says to `msisdn`, made as a step's SendMessage is: the caller stores it

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, request
@@ -170,7 +170,9 @@ def mo() -> Response:
     except BadRequest as exc:
         return plain(str(exc), 400)
     service = Service(runtime())
-    inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=CHANNEL)
+    # Answered on the carrier link it came in on (docs/delivery.md, "Routes").
+    channel = replace(CHANNEL, link=message.smsc)
+    inbound = Inbound.received(message.msisdn, message.text, link_id(message), channel=channel)
     try:
         _handle(service, inbound)
     except RedisError:

@@ -34,6 +34,8 @@ class OutboundMessage:
     claimed_at: int = 0  # when that run began its attempt (epoch seconds): where a lookup of an uncertain send starts
     repeats: str = ""  # a confirmation sent again: the id of the copy it repeats (docs/delivery.md)
     route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
+    slot: int = 0  # the pacing slot booked for it (microseconds, the pacer's clock) that its job comes back for
+    told: int = 0  # 1: a person was told it never arrived (docs/delivery.md): a repeated report tells nobody again
 
     def to_hash(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

@@ -13,7 +13,6 @@ docs/delivery.md has the rules.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from urllib.parse import urlencode
 
 from redis.client import Pipeline
 from rq import Queue, Retry, get_current_job
+from rq.job import Job
 
 from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
@@ -41,7 +41,7 @@ from gateway.delivery.messages import (
 )
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
-from gateway.state import audit
+from gateway.state import audit, ids
 from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ def enqueue_ids(
         runtime.queue(queue).enqueue_many(jobs, pipeline=pipeline)
 
 
-def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str) -> None:
+def _enqueue_in(runtime: Runtime, message: OutboundMessage, seconds: float, queue: str, job_id: str | None = None
+                ) -> None:
     when = timedelta(seconds=seconds)
-    runtime.queue(queue).enqueue_in(when, deliver, message.msisdn, message.id, retry=_retry())
+    runtime.queue(queue).enqueue_in(when, deliver, message.msisdn, message.id, retry=_retry(), job_id=job_id)
 
 
 def _retry() -> Retry:
@@ -112,13 +113,15 @@ def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> No
 
 def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     """The last checks, made before a pacing slot is booked (a reminder held or skipped costs its route nothing) and
-    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for."""
+    again once the slot has come (docs/reminders.md); PACED when the slot is too far off to wait for: it is booked for
+    the message, which comes back then."""
     checked = verdict(runtime, message)
     if checked.decision != SEND:
         return checked
-    later = runtime.route(message).pacer.acquire(segments(checked.text))
-    if later:
-        _enqueue_in(runtime, message, later, _current_queue())
+    later = runtime.route(message).pacer.acquire(segments(checked.text), booked=message.slot)
+    if later.wait:  # booked for the message: its job comes back for that slot, holding no worker meanwhile
+        _record(runtime, message, slot=later.at)
+        _enqueue_in(runtime, message, later.wait, _current_queue())
         return Verdict(PACED)
     return verdict(runtime, message)
 
@@ -272,7 +275,8 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
     again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
-    was reported delivered meanwhile: then it has arrived."""
+    was reported delivered meanwhile: then it has arrived. Called again for the same copy (a report retried or
+    repeated), it does what is not done yet and nothing twice (docs/delivery.md)."""
     # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
     code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
     if code == OPTED_OUT:
@@ -280,18 +284,34 @@ def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = ""
     if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):
         return
     if code in PERMANENT_TWILIO_ERRORS or message.resends >= len(RESEND_DELAYS):
-        log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
-        runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
-            "message": message.id, "error": error_code, "resends": message.resends})
+        _tell_once(runtime, message, error_code)
         return
+    _resend(runtime, message)
+
+
+def _tell_once(runtime: Runtime, message: OutboundMessage, error_code: str) -> None:
+    """A person is told the confirmation never arrived, once for this copy: it records that they were, after."""
+    if message.told:
+        return
+    log.warning("confirmation to %s undelivered after %d resends: escalating", message.msisdn, message.resends)
+    runtime.store.escalate(message.msisdn, CONFIRMATION_UNDELIVERED, runtime.clock(), context={
+        "message": message.id, "error": error_code, "resends": message.resends})
+    _record(runtime, message, told=1)
+
+
+def _resend(runtime: Runtime, message: OutboundMessage) -> None:
+    """The copy's one resend (its id made from the copy's), stored once, queued for its delay unless it is already."""
     subscriber = runtime.store.load_subscriber(message.msisdn)
     again = OutboundMessage(
-        uuid.uuid4().hex, message.msisdn, message.text, message.kind, int(runtime.clock().timestamp()),
-        resends=message.resends + 1, repeats=message.id,
+        ids.digest(f"{message.id}|again"), message.msisdn, message.text, message.kind,
+        int(runtime.clock().timestamp()), resends=message.resends + 1, repeats=message.id,
         route=runtime.routing.route(message.msisdn, subscriber),  # it answers nothing
     )
-    runtime.store.save_message(again)
-    _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE)
+    runtime.store.add_message(again)
+    stored = runtime.store.load_message(again.msisdn, again.id)
+    job_id = f"msg-{again.id}"
+    if stored is not None and stored.status == QUEUED and not Job.exists(job_id, connection=runtime.queue_redis):
+        _enqueue_in(runtime, again, RESEND_DELAYS[message.resends], OUTBOUND_QUEUE, job_id=job_id)
 
 
 def _mark_opted_out(runtime: Runtime, msisdn: str) -> None:

@@ -50,14 +50,17 @@ def record_kannel(runtime: Runtime, dlr_type: int, msisdn: str, message_id: str,
 def _apply(runtime: Runtime, message: OutboundMessage, status: str, error: str, error_code: str = "",
            **changes: str) -> str | None:
     """Move `message` to `status` unless it is there or further already; a message now undelivered may go again.
-    Counted once per move, whichever channel reported it."""
-    if not outbound.advance(runtime, message, status, error=error, **changes):
-        return None
-    if status in COUNTED:
+    A failure report finding the message failed already (this report, or one before it) finishes the follow-up
+    whatever of it an earlier try left undone: the report may be a retry of one that failed half-way. Counted once
+    per move, whichever channel reported it."""
+    moved = outbound.advance(runtime, message, status, error=error, **changes)
+    if moved and status in COUNTED:
         metrics.receipt(runtime.route(message).channel, status)
     if status in (UNDELIVERED, FAILED):
-        outbound.undelivered(runtime, message, error_code)
-    return status
+        now = runtime.store.load_message(message.msisdn, message.id)
+        if now is not None and now.status in (UNDELIVERED, FAILED):
+            outbound.undelivered(runtime, now, error_code)
+    return status if moved else None
 
 
 def _message(runtime: Runtime, provider_sid: str, to: str, message_id: str) -> OutboundMessage | None:

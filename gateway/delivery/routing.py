@@ -5,7 +5,8 @@ routes are named for the carrier too (`kannel-cmcc`), each with its own smsc, sh
 
 The rule, in order:
 1. A message answering an inbound one (a step's reply, or anything the step sends) goes back through the channel it
-   came in on, if that channel carries SMS and has a sender here. A USSD session carries no SMS: its code goes on.
+   came in on, if that channel carries SMS and has a sender here, and on the carrier link it came in on (Kannel's smsc
+   id, when a link setting names it). A USSD session carries no SMS: its code goes on.
 2. Else the carrier's route, `TDBOT_ROUTE_<CARRIER>`.
 3. Else the SMS channel the subscriber last texted on (recorded by each step).
 4. Else this deployment's default, `TDBOT_ROUTE`.
@@ -14,7 +15,7 @@ The rule, in order:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carriers import carrier_for
 from dialogs.model import Subscriber
@@ -33,6 +34,7 @@ class Channel:
     name: str
     replies_in_body: bool = True  # the provider's HTTP answer carries the reply (TwiML, a USSD screen)
     carries_sms: bool = True  # outbound SMS can go back the way it came
+    link: str = ""  # the carrier link it came in on, as the provider names it (Kannel's smsc id, %i)
 
 
 SMS = Channel("sms", carries_sms=False)  # of no particular provider: answered in the body, routed like a notice
@@ -45,13 +47,17 @@ class Routing:
     channels: frozenset[str]  # SMS channels with a sender configured
     by_carrier: Mapping[str, str]  # carrier key -> channel, from TDBOT_ROUTE_<CARRIER>
     default: str  # TDBOT_ROUTE
+    links: Mapping[str, str] = field(default_factory=dict)  # a carrier link's id (KANNEL_SMSC_<CARRIER>) -> carrier
 
     def route(self, msisdn: str, subscriber: Subscriber | None = None, answering: Channel | None = None) -> str:
         """The route of a message to `msisdn` (whose record, if any, is `subscriber`), answering an inbound message
         that came by `answering`, or nothing."""
         carrier = carrier_for(msisdn, subscriber.carrier if subscriber else None)
         channel = self.channel(carrier, answering, subscriber.sms_channel if subscriber else "")
-        return f"{channel}-{carrier}" if channel in PER_CARRIER else channel
+        if channel not in PER_CARRIER:
+            return channel
+        came_by = self.links.get(answering.link) if answering is not None and answering.name == channel else None
+        return f"{channel}-{came_by or carrier}"
 
     def channel(self, carrier: str, answering: Channel | None, last_sms: str) -> str:
         if answering is not None and answering.carries_sms and answering.name in self.channels:

@@ -146,7 +146,7 @@ return {places, values}
 
 # Move a message out of queued or sending, once. KEYS: a message. ARGV: the status it must have, the claim it must
 # carry ('' for any), then the status, claim and claim time it takes, and the text and attempts it gets ('': as
-# stored).
+# stored). Either way the pacing slot booked for it is used up: an attempt tried again books its own.
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
   return 0
@@ -154,7 +154,7 @@ end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claim', ARGV[4], 'claimed_at', ARGV[5], 'slot', '0')
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'text', ARGV[6])
 end
@@ -163,6 +163,16 @@ if ARGV[7] ~= '' then
 end
 return 1
 """
+
+# Store a message unless one is stored under its id. KEYS: the message. ARGV: its fields and values.
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
 
 def digest(value: bytes | None) -> str:
     """What `write_if_unchanged` compares: the SHA1 of a string value, '' for a missing key."""
@@ -179,6 +189,7 @@ class Store:
         self._read = redis.register_script(_READ)
         self._write_if_unchanged = redis.register_script(_WRITE_IF_UNCHANGED)
         self._claim = redis.register_script(_CLAIM)
+        self._add = redis.register_script(_ADD)
         self._local = threading.local()
 
     def _own_connection(self) -> Redis:
@@ -262,10 +273,12 @@ class Store:
         conn.set(self.keys.dialog(msisdn), codec.dialog_to_json(state))
 
     def record_inbound(
-        self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID
+        self, msisdn: str, inbound_id: str, reply: str, pipeline: Batch | None = None, kind: str = PROVIDER_ID,
+        longest: int = INBOUND_TTL,
     ) -> None:
+        """Keep `reply` as the answer to `inbound_id` as long as its kind of id lives, and never beyond `longest`."""
         conn = pipeline if pipeline is not None else self.redis
-        ttl = {CONTENT_ID: CONTENT_ID_TTL, SESSION_ID: SESSION_ID_TTL}.get(kind, INBOUND_TTL)
+        ttl = min({CONTENT_ID: CONTENT_ID_TTL, SESSION_ID: SESSION_ID_TTL}.get(kind, INBOUND_TTL), longest)
         conn.set(self.keys.inbound(msisdn, inbound_id), reply, ex=ttl)
 
     def recorded(self, msisdn: str, inbound_ids: Sequence[str]) -> list[str | None]:
@@ -279,6 +292,12 @@ class Store:
         conn.hset(key, mapping=message.to_hash())
         if message.kind == CODE:
             conn.expire(key, CODE_MESSAGE_TTL)
+
+    def add_message(self, message: OutboundMessage) -> bool:
+        """Store `message` unless a message is stored under its id: True when this call stored it. For a message
+        whose id is made from what it follows up, so that doing the follow-up again stores nothing twice."""
+        fields = [x for pair in message.to_hash().items() for x in pair]
+        return self._add(keys=[self.keys.message(message.msisdn, message.id)], args=fields) == 1
 
     def claim_message(self, msisdn: str, message_id: str, at: int = 0, text: str = "") -> bool:
         """Move a message from queued to sending at `at` (epoch seconds), once: only the caller that gets True may

@@ -13,14 +13,17 @@ import pytest
 import requests
 
 from dialogs.effects import CODE, CONFIRMATION
+from dialogs.messages import render
 from dialogs.reasons import SEND_REFUSED
+from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
 from tests.support.delivery import MSISDN, queue_message, stored
-from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, work
+from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, kannel_settings, work
 from tests.support.phone import seed_demo
 from tests.support.processes import wait_for
+from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 PHONE = "13800138000"  # the demo China Mobile subscriber, as the SMSC gives the number
@@ -147,3 +150,48 @@ def test_refused_credentials_fail_the_message_and_tell_a_person(serve, handset: 
     assert "403" in stored(runtime, message).error and "password" not in stored(runtime, message).error
     assert (MSISDN, SEND_REFUSED) in runtime.store.escalations()
     assert handset.texts() == []
+
+
+STRANGER_PHONE, STRANGER = "13900000000", "+8613900000000"  # a number we have no record of
+
+
+def test_a_stranger_s_retried_mo_is_answered_once(live: LiveApp, runtime, handset: Handset) -> None:
+    live.lose_answers = 1  # tdbot answers the stranger, but smsbox never hears so and sends it again, same %I
+    handset.text("TD", sender=STRANGER_PHONE)
+    wait_for(lambda: len(live.mo_requests) >= 2, "smsbox to retry the MO")
+    assert live.mo_requests[0] == live.mo_requests[1]
+    arrive(handset, runtime, 1, "the stranger's reply")
+    work(runtime)
+    wait_for(lambda: not runtime.queue("outbound").count, "the outbound queue empty", work=lambda: work(runtime))
+    assert handset.texts() == [render("zh", "unknown_sender")]
+
+
+# How many times smsbox must ask while tdbot answers 503 for the message not to be lost: here every second
+# (http-queue-delay is 1 s under test), in production every http-queue-delay seconds of deploy/kannel.conf.
+OUTAGE_ASKS = 12
+
+
+def test_while_redis_is_away_smsbox_keeps_asking_and_no_mo_or_report_is_lost(
+    serve, live: LiveApp, kannel: Kannel, handset: Handset, test_config: dict, redis_url: str
+) -> None:
+    proxy = FreezingProxy(redis_url)
+    try:
+        web = serve(REDIS_URL=proxy.url)  # what smsbox reaches: tdbot, on a Redis about to go away
+        seed_demo(web)
+        worker = create_app({**test_config, **kannel_settings(kannel.sendsms_url, live.url)}).extensions["tdbot"]
+        notice = queue_message(worker, "您的视频会员已退订。", route=ROUTE)
+        proxy.cut()
+        work(worker)  # it leaves; its delivery reports find tdbot answering 503
+        handset.text("TD", sender=PHONE)  # and so does the subscriber's MO
+
+        def asked_enough() -> bool:
+            delivered = [query for query in live.dlr_requests if "type=1&" in query]
+            return len(live.mo_requests) >= OUTAGE_ASKS and len(delivered) >= OUTAGE_ASKS
+
+        wait_for(asked_enough, f"smsbox to ask {OUTAGE_ASKS} times for the MO and report", OUTAGE_ASKS + 20)
+        proxy.mend()
+        wait_for(lambda: stored(worker, notice).status == DELIVERED, "the report, once Redis is back", 20)
+        assert "1.视频会员" in arrive(handset, worker, 2, "the reply to the MO, once Redis is back")[-1]
+        assert len(worker.store.conversation(MSISDN)) == 1
+    finally:
+        proxy.close()

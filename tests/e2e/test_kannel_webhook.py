@@ -9,6 +9,9 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
@@ -17,14 +20,15 @@ from gateway import create_app
 from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
-from gateway.state import store
-from gateway.state.keys import MESSAGE
+from gateway.state import audit, escalations, store
+from gateway.state.keys import MESSAGE, PENDING
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.languages import count_guesses
 from tests.support.metrics import receipts_counted
 from tests.support.phone import BASE_URL, Phone, seed_demo
 from tests.support.processes import free_port
+from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import scheduled_jobs
 
 MO_PATH, DLR_PATH = "/webhooks/kannel/mo", "/webhooks/kannel/dlr"
@@ -171,6 +175,16 @@ def test_a_stranger_gets_its_reply_as_a_message_kept_only_a_day(client, runtime,
     assert runtime.store.load_subscriber(STRANGER) is None and runtime.store.conversation(STRANGER) == []
 
 
+@pytest.mark.parametrize("id", ["k-1", ""])  # smsbox's %I; a link that gives none: the number and text, for seconds
+def test_a_stranger_s_retried_mo_sends_one_reply(client, runtime, redis, id) -> None:
+    assert [mo(client, "TD", id=id, sender="13900000000").status_code for _ in range(3)] == [200] * 3
+    [reply] = messages(runtime, STRANGER)
+    assert runtime.queue("outbound").count == 1
+    [record] = redis.keys(runtime.keys.inbound(STRANGER, "*"))
+    assert 0 < redis.ttl(record) <= (86400 if id else store.CONTENT_ID_TTL)  # a stranger's keys never stay
+    assert redis.hlen(runtime.keys.of(STRANGER, PENDING)) == 0  # its after-commit work done
+
+
 def test_a_language_is_guessed_only_for_a_notice_the_channel_sends_itself(client, runtime, monkeypatch) -> None:
     guessed = count_guesses(monkeypatch)
     assert mo(client, "TD", "k-guess-1").status_code == 200
@@ -279,6 +293,62 @@ def test_an_undelivered_confirmation_is_sent_again_then_a_person_takes_over(clie
     report(client, latest, 16)
     assert runtime.store.escalations() == [(MSISDN, CONFIRMATION_UNDELIVERED)]
     assert stored(runtime, latest).error.startswith("kannel 16")
+
+
+@pytest.fixture
+def proxy(redis_url: str):
+    between = FreezingProxy(redis_url)
+    yield between
+    between.close()
+
+
+@pytest.mark.parametrize("resends", [0, len(outbound.RESEND_DELAYS)])  # a resend follows, or a person is told
+def test_an_undelivered_report_cut_short_and_retried_is_followed_up_once(settings, proxy, resends) -> None:
+    app = create_app({**settings, "REDIS_URL": proxy.url})
+    seed_demo(app)
+    client, runtime = app.test_client(), app.extensions["tdbot"]
+    message = sent(runtime, CONFIRMATION)
+    outbound._record(runtime, message, resends=resends)
+    message = stored(runtime, message)
+
+    cut = proxy.cut_after(b"EXEC", lambda: report(client, message, 2))
+    assert cut.status_code == 503  # smsbox asks again
+    assert stored(runtime, message).status == UNDELIVERED
+    assert [report(client, message, 2).status_code for _ in range(3)] == [200] * 3  # its retries, and repeats
+    again = [m for m in messages(runtime) if m.repeats == message.id]
+    told = runtime.store.escalations()
+    if resends:
+        assert again == [] and told == [(MSISDN, outbound.CONFIRMATION_UNDELIVERED)]
+        escalations.resolve(runtime.redis, runtime.keys, MSISDN, outbound.CONFIRMATION_UNDELIVERED, "ops", "rang",
+                            runtime.clock(), 180)
+        assert report(client, message, 2).status_code == 200  # a repeat days later: nobody is told twice
+        assert runtime.store.escalations() == []
+    else:
+        assert [(m.resends, m.status) for m in again] == [(1, QUEUED)] and told == []
+        assert scheduled_jobs(runtime) == 1
+
+
+FINAL_REPORTS = (1, 2, 16)
+
+
+@examples(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reports=st.lists(st.sampled_from([1, 2, 4, 8, 16]), min_size=1, max_size=8),
+       resends=st.sampled_from([0, len(outbound.RESEND_DELAYS)]))
+def test_however_reports_repeat_a_copy_is_followed_up_at_most_once(client, runtime, reports, resends) -> None:
+    message = sent(runtime, CONFIRMATION)
+    outbound._record(runtime, message, resends=resends)
+    assert all(report(client, stored(runtime, message), kind).status_code == 200 for kind in reports)
+    first_final = next((kind for kind in reports if kind in FINAL_REPORTS), None)
+    followed = first_final in (2, 16)  # reported failed before it was reported delivered
+    again = [m for m in messages(runtime) if m.repeats == message.id]
+    told = [e for e in audit.read_all(runtime.redis, runtime.keys.audit(MSISDN))
+            if e["kind"] == audit.ESCALATED and e["context"]["message"] == message.id]
+    if resends:
+        assert (len(again), len(told), stored(runtime, message).told) == (0, int(followed), int(followed))
+    else:
+        assert (len(again), told) == (int(followed), [])
+        scheduled = runtime.queue("outbound").scheduled_job_registry.get_job_ids()
+        assert [f"msg-{m.id}" in scheduled for m in again] == [True] * len(again)
 
 
 def test_a_report_for_a_message_of_nobody_changes_nothing(client, runtime, redis) -> None:

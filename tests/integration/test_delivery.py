@@ -6,11 +6,13 @@ import pytest
 
 from dialogs.effects import CODE, CONFIRMATION, NOTICE
 from dialogs.reasons import CONFIRMATION_UNDELIVERED
+from gateway import create_app
 from gateway.delivery import outbound
 from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.metrics import receipts_counted
-from tests.support.phone import Phone
+from tests.support.phone import Phone, seed_demo
+from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled, scheduled_jobs
 
 STATUS_PATH = "/webhooks/twilio/status"
@@ -228,3 +230,24 @@ def test_an_error_code_that_is_not_ascii_digits_is_no_known_error(phone, fake_tw
     assert phone.runtime.store.load_subscriber(MSISDN).opted_out is False
     run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
     assert len(fake_twilio.to(MSISDN)) == 2 and phone.runtime.store.escalations() == []
+
+
+def test_an_undelivered_callback_cut_short_and_repeated_sends_the_confirmation_again_once(twilio_config, fake_twilio,
+                                                                                          redis_url):
+    proxy = FreezingProxy(redis_url)
+    try:
+        app = create_app({**twilio_config, "REDIS_URL": proxy.url})
+        seed_demo(app)
+        phone = Phone(app.test_client(), app, MSISDN)
+        message, sent = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+        cut = proxy.cut_after(b"EXEC", lambda: fake_twilio.post_status(sent, "undelivered", "30003",
+                                                                             client=phone.client))
+        assert cut.status_code == 503  # Twilio may ask again, or repeat it anyway
+        assert stored(phone.runtime, message).status == UNDELIVERED
+        for _ in range(3):
+            assert fake_twilio.post_status(sent, "undelivered", "30003", client=phone.client).status_code == 204
+        assert scheduled_jobs(phone.runtime) == 1
+        run_scheduled(phone.runtime, outbound.RESEND_DELAYS[0])
+        assert fake_twilio.to(MSISDN)[-1].body == message.text and len(fake_twilio.to(MSISDN)) == 2
+    finally:
+        proxy.close()

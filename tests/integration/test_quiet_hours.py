@@ -222,9 +222,9 @@ def test_a_reminder_held_overnight_with_nothing_left_to_say_is_skipped_not_left_
 
 def test_a_reminder_held_at_the_sender_costs_its_route_no_pacing_slot(phone, app, clock) -> None:
     runtime = app.extensions["tdbot"]
+    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))
     for name, route in runtime.routes.items():  # a long code: one segment a second
         runtime.routes[name] = dataclasses.replace(route, pacer=Pacer(runtime.redis, route.pacer.key, 1))
-    reminder = cancel_at(phone, clock, local(2026, 11, 25, 8, 10))
     as_scheduled_before(app, reminder, local(2026, 11, 25, 21, 59))
     clock.now = local(2026, 11, 25, 21, 59, 10)
     queue_for_the_sender(app)

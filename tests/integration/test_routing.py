@@ -112,6 +112,8 @@ def test_a_route_no_longer_configured_goes_by_the_default_and_says_so(phone, app
     ({"TDBOT_ROUTE": "twilio"}, "twilio is not configured"),
     ({"TDBOT_ROUTE": "sms"}, "a route is one of"),
     ({"TDBOT_ROUTE_VODAFONE": "console"}, "no carrier 'vodafone'"),
+    ({**kannel_settings("http://127.0.0.1:13013/cgi-bin/sendsms"), "KANNEL_SMSC_VODAFONE": "vf"},
+     "no carrier 'vodafone'"),
     ({"TDBOT_KANNEL_TOKEN": TOKEN}, "KANNEL_SENDSMS_URL is not"),
     ({"KANNEL_SENDSMS_URL": "http://127.0.0.1:13013/cgi-bin/sendsms"}, "KANNEL_USERNAME, KANNEL_PASSWORD"),
     ({**kannel_settings("http://127.0.0.1:13013/cgi-bin/sendsms"), "TDBOT_KANNEL_TOKEN": "short"}, "at least 16"),

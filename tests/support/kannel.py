@@ -61,6 +61,7 @@ class LiveApp:
         self.app = None
         self.lose_answers = 0
         self.mo_requests: list[str] = []
+        self.dlr_requests: list[str] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = make_server("127.0.0.1", self.port, self, threaded=True)
@@ -71,6 +72,8 @@ class LiveApp:
         if self.app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no app"]
+        if environ.get("PATH_INFO") == "/webhooks/kannel/dlr":
+            self.dlr_requests.append(environ.get("QUERY_STRING", ""))
         if environ.get("PATH_INFO") == "/webhooks/kannel/mo":
             self.mo_requests.append(environ.get("QUERY_STRING", ""))
             if self.lose_answers > 0:
@@ -108,11 +111,12 @@ def configure(template: str, changes: dict[tuple[str, str], str]) -> str:
 
 class Kannel:
     """bearerbox and smsbox as deploy/kannel.conf sets them up, moved to free ports and `directory`, sending MO to
-    `app_url`."""
+    `app_url`; with a fake SMSC of its own, on a port of its own, for each of `links` (an smsc-id: a carrier's link)."""
 
-    def __init__(self, directory: Path, app_url: str) -> None:
+    def __init__(self, directory: Path, app_url: str, links: tuple[str, ...] = ()) -> None:
         self.directory, self.app_url = directory, app_url
         self.admin_port, self.box_port, self.sendsms_port, self.smsc_port = (free_port() for _ in range(4))
+        self.link_ports = {link: free_port() for link in links}
         self.config = directory / "kannel.conf"
         self.bearerbox: subprocess.Popen | None = None
         self.smsbox: subprocess.Popen | None = None
@@ -139,7 +143,10 @@ class Kannel:
             ("smsbox", "log-file"): f'"{d / "smsbox.log"}"', ("smsbox", "log-level"): "0",
             ("smsbox", "http-queue-delay"): "1", ("sendsms-user", "password"): PASSWORD,
             ("sms-service", "get-url"): f'"{get_url}"',
-        }))
+        }) + "".join(
+            f"\ngroup = smsc\nsmsc = fake\nsmsc-id = {link}\nallowed-smsc-id = {link}\nport = {port}\n"
+            "connect-allow-ip = 127.0.0.1\n" for link, port in self.link_ports.items()
+        ))
 
     def start(self) -> Kannel:
         self.write_config()
@@ -163,8 +170,8 @@ class Kannel:
             return None
         return response.text if response.ok else None
 
-    def phone_connected(self) -> bool:
-        return f"FAKE:{self.smsc_port} (online" in (self.status() or "")
+    def phone_connected(self, port: int | None = None) -> bool:
+        return f"FAKE:{port or self.smsc_port} (online" in (self.status() or "")
 
     def _sendsms_listening(self) -> bool:
         with socket.socket() as probe:
@@ -183,16 +190,18 @@ class Handset:
     """A long-lived fakesmsc fed through a pipe: texts MO lines in, and reads every MT Kannel hands it (parts of a
     concatenated message joined; those are UCS-2 here, Chinese)."""
 
-    def __init__(self, kannel: Kannel, log_name: str) -> None:
+    def __init__(self, kannel: Kannel, log_name: str, link: str = "") -> None:
+        """A phone on the fake SMSC of `link` (one of the Kannel's links), else on the shipped one."""
         self.kannel = kannel
         self.log = kannel.directory / log_name
         self._lines: list[str] = []
         self._out = open(self.log, "ab")  # noqa: SIM115 (closed in stop)
-        self.process = start([FAKESMSC, "-H", "127.0.0.1", "-r", str(kannel.smsc_port), "-i", "0.1"],
+        port = kannel.link_ports[link] if link else kannel.smsc_port
+        self.process = start([FAKESMSC, "-H", "127.0.0.1", "-r", str(port), "-i", "0.1"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        wait_for(kannel.phone_connected, "fakesmsc to connect")
+        wait_for(lambda: kannel.phone_connected(port), "fakesmsc to connect")
 
     def text(self, body: str, sender: str = "13800138000", to: str = "10086", kind: str = "text") -> None:
         self.process.stdin.write(f"{sender} {to} {kind} {body}\n".encode())
@@ -290,11 +299,12 @@ def live() -> Iterator[LiveApp]:
     server.close()
 
 
-@pytest.fixture(scope="module")
-def kannel(tmp_path_factory: pytest.TempPathFactory, live: LiveApp) -> Iterator[Kannel]:
+def running_kannel(tmp_path_factory: pytest.TempPathFactory, live: LiveApp, links: tuple[str, ...] = ()
+                   ) -> Iterator[Kannel]:
+    """A module fixture's Kannel, with a fake SMSC for each of `links` besides the shipped one."""
     if not _installed():
         _unavailable(f"Kannel is not installed ({BEARERBOX}, {SMSBOX}, {FAKESMSC})")
-    box = Kannel(tmp_path_factory.mktemp("kannel"), live.url)
+    box = Kannel(tmp_path_factory.mktemp("kannel"), live.url, links)
     try:
         box.start()
     except (OSError, pytest.fail.Exception) as exc:
@@ -302,6 +312,11 @@ def kannel(tmp_path_factory: pytest.TempPathFactory, live: LiveApp) -> Iterator[
         _unavailable(f"Kannel did not start ({exc}); see {box.directory}")
     yield box
     box.stop()
+
+
+@pytest.fixture(scope="module")
+def kannel(tmp_path_factory: pytest.TempPathFactory, live: LiveApp) -> Iterator[Kannel]:
+    yield from running_kannel(tmp_path_factory, live)
 
 
 @pytest.fixture
@@ -312,6 +327,7 @@ def serve(test_config: dict, kannel: Kannel, live: LiveApp) -> Iterator[Callable
         settings = {**test_config, "PUBLIC_BASE_URL": live.url, **kannel_settings(kannel.sendsms_url, live.url)}
         live.app, live.lose_answers = create_app({**settings, **overrides}), 0
         live.mo_requests.clear()
+        live.dlr_requests.clear()
         return live.app
 
     yield make

@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlparse, urlunparse
 
 CHUNK = 65536
+T = TypeVar("T")
 
 
 class FreezingProxy:
@@ -26,6 +29,7 @@ class FreezingProxy:
         self._open = threading.Event()
         self._open.set()
         self._sockets: list[socket.socket] = []
+        self._refusing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -40,6 +44,34 @@ class FreezingProxy:
         self._pattern = b""
         self._open.set()
 
+    def cut(self) -> None:
+        """Drop every connection open now and refuse new ones until `mend`: to its clients, Redis went away (a
+        request held by `freeze_after` fails there)."""
+        self._refusing = True
+        for sock in self._sockets:
+            _shut(sock)
+        self._sockets = []
+
+    def mend(self) -> None:
+        self._refusing = False
+        self.thaw()
+
+    def cut_after(self, pattern: bytes, ask: Callable[[], T], timeout: float = 30.0) -> T:
+        """What `ask()` (run in a thread of its own) returns when Redis goes away right after the first request
+        containing `pattern` went through; Redis is back once it has returned."""
+        self.freeze_after(pattern)
+        answer: list[T] = []
+        asking = threading.Thread(target=lambda: answer.append(ask()), daemon=True)
+        asking.start()
+        if not self.frozen.wait(timeout):
+            raise AssertionError(f"no request with {pattern!r} within {timeout} s")
+        self.cut()
+        asking.join(timeout)
+        self.mend()
+        if not answer:
+            raise AssertionError(f"no answer within {timeout} s of Redis going away")
+        return answer[0]
+
     def close(self) -> None:
         self.thaw()
         for sock in [self._server, *self._sockets]:
@@ -51,6 +83,10 @@ class FreezingProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
+            if self._refusing:
+                _shut(client)
+                client.close()
+                continue
             upstream = socket.create_connection(self.upstream)
             self._sockets += [client, upstream]
             threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()

@@ -15,8 +15,12 @@ KANNEL = Channel("kannel", replies_in_body=False)
 USSD = Channel("ussd", carries_sms=False)  # a session screen: it can answer, but cannot carry an SMS
 
 
+KANNEL_BY_CUCC = Channel("kannel", replies_in_body=False, link="cucc-smpp")  # an MO by China Unicom's link
+KANNEL_BY_OTHER = Channel("kannel", replies_in_body=False, link="fake")  # by a link no setting names
+
+
 def settings(default: str = "twilio", wired: tuple[str, ...] = SMS_CHANNELS, **by_carrier: str) -> Routing:
-    return Routing(frozenset(wired), by_carrier, default)
+    return Routing(frozenset(wired), by_carrier, default, {"cmcc-smpp": "cmcc", "cucc-smpp": "cucc"})
 
 
 # (name, routing settings, number, the subscriber's record: (carrier override, last SMS channel), answering, route)
@@ -39,6 +43,15 @@ RULES = [
     ("a last channel no longer configured is passed over", settings("console", ("console", "twilio")), CMCC,
      (None, "kannel"), None, "console"),
     ("an inbound of no provider is routed like a notice", settings(), CMCC, (None, "kannel"), SMS, "kannel-cmcc"),
+    ("a Kannel reply goes back on the link it came by (ported)", settings(), CMCC, (None, ""), KANNEL_BY_CUCC,
+     "kannel-cucc"),
+    ("the link it came by wins over the record's carrier", settings(), CMCC, ("cmcc", "kannel"), KANNEL_BY_CUCC,
+     "kannel-cucc"),
+    ("a link no setting names: the carrier's link", settings(), CMCC, (None, ""), KANNEL_BY_OTHER, "kannel-cmcc"),
+    ("a notice answers nothing: the carrier's link", settings(cmcc="kannel"), CMCC, (None, "kannel"), None,
+     "kannel-cmcc"),
+    ("a reply that leaves Kannel ignores its link", settings("console", ("console",)), CMCC, (None, ""),
+     KANNEL_BY_CUCC, "console"),
 ]
 
 
@@ -55,12 +68,14 @@ CHANNELS = st.sampled_from(SMS_CHANNELS)
 @given(
     wired=st.sets(CHANNELS, min_size=1).map(frozenset), default=CHANNELS,
     by_carrier=st.dictionaries(st.sampled_from(["cmcc", "cucc", "ctcc", "default"]), CHANNELS),
-    last=st.sampled_from([*SMS_CHANNELS, ""]), answering=st.sampled_from([None, TWILIO, KANNEL, USSD, SMS]),
+    last=st.sampled_from([*SMS_CHANNELS, ""]),
+    answering=st.sampled_from([None, TWILIO, KANNEL, KANNEL_BY_CUCC, KANNEL_BY_OTHER, USSD, SMS]),
     msisdn=st.sampled_from([CMCC, CUCC, CTCC, OTHER]),
 )
 def test_a_message_only_ever_leaves_by_a_configured_route(wired, default, by_carrier, last, answering, msisdn):
     """Settings name only configured channels (the app refuses others at start): so does every route chosen."""
-    routing = Routing(wired | {default}, {k: v for k, v in by_carrier.items() if v in wired}, default)
+    routing = Routing(wired | {default}, {k: v for k, v in by_carrier.items() if v in wired}, default,
+                      {"cucc-smpp": "cucc"})
     route = routing.route(msisdn, Subscriber(msisdn, sms_channel=last), answering)
     assert route.split("-", 1)[0] in routing.channels
     if answering is not None and answering.carries_sms and answering.name in routing.channels:
