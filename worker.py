@@ -11,10 +11,11 @@ from multiprocessing import Process
 from rq import Worker
 
 from gateway import logs
-from gateway.bootstrap import QUEUES, bootstrap
+from gateway.bootstrap import bootstrap
 from gateway.config import InvalidSetting, check_quiet_hours, from_env
 from gateway.jobs import cron as sweeper_cron
 from gateway.jobs import horses
+from gateway.runtime import QUEUES
 
 
 def main(cron: bool = True, config: dict | None = None) -> None:

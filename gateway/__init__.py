@@ -6,9 +6,13 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import bootstrap, config, logs
+from gateway import bootstrap, config, logs, runtime
 from gateway.state import codec
 from gateway.web import limits, ops
+
+# A process that imports any part of gateway runs this first: RQ jobs in a process nothing installed a runtime in
+# (an `rq worker` of its own) get one wired from the environment.
+runtime.wire_with(bootstrap.bootstrap)
 
 
 class _JSON(DefaultJSONProvider):

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import time
 
 from carriers import POLICIES, CarrierPolicy, policy_of
-from gateway.delivery.routing import CONSOLE, KANNEL, SMS_CHANNELS, TWILIO, Routing
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -107,28 +106,6 @@ def check_kannel(config: dict) -> None:
             "TDBOT_KANNEL_TOKEN must be at least 16 of A-Z a-z 0-9 _ . ~ - (Kannel rewrites %-escapes in the URLs "
             "that carry it), e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`"
         )
-
-
-def routing(config: dict, channels: frozenset[str]) -> Routing:
-    """The routing rule's settings, for the SMS `channels` that have a sender here. ConfigError for a route setting
-    that names an unknown carrier, or a channel that is not configured."""
-    default = str(config.get("TDBOT_ROUTE") or next(c for c in (TWILIO, KANNEL, CONSOLE) if c in channels))
-    by_carrier = {}
-    for name, value in config.items():
-        if name.startswith(PER_CARRIER_ROUTE) and value:
-            carrier = name.removeprefix(PER_CARRIER_ROUTE).lower()
-            if carrier not in POLICIES:
-                raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
-            by_carrier[carrier] = _configured(name, str(value).lower(), channels)
-    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels))
-
-
-def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
-    if channel not in SMS_CHANNELS:
-        raise ConfigError(f"{name}={channel}: a route is one of {', '.join(SMS_CHANNELS)}")
-    if channel not in channels:
-        raise ConfigError(f"{name}={channel}, but {channel} is not configured (see the README's settings)")
-    return channel
 
 
 def carrier_policy(config: dict, msisdn: str, carrier: str | None) -> CarrierPolicy:

@@ -25,16 +25,16 @@ from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from gateway import metrics
-from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
-from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
 from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
 from gateway.masking import mask_codes
+from gateway.runtime import Runtime
 from gateway.state import audit, codec, escalations
+from gateway.state.messages import AGENT, REPLY, OutboundMessage
+from gateway.state.quotas import OverQuota, Quota
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
-from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
 

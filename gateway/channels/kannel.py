@@ -26,14 +26,15 @@ from redis.exceptions import RedisError
 from carriers import to_e164
 from dialogs.language import reply_lang
 from dialogs.messages import render
-from gateway.bootstrap import runtime
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
+from gateway.runtime import runtime
 from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.state.quotas import OverQuota
 from gateway.state.store import Contention
 from gateway.web import limits
-from gateway.web.limits import Limits, OverQuota
+from gateway.web.limits import Limits
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from dialogs import commands as cmds
 from dialogs.language import reply_lang
 from dialogs.messages import render
 from gateway import metrics
-from gateway.bootstrap import runtime
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
+from gateway.runtime import runtime
 from gateway.service import MAX_TEXT, Inbound, Service
+from gateway.state.quotas import OverQuota
 from gateway.state.store import Contention
 from gateway.web import limits
-from gateway.web.limits import OverQuota
 
 log = logging.getLogger(__name__)
 

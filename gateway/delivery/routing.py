@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from carriers import carrier_for
+from carriers import POLICIES, carrier_for
 from dialogs.model import Subscriber
+from gateway import config as settings
 
 CONSOLE = "console"
 TWILIO = "twilio"
@@ -60,3 +61,25 @@ class Routing:
             if candidate in self.channels:
                 return candidate
         return self.default
+
+
+def from_config(config: dict, channels: frozenset[str]) -> Routing:
+    """The routing rule's settings, for the SMS `channels` that have a sender here. ConfigError for a route setting
+    that names an unknown carrier, or a channel that is not configured."""
+    default = str(config.get("TDBOT_ROUTE") or next(c for c in (TWILIO, KANNEL, CONSOLE) if c in channels))
+    by_carrier = {}
+    for name, value in config.items():
+        if name.startswith(settings.PER_CARRIER_ROUTE) and value:
+            carrier = name.removeprefix(settings.PER_CARRIER_ROUTE).lower()
+            if carrier not in POLICIES:
+                raise settings.ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
+            by_carrier[carrier] = _configured(name, str(value).lower(), channels)
+    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels))
+
+
+def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
+    if channel not in SMS_CHANNELS:
+        raise settings.ConfigError(f"{name}={channel}: a route is one of {', '.join(SMS_CHANNELS)}")
+    if channel not in channels:
+        raise settings.ConfigError(f"{name}={channel}, but {channel} is not configured (see the README's settings)")
+    return channel

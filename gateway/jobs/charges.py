@@ -38,14 +38,13 @@ from dialogs.payments import (
     statement_msisdn,
 )
 from dialogs.reminders import DEADLINE, Reminder
-from gateway import bootstrap
-from gateway.bootstrap import DEFAULT_QUEUE, Runtime
 from gateway.delivery import outbound
-from gateway.delivery.messages import OutboundMessage
-from gateway.jobs.billing import PaymentFailed, PaymentReceipt
+from gateway.runtime import DEFAULT_QUEUE, Runtime, current
 from gateway.state import audit, due, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.keys import OVERDUE as OVERDUE_INDEX
+from gateway.state.ledger import PaymentFailed, PaymentReceipt
+from gateway.state.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def job_id(reference: str) -> str:
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:
     """RQ job: record what an earlier try took under `reference`, else charge the pending statement. Anything that
     goes wrong but a refusal for good is raised, for RQ to try again."""
-    runtime = bootstrap.current()
+    runtime = current()
     receipt = runtime.billing.receipt(msisdn, reference)  # the ledger is the truth about money taken
     if receipt is None:
         statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
@@ -100,7 +99,7 @@ def charge_failed(job: Job, connection: Redis, exc_type: type[BaseException] | N
     by the started-job registry's cleanup) before it decides to retry, with `retries_left` not yet counted down: so
     only a call with none left is the end."""
     msisdn, statement_id, _, reference = job.args
-    runtime = bootstrap.current()
+    runtime = current()
     if job.retries_left:
         log.warning("charge %s failed (%r), %d tries left", reference, exc, job.retries_left)
         subscriber = runtime.store.load_subscriber(msisdn)

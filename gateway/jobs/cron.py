@@ -12,11 +12,12 @@ from rq import cron
 from rq.cron import CronScheduler
 
 from gateway import logs
-from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, Runtime, bootstrap
+from gateway.bootstrap import bootstrap
 from gateway.config import from_env
 from gateway.jobs import outbox
 from gateway.jobs.outbox import recover_job
 from gateway.jobs.sweeper import sweep_job
+from gateway.runtime import DEFAULT_QUEUE, REMINDER_QUEUE, Runtime
 from gateway.state.connection import url_of
 
 SWEEP_TTL = 60

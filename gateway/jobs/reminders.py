@@ -14,10 +14,10 @@ from redis import WatchError
 
 from dialogs import reminders
 from dialogs.reminders import Reminder
-from gateway.bootstrap import Runtime
-from gateway.delivery import messages, outbound, wanted
-from gateway.delivery.messages import QUEUED, REMINDER, SENDING, OutboundMessage
-from gateway.state import audit, due
+from gateway.delivery import outbound, wanted
+from gateway.runtime import Runtime
+from gateway.state import audit, due, messages
+from gateway.state.messages import QUEUED, REMINDER, SENDING, OutboundMessage
 
 log = logging.getLogger(__name__)
 

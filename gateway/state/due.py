@@ -21,7 +21,7 @@ from dialogs.reminders import Due, Reminder
 from gateway.state.keys import DUE, Keys
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import Runtime
+    from gateway.runtime import Runtime
 
 CLAIMED = "claimed"
 

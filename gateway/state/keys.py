@@ -12,8 +12,8 @@ LOG = "log"  # the previous release's per-subscriber log list, read for what it 
 AUDIT = "audit"  # per subscriber: the audit stream; shared: the stream of operator actions
 ESCALATION = "escalation"  # per subscriber and reason: the open escalation, its log, and resolved ones
 USSD_END = "ussd-end"  # a USSD session's end-of-session notification, once recorded (by session id)
-LEDGER = "ledger"  # billing.RedisLedger: payment reference -> receipt
-BILLING_DRILL = "billing-drill"  # billing.FailingBilling: charge attempts so far, shared (Keys.shared)
+LEDGER = "ledger"  # ledger.RedisLedger: payment reference -> receipt
+BILLING_DRILL = "billing-drill"  # ledger.FailingBilling: charge attempts so far, shared (Keys.shared)
 
 ESCALATIONS = "escalations"
 PAYMENT_REFERENCES = "payment-references"  # state.references: reference -> "statement id|amount", all subscribers

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from redis.client import Pipeline
 
 from dialogs.imports import Credit, Imported, receive
 from dialogs.model import Subscriber
-from gateway.bootstrap import Runtime
 from gateway.state import audit, due, references
 from gateway.state.escalations import OVERPAID, PAYMENT_UNRECORDED
 from gateway.state.keys import OVERDUE
 from gateway.state.store import Contention
+
+if TYPE_CHECKING:  # state/ is below the runtime that holds it
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,6 +28,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 from redis.exceptions import RedisError
+
+from gateway.runtime import EXTENSION as RUNTIME
+from gateway.state.quotas import Quota
+from gateway.web import health
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +43,6 @@ DEFAULT_SIGN_IN_LIMIT = "10/minute"  # ops console sign-in attempts, per client 
 # gateway's too: it calls for every subscriber from a few addresses.
 WEBHOOKS = frozenset({"twilio_sms", "kannel", "ussd"})
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
-
-
-@dataclass(frozen=True)
-class Quota:
-    """A fixed-window counter: `key` lives `seconds` from its first hit and allows `allowed` hits."""
-
-    key: str
-    seconds: int
-    allowed: int
-
-
-class OverQuota(Exception):
-    def __init__(self, quota: Quota, place: int) -> None:
-        super().__init__(f"message {place} is over the limit of {quota.allowed} in {quota.seconds}s")
-        self.quota, self.place = quota, place
-
-    @property
-    def first(self) -> bool:
-        """The first message over the limit in its window (and every copy of it): the one that gets a notice."""
-        return self.place == self.quota.allowed + 1
 
 
 class Limits:
@@ -132,9 +115,6 @@ def _unless(blueprints: set[str], hook: Callable) -> Callable:
 
 def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
-    from gateway.bootstrap import EXTENSION as RUNTIME
-    from gateway.web import health
-
     runtime = app.extensions[RUNTIME]
     per_ip = str(app.config.get("TDBOT_RATE_LIMIT_IP") or DEFAULT_IP_LIMIT)
     prefix = f"{runtime.keys.prefix}:limits"

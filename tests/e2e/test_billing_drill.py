@@ -18,9 +18,9 @@ from dialogs.apply import apply
 from dialogs.effects import Pay
 from dialogs.model import CANCELLED, PAID, Statement, Subscriber, Subscription
 from dialogs.payments import charge_reference
-from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger, backend_for
+from gateway.runtime import DEFAULT_QUEUE
+from gateway.state.ledger import RedisLedger, backend_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MSISDN = "+8613800138000"

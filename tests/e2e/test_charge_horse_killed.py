@@ -21,9 +21,9 @@ import pytest
 from rq.job import Job, JobStatus
 
 from dialogs.effects import Pay
-from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger
+from gateway.runtime import DEFAULT_QUEUE
+from gateway.state.ledger import RedisLedger
 from tests.e2e.test_billing_drill import MSISDN, VID, paying, stop
 from tests.e2e.test_worker_killed import gone, work_horse
 from tests.support.phone import api_headers

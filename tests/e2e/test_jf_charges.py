@@ -13,7 +13,7 @@ from dialogs.effects import Pay
 from dialogs.messages import render
 from dialogs.payments import charge_reference
 from gateway.jobs import charges
-from gateway.jobs.billing import PaymentReceipt, RedisLedger
+from gateway.state.ledger import PaymentReceipt, RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, cancel, local, outbox, put, run_due
 from tests.support.scheduled import run_scheduled, scheduled_jobs

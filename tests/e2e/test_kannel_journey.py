@@ -14,8 +14,8 @@ import requests
 
 from dialogs.effects import CODE, CONFIRMATION
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, until, work
 from tests.support.phone import seed_demo

@@ -14,9 +14,9 @@ from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from gateway.state import store
 from gateway.state.keys import MESSAGE
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, free_port, kannel_settings
 from tests.support.phone import BASE_URL, Phone, seed_demo

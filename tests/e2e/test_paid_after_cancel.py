@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations
 from gateway.state.keys import PAYMENT_REFERENCES
+from gateway.state.ledger import RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, cancel, local, put, run_due
 

@@ -6,7 +6,7 @@ import pytest
 
 from dialogs.effects import CODE, CONFIRMATION, NOTICE
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
+from gateway.state.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.phone import Phone, seed_demo
 from tests.support.scheduled import run_scheduled, scheduled_jobs

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
 from gateway.config import from_env
-from gateway.delivery.messages import QUEUED, SENT
 from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.routing import CONSOLE
 from gateway.delivery.senders import ConsoleSender
+from gateway.runtime import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
 from gateway.state.keys import OUTBOX
+from gateway.state.messages import QUEUED, SENT
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, seed_demo
 from tests.support.scheduled import run_scheduled, scheduled_jobs

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from dialogs.reminders import SETTLE, Reminder
-from gateway.bootstrap import REMINDER_QUEUE
 from gateway.jobs import sweeper
+from gateway.runtime import REMINDER_QUEUE
 from gateway.state import due as due_index
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CTCC, CUCC, cancel, due, local, outbox, put, run_due

@@ -24,7 +24,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from gateway import create_app
-from gateway.bootstrap import QUEUES, Runtime
+from gateway.runtime import QUEUES, Runtime
 from tests.support.profiles import NOT_SET
 from tests.support.scheduled import BurstWorker
 

@@ -33,7 +33,7 @@ NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 MSISDN = "+8613800138000"
 NUMBERED = re.compile(r"^(\d+)\. ?")
 
-# What the API and CSV import accept (gateway/web/validation.py): up to 100 packages, names of 1-40 characters
+# What the API and CSV import accept (gateway/validation.py): up to 100 packages, names of 1-40 characters
 # without | or line breaks and not blank at either end, fees up to 10,000,000 fen.
 names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="|\n\r"), min_size=1, max_size=40) \
     .map(str.strip).filter(bool)

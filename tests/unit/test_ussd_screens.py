@@ -211,7 +211,7 @@ def test_every_fixed_screen_leaves_room_for_its_hint(lang: str, key: str) -> Non
     assert len(render_screen(lang, key, **worst)) <= USSD.chars
 
 
-# Package names as the API accepts them (gateway/web/validation.py): 1-40 characters, no | or line breaks.
+# Package names as the API accepts them (gateway/validation.py): 1-40 characters, no | or line breaks.
 names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="|\n\r"), min_size=1, max_size=40) \
     .map(str.strip).filter(bool)
 fees = st.one_of(st.integers(0, 10_000_000), st.sampled_from([500, 1500, 99_999]))
