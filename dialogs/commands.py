@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from dialogs.normalize import has_cjk, numbers_in
 
-ALL = "ALL"
-
 
 @dataclass(frozen=True)
 class Cancel:

@@ -19,7 +19,6 @@ DEADLINE = "d"  # the deadline itself: an open statement turns overdue
 LATE = "l"  # the overdue notice
 RENEWAL = "r"  # before a renewal
 RENEW = "n"  # the renewal itself
-KINDS = (SETTLE, DEADLINE, LATE, RENEWAL, RENEW)
 
 
 @dataclass(frozen=True)

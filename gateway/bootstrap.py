@@ -18,7 +18,7 @@ from gateway.delivery import routing
 from gateway.delivery.pacing import Pacer, mps_for
 from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO
 from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, TwilioSender
-from gateway.runtime import EXTENSION, Route, Runtime, install, runtime, utc_now
+from gateway.runtime import EXTENSION, Route, Runtime, install, utc_now
 from gateway.state import audit
 from gateway.state.connection import connect
 from gateway.state.keys import OUTBOX, PACE, Keys
@@ -85,6 +85,3 @@ def _kannel(config: dict, carrier: str) -> KannelSender:
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = bootstrap(app.config)
 
-
-def get_redis() -> Redis:
-    return runtime().redis

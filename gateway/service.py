@@ -75,7 +75,7 @@ class Result:
     messages: list[OutboundMessage] = field(default_factory=list)
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
-    stranger: bool = False  # a number we have no record of
+    stranger: bool = False  # a number we have no record of: answered, never stored
     recorded: str = ""  # what the inbound's record keeps, when not the reply alone (a USSD screen and its place)
 
     @property
@@ -96,7 +96,6 @@ class Outcome:
     result: Result
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
-    stranger: bool = False  # a number we have no record of: answered, never stored
     heard: str = ""  # what the conversation log keeps of the inbound text
     effects: list[Effect] = field(default_factory=list)
     before: DialogState = field(default_factory=DialogState)  # the dialog as the step found it
@@ -195,12 +194,12 @@ class Service:
 
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
-            return Outcome(Result(reply="", stranger=True), stranger=True)
+            return Outcome(Result(reply="", stranger=True))
         reply = render(reply_lang(inbound.msisdn, inbound.text), "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
-        return Outcome(Result(reply=reply, messages=messages, pending=pending, stranger=True), stranger=True)
+        return Outcome(Result(reply=reply, messages=messages, pending=pending, stranger=True))
 
     def _reply(self, inbound: Inbound, reply: str) -> list[tuple[str, str]]:
         """The reply as a message to send, for a channel whose HTTP answer cannot carry it."""
@@ -218,7 +217,7 @@ class Service:
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
-        if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
+        if outcome.result.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
             for message in result.messages:  # only a reply it cannot have otherwise, for a while
                 store.save_message(message, pipeline=pipe)
                 pipe.expire(self.keys.message(msisdn, message.id), STRANGER_MESSAGE_TTL)

@@ -106,16 +106,6 @@ def schedule_renewals(runtime: Runtime, subscriber: Subscriber, pipeline: Pipeli
     schedule(runtime.redis, runtime.keys, entries, pipeline=pipeline)
 
 
-def schedule_known(runtime: Runtime, msisdns: Iterable[str]) -> None:
-    """Renewal reminders for subscribers just imported or seeded."""
-    with runtime.redis.pipeline(transaction=False) as pipe:
-        for msisdn in msisdns:
-            subscriber = runtime.store.load_subscriber(msisdn)
-            if subscriber is not None:
-                schedule_renewals(runtime, subscriber, pipeline=pipe)
-        pipe.execute()
-
-
 # --- claiming -------------------------------------------------------------------------------
 
 
