@@ -21,19 +21,19 @@ from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, Twilio
 from gateway.runtime import EXTENSION, Route, Runtime, install, utc_now
 from gateway.state import audit
 from gateway.state.connection import connect
-from gateway.state.keys import OUTBOX, PACE, Keys
+from gateway.state.keys import OUTBOX, PACE, PREFIX, Keys
 from gateway.state.ledger import backend_for
 from gateway.state.store import Store
 
 
 def bootstrap(config: dict) -> Runtime:
+    settings.check(config)
     data_dir = str(config.get("TDBOT_DATA_DIR") or ".tdbot")
     redis = connect(config.get("REDIS_URL"), data_dir)
     queue_url = config.get("RQ_REDIS_URL")
     queue_redis = connect(queue_url, data_dir) if queue_url else redis
-    keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or "tdbot"))
+    keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or PREFIX))
     clock = config.get("CLOCK") or utc_now
-    settings.check_kannel(config)
     routes = {
         name: Route(name, sender, Pacer(redis, keys.shared(PACE, name), mps_for(config, name)))
         for name, sender in _senders(config, redis, keys).items()

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import time
 
 from carriers import POLICIES, CarrierPolicy, policy_of
+from gateway.state.keys import PREFIX
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -17,7 +18,7 @@ DEFAULT_SECRET = "dev-secret-change-me"
 DEFAULTS: dict[str, object] = {
     "REDIS_URL": None,
     "RQ_REDIS_URL": None,
-    "TDBOT_KEY_PREFIX": "tdbot",
+    "TDBOT_KEY_PREFIX": PREFIX,
     "TDBOT_SECRET_KEY": DEFAULT_SECRET,
     "TDBOT_API_TOKEN": None,
     "TWILIO_ACCOUNT_SID": None,
@@ -72,6 +73,15 @@ class ConfigError(ValueError):
 
 class InsecureConfig(RuntimeError):
     """Settings the app refuses to serve real traffic with."""
+
+
+def check(config: dict) -> None:
+    """Refuse, before anything connects, settings the app, its workers and the CLI cannot run with: the default secret
+    with real traffic (InsecureConfig), contradicting Kannel settings (ConfigError), quiet hours that cannot be read
+    (InvalidSetting). gateway/bootstrap.py calls it, once, for every process."""
+    check_secret(config)
+    check_quiet_hours(config)
+    check_kannel(config)
 
 
 def check_secret(config: dict) -> None:

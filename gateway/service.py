@@ -16,7 +16,6 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
 from dialogs.effects import NOTICE, Effect, Escalate, ForAgent, IssueStatement, OrderPlan, Pay, Reply, SendMessage
@@ -178,7 +177,7 @@ class Service:
         if subscriber is None:
             return self._stranger(inbound, now)
         facts = Facts(
-            subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
+            subscriber=subscriber, policy=self.runtime.policy(subscriber),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_answered, inbound.screen), facts, now)

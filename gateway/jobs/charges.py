@@ -21,7 +21,6 @@ from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
 from dialogs.messages import money, signed
 from dialogs.model import OVERDUE, Payment, Statement, Subscriber
@@ -228,7 +227,7 @@ def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again finds it already stored and does not send it twice."""
-    policy = policy_of(subscriber.msisdn, subscriber.carrier)
+    policy = runtime.policy(subscriber)
     lang = subscriber.locale or runtime.store.load_dialog(subscriber.msisdn).lang or policy.locale
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
     message = OutboundMessage(_digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),

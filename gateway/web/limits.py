@@ -30,6 +30,7 @@ from limits import RateLimitItem, parse
 from redis.exceptions import RedisError
 
 from gateway.runtime import EXTENSION as RUNTIME
+from gateway.state.keys import Keys
 from gateway.state.quotas import Quota
 from gateway.web import health
 
@@ -46,9 +47,9 @@ HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 
 class Limits:
-    def __init__(self, limiter: Limiter, prefix: str, per_ip: RateLimitItem, per_number: RateLimitItem,
+    def __init__(self, limiter: Limiter, keys: Keys, per_ip: RateLimitItem, per_number: RateLimitItem,
                  sign_in: RateLimitItem | None = None) -> None:
-        self.limiter, self.prefix = limiter, prefix
+        self.limiter, self.keys, self.prefix = limiter, keys, keys.limits()
         self.per_ip, self.per_number = per_ip, per_number
         self.sign_in = sign_in or parse(DEFAULT_SIGN_IN_LIMIT)
 
@@ -56,10 +57,9 @@ class Limits:
         """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
         if not self.limiter.enabled:
             return ()
-        # Hash-tagged like the subscriber's own keys: counted in the same script that reads them (Cluster slot). A
-        # hash of the message ids counted (gateway/state/store.py), named apart from the plain counter it replaced.
+        # A hash of the message ids counted (gateway/state/store.py), named apart from the plain counter it replaced.
         n = self.per_number
-        key = f"{self.prefix}:{{{msisdn}}}:sms-ids:{n.amount}/{n.get_expiry()}s"
+        key = self.keys.sms_quota(msisdn, n.amount, n.get_expiry())
         return (Quota(key, self.per_number.get_expiry(), self.per_number.amount),)
 
     def unsigned_over_limit(self, ip: str) -> bool:
@@ -117,7 +117,7 @@ def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
     runtime = app.extensions[RUNTIME]
     per_ip = str(app.config.get("TDBOT_RATE_LIMIT_IP") or DEFAULT_IP_LIMIT)
-    prefix = f"{runtime.keys.prefix}:limits"
+    prefix = runtime.keys.limits()
     limiter = Limiter(
         get_remote_address, app=app, application_limits=[per_ip], strategy="fixed-window", key_prefix=prefix,
         storage_uri="redis://", storage_options={"connection_pool": runtime.redis.connection_pool},
@@ -131,6 +131,6 @@ def init_app(app: Flask) -> Limits:
     limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
     sign_in = parse(str(app.config.get("TDBOT_RATE_LIMIT_SIGNIN") or DEFAULT_SIGN_IN_LIMIT))
-    limits = Limits(limiter, prefix, parse(per_ip), per_number, sign_in)
+    limits = Limits(limiter, runtime.keys, parse(per_ip), per_number, sign_in)
     app.extensions[EXTENSION] = limits
     return limits

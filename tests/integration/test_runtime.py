@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import worker
+from gateway.bootstrap import bootstrap
+from gateway.config import DEFAULT_SECRET, InsecureConfig, InvalidSetting
+
 ROOT = Path(__file__).resolve().parents[2]
 OWN_SETTINGS = ("TDBOT_", "TWILIO_", "KANNEL_", "PUBLIC_BASE_URL", "RQ_REDIS_URL", "REDIS_URL")
 
@@ -25,3 +31,15 @@ def test_a_job_run_where_nothing_installed_a_runtime_wires_one_from_the_environm
     ran = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split()[-2:] == ["wired", "True"]
+
+
+def test_every_process_refuses_settings_it_cannot_run_with_where_it_is_wired(test_config) -> None:
+    """One check (config.check, in bootstrap): the app, the worker and the CLI all refuse the same settings."""
+    unreadable = {**test_config, "TDBOT_QUIET_HOURS": "ten-eight"}
+    with pytest.raises(InvalidSetting, match="TDBOT_QUIET_HOURS"):
+        bootstrap(unreadable)
+    with pytest.raises(SystemExit, match="worker not started: TDBOT_QUIET_HOURS"):
+        worker.main(cron=False, config=unreadable)
+    insecure = {**test_config, "TESTING": False, "TDBOT_SECRET_KEY": DEFAULT_SECRET}
+    with pytest.raises(InsecureConfig, match="PUBLIC_BASE_URL"):
+        bootstrap(insecure)
