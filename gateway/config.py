@@ -28,13 +28,13 @@ DEFAULTS: dict[str, object] = {
     "TWILIO_API_BASE_URL": None,
     "PUBLIC_BASE_URL": None,
     "TDBOT_DATA_DIR": ".tdbot",
-    "TDBOT_RATE_LIMIT_IP": None,  # per client IP, every route but health probes (gateway/limits.py)
+    "TDBOT_RATE_LIMIT_IP": None,  # per client IP, every route but health probes (gateway/web/limits.py)
     "TDBOT_RATE_LIMIT_SMS": None,  # per sending number, inbound SMS
     "TDBOT_BILLING": "ledger",
     "TDBOT_BILLING_FAILURES": None,
     "TDBOT_SENDER_MPS": None,
     "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
-    "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
+    "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/jobs/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
     "TDBOT_USSD_TOKEN": None,  # the USSD gateway's callback URL carries ?token=<this> (gateway/channels/ussd.py)
     "TDBOT_USSD_ALLOW": "",  # comma-separated CIDRs the USSD gateway calls from, accepted without the token

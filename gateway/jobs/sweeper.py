@@ -1,6 +1,6 @@
 """The sweeper: claims due reminders in batches with a lease and hands each batch to one RQ job.
 
-`rq cron` (gateway/cron.py, also started by worker.py) enqueues `sweep_job` every few seconds. Several sweepers may
+`rq cron` (gateway/jobs/cron.py, also started by worker.py) enqueues `sweep_job` every few seconds. Several sweepers may
 run at once: claiming is one Lua call, so a member goes to one batch. A batch job acts on each member and then
 acknowledges it; members of a batch whose worker was killed fall due again when the lease ends, and acting on a
 member twice sends nothing twice (message ids come from the member, renewals and deadlines check the state).

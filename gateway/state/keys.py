@@ -21,7 +21,7 @@ ESCALATIONS = "escalations"
 PAYMENT_REFERENCES = "payment-references"  # state.references: reference -> "statement id|amount", all subscribers
 OUTBOX = "outbox"
 SENT = "sent"  # beside a console outbox: which send a reference made (console senders.ConsoleSender)
-PENDING = "pending"  # a step's after-commit work, until done (gateway/outbox.py); also the global index of it
+PENDING = "pending"  # a step's after-commit work, until done (gateway/jobs/outbox.py); also the global index of it
 PROVIDER_SID = "sid"
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"
