@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    config.check_secret(app.config)  # the app's own: the rest of its settings are checked where it is wired
     logs.setup(config=app.config)
     app.json = _JSON(app)
     _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))

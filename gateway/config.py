@@ -76,10 +76,10 @@ class InsecureConfig(RuntimeError):
 
 
 def check(config: dict) -> None:
-    """Refuse, before anything connects, settings the app, its workers and the CLI cannot run with: the default secret
-    with real traffic (InsecureConfig), contradicting Kannel settings (ConfigError), quiet hours that cannot be read
-    (InvalidSetting). gateway/bootstrap.py calls it, once, for every process."""
-    check_secret(config)
+    """Refuse, before anything connects, settings no process can run with (the app, its workers, rq cron, the CLI):
+    quiet hours that cannot be read (InvalidSetting), contradicting Kannel settings (ConfigError). gateway/bootstrap.py
+    calls it, once, for every process. The secret is the app's own check (`check_secret`, in create_app): only the app
+    makes and verifies codes and signs console sessions with it."""
     check_quiet_hours(config)
     check_kannel(config)
 
