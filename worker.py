@@ -11,10 +11,11 @@ from multiprocessing import Process
 from rq import Worker
 
 from gateway import logs
-from gateway.bootstrap import QUEUES, bootstrap
-from gateway.config import InvalidSetting, check_quiet_hours, from_env, traffic_flush_seconds
+from gateway.bootstrap import bootstrap
+from gateway.config import InvalidSetting, from_env
 from gateway.jobs import cron as sweeper_cron
 from gateway.jobs import horses
+from gateway.runtime import QUEUES
 
 
 def main(cron: bool = True, config: dict | None = None) -> None:
@@ -22,11 +23,9 @@ def main(cron: bool = True, config: dict | None = None) -> None:
     config = config if config is not None else from_env()
     logs.setup(config=config)
     try:
-        check_quiet_hours(config)  # here, not in every reminder job for as long as the worker runs
-        traffic_flush_seconds(config)
+        runtime = bootstrap(config)  # its settings checked here, not in every job for as long as the worker runs
     except InvalidSetting as exc:
         raise SystemExit(f"worker not started: {exc}") from exc
-    runtime = bootstrap(config)
     queues = [runtime.queue(name) for name in QUEUES]
     # rq cron (the reminder sweeper) in a child process: its scheduler wants a main thread for its signals.
     scheduler = Process(target=sweeper_cron.run, args=(runtime.queue_url,), daemon=True) if cron else None

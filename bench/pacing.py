@@ -27,9 +27,9 @@ from redis import Redis  # noqa: E402
 
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.delivery import outbound  # noqa: E402
-from gateway.delivery.messages import OutboundMessage  # noqa: E402
 from gateway.delivery.senders import OUTBOX_LENGTH  # noqa: E402
 from gateway.state.keys import OUTBOX  # noqa: E402
+from gateway.state.messages import OutboundMessage  # noqa: E402
 
 UNPACED = 1_000_000.0
 TOLERANCE = 0.05

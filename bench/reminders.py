@@ -35,10 +35,10 @@ from rq import Queue, SimpleWorker  # noqa: E402
 
 from dialogs.reminders import RENEWAL, SETTLE, Due, Reminder  # noqa: E402
 from gateway import bootstrap  # noqa: E402
-from gateway.bootstrap import REMINDER_QUEUE  # noqa: E402
 from gateway.config import from_env  # noqa: E402
 from gateway.delivery.routing import CONSOLE  # noqa: E402
 from gateway.jobs import sweeper  # noqa: E402
+from gateway.runtime import REMINDER_QUEUE, current  # noqa: E402
 from gateway.state import due  # noqa: E402
 
 START = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -64,7 +64,7 @@ def noop(member: str) -> None:
 
 def hand_to_sender(members: list[str], lease_until: int) -> int:
     """The sweep's batch job here: parse each member, hand it to the sender, acknowledge the batch."""
-    runtime = bootstrap.current()
+    runtime = current()
     for raw in members:
         runtime.routes[CONSOLE].sender.send(due.parse(raw).msisdn, raw, None)
     return due.ack(runtime, members, lease_until)

@@ -6,9 +6,13 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import bootstrap, config, logs
+from gateway import bootstrap, config, logs, runtime
 from gateway.state import codec
 from gateway.web import limits, ops
+
+# A process that imports any part of gateway runs this first: RQ jobs in a process nothing installed a runtime in
+# (an `rq worker` of its own) get one wired from the environment.
+runtime.wire_with(bootstrap.bootstrap)
 
 
 class _JSON(DefaultJSONProvider):
@@ -23,9 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    config.check_secret(app.config)
-    config.check_quiet_hours(app.config)
-    config.traffic_flush_seconds(app.config)  # refused here, before anything is wired, rather than deep in bootstrap
+    config.check_secret(app.config)  # the app's own: the rest of its settings are checked where it is wired
     logs.setup(config=app.config)
     app.json = _JSON(app)
     _trust_proxies(app, int(app.config.get("TDBOT_PROXY_HOPS") or 0))

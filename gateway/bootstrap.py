@@ -1,119 +1,39 @@
-"""The one place that wires real adapters (Redis, store, routes, billing, clock, queues) and hands them to Flask:
-`init_app(app)` wires them, `runtime()` / `get_redis()` reach them inside a request (the only way blueprints do)."""
+"""The one place that wires real adapters (Redis, store, routes, billing, clock, queues) into a `Runtime`
+(gateway/runtime.py) and hands it to Flask (`init_app`) and to this process's RQ jobs (`install`).
+
+It imports what it wires (state/, the senders, pacing and routing of delivery/, config.py), and only the app factory,
+the CLI, worker.py and rq cron's entry point (gateway/jobs/cron.py) import it; everything else reaches the wired
+adapters through gateway/runtime.py."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from flask import Flask, current_app
+from flask import Flask
 from redis import Redis
-from rq import Queue
 
-from carriers import POLICIES, CarrierPolicy
-from dialogs.model import Subscriber
+from carriers import POLICIES
 from gateway import config as settings
-from gateway.delivery.messages import OutboundMessage
+from gateway.delivery import routing
 from gateway.delivery.pacing import Pacer, mps_for
-from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO, Routing
+from gateway.delivery.routing import CONSOLE, KANNEL, TWILIO
 from gateway.delivery.senders import ConsoleSender, KannelSender, Sender, TwilioSender
-from gateway.jobs.billing import Billing, backend_for
+from gateway.runtime import EXTENSION, Route, Runtime, install, utc_now
 from gateway.state import audit
-from gateway.state.connection import connect, url_of
-from gateway.state.counters import TrafficBuffer
-from gateway.state.keys import OUTBOX, PACE, Keys
+from gateway.state.connection import connect
+from gateway.state.keys import OUTBOX, PACE, PREFIX, Keys
+from gateway.state.ledger import backend_for
 from gateway.state.store import Store
-
-log = logging.getLogger(__name__)
-
-OUTBOUND_QUEUE = "outbound"
-REMINDER_QUEUE = "reminders"
-DEFAULT_QUEUE = "default"
-QUEUES = (OUTBOUND_QUEUE, REMINDER_QUEUE, DEFAULT_QUEUE)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Route:
-    """One way out (a carrier link): who sends, and the pace all workers share."""
-
-    name: str
-    sender: Sender
-    pacer: Pacer
-
-    @property
-    def channel(self) -> str:
-        """The channel it belongs to (kannel-cmcc: kannel), as inbound traffic is counted."""
-        return self.name.split("-", 1)[0]
-
-
-@dataclass
-class Runtime:
-    config: dict
-    redis: Redis
-    queue_redis: Redis
-    keys: Keys
-    store: Store
-    routes: dict[str, Route]
-    routing: Routing
-    billing: Billing
-    clock: Callable[[], datetime] = utc_now
-    _queues: dict[str, Queue] = field(default_factory=dict)
-    traffic: TrafficBuffer = field(init=False)  # this process's messages per minute, on their way to Redis
-
-    def __post_init__(self) -> None:
-        self.traffic = TrafficBuffer(self.redis, self.keys, settings.traffic_flush_seconds(self.config))
-
-    def queue(self, name: str) -> Queue:
-        if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self.queue_redis)
-        return self._queues[name]
-
-    def route(self, message: OutboundMessage) -> Route:
-        """The route `message` leaves by: its own, or (a record of the previous release, a route no longer configured)
-        the one a message that answers nothing would take."""
-        route = self.routes.get(message.route)
-        if route is None:
-            if message.route:
-                log.warning("route %s of message %s is not configured; sending by the default", message.route,
-                            message.id)
-            route = self.routes[self.routing.route(message.msisdn)]
-        return route
-
-    @property
-    def queue_url(self) -> str:
-        """Where the queues live, as a URL another process (rq cron, rq-dashboard) can use: an embedded Redis
-        listens on a socket."""
-        return str(self.config.get("RQ_REDIS_URL") or self.config.get("REDIS_URL") or url_of(self.queue_redis))
-
-    @property
-    def secret(self) -> bytes:
-        return str(self.config["TDBOT_SECRET_KEY"]).encode()
-
-    def policy(self, subscriber: Subscriber) -> CarrierPolicy:
-        """The subscriber's carrier policy, with this deployment's quiet hours when TDBOT_QUIET_HOURS sets them."""
-        return settings.carrier_policy(self.config, subscriber.msisdn, subscriber.carrier)
-
-
-EXTENSION = "tdbot"
-
-_current: Runtime | None = None
 
 
 def bootstrap(config: dict) -> Runtime:
+    settings.check(config)
     data_dir = str(config.get("TDBOT_DATA_DIR") or ".tdbot")
     redis = connect(config.get("REDIS_URL"), data_dir)
     queue_url = config.get("RQ_REDIS_URL")
     queue_redis = connect(queue_url, data_dir) if queue_url else redis
-    keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or "tdbot"))
+    keys = Keys(str(config.get("TDBOT_KEY_PREFIX") or PREFIX))
     clock = config.get("CLOCK") or utc_now
-    settings.check_kannel(config)
     routes = {
         name: Route(name, sender, Pacer(redis, keys.shared(PACE, name), mps_for(config, name)))
         for name, sender in _senders(config, redis, keys).items()
@@ -121,7 +41,7 @@ def bootstrap(config: dict) -> Runtime:
     runtime = Runtime(
         config=config, redis=redis, queue_redis=queue_redis, keys=keys,
         store=Store(redis, keys, audit.retention_days(config), clock), routes=routes,
-        routing=settings.routing(config, frozenset(route.channel for route in routes.values())),
+        routing=routing.from_config(config, frozenset(route.channel for route in routes.values())),
         billing=backend_for(config, redis, keys, clock), clock=clock,
     )
     install(runtime)
@@ -162,26 +82,6 @@ def _kannel(config: dict, carrier: str) -> KannelSender:
     )
 
 
-def install(runtime: Runtime) -> None:
-    """Make `runtime` the one RQ jobs in this process use."""
-    global _current
-    _current = runtime
-
-
-def current() -> Runtime:
-    if _current is None:
-        return bootstrap(settings.from_env())
-    return _current
-
-
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = bootstrap(app.config)
 
-
-def runtime() -> Runtime:
-    """The app's wired adapters (store, sender, queues, clock), inside a request or app context."""
-    return current_app.extensions[EXTENSION]
-
-
-def get_redis() -> Redis:
-    return runtime().redis

@@ -22,12 +22,12 @@ from twilio.request_validator import RequestValidator
 
 from carriers import carrier_for
 from gateway import config as settings
-from gateway import create_app
-from gateway.bootstrap import EXTENSION, bootstrap
+from gateway import create_app, validation
+from gateway.bootstrap import bootstrap
+from gateway.runtime import EXTENSION
 from gateway.state import connection, demo, importer, operators
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
-from gateway.web import validation
 
 RUNTIME_FILE = "runtime.json"
 SMS_PATH = "/webhooks/twilio/sms"

@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import time
 
 from carriers import POLICIES, CarrierPolicy, policy_of
-from gateway.delivery.routing import CONSOLE, KANNEL, SMS_CHANNELS, TWILIO, Routing
 from gateway.state.counters import FLUSH_EVERY
+from gateway.state.keys import PREFIX
 
 # Codes are HMACed with TDBOT_SECRET_KEY: this default is public, fit for tests and a laptop, never for real traffic.
 DEFAULT_SECRET = "dev-secret-change-me"
@@ -21,7 +21,7 @@ DEFAULT_SECRET = "dev-secret-change-me"
 DEFAULTS: dict[str, object] = {
     "REDIS_URL": None,
     "RQ_REDIS_URL": None,
-    "TDBOT_KEY_PREFIX": "tdbot",
+    "TDBOT_KEY_PREFIX": PREFIX,
     "TDBOT_SECRET_KEY": DEFAULT_SECRET,
     "TDBOT_API_TOKEN": None,
     "TWILIO_ACCOUNT_SID": None,
@@ -31,13 +31,13 @@ DEFAULTS: dict[str, object] = {
     "TWILIO_API_BASE_URL": None,
     "PUBLIC_BASE_URL": None,
     "TDBOT_DATA_DIR": ".tdbot",
-    "TDBOT_RATE_LIMIT_IP": None,  # per client IP, every route but health probes (gateway/limits.py)
+    "TDBOT_RATE_LIMIT_IP": None,  # per client IP, every route but health probes (gateway/web/limits.py)
     "TDBOT_RATE_LIMIT_SMS": None,  # per sending number, inbound SMS
     "TDBOT_BILLING": "ledger",
     "TDBOT_BILLING_FAILURES": None,
     "TDBOT_SENDER_MPS": None,
     "TDBOT_QUIET_HOURS": "",  # e.g. "21:00-09:00", or "off"; empty: each carrier's own (22:00-08:00)
-    "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/cron.py)
+    "TDBOT_SWEEP_INTERVAL": "5",  # seconds between reminder sweeps (gateway/jobs/cron.py)
     "TDBOT_PROXY_HOPS": "0",  # proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
     "TDBOT_USSD_TOKEN": None,  # the USSD gateway's callback URL carries ?token=<this> (gateway/channels/ussd.py)
     "TDBOT_USSD_ALLOW": "",  # comma-separated CIDRs the USSD gateway calls from, accepted without the token
@@ -76,6 +76,16 @@ class ConfigError(ValueError):
 
 class InsecureConfig(RuntimeError):
     """Settings the app refuses to serve real traffic with."""
+
+
+def check(config: dict) -> None:
+    """Refuse, before anything connects, settings no process can run with (the app, its workers, rq cron, the CLI):
+    quiet hours or a traffic flush interval that cannot be read (InvalidSetting), contradicting Kannel settings
+    (ConfigError). gateway/bootstrap.py calls it, once, for every process. The secret is the app's own check
+    (`check_secret`, in create_app): only the app makes and verifies codes and signs console sessions with it."""
+    check_quiet_hours(config)
+    check_kannel(config)
+    traffic_flush_seconds(config)
 
 
 def check_secret(config: dict) -> None:
@@ -117,41 +127,6 @@ def check_kannel(config: dict) -> None:
             "TDBOT_KANNEL_TOKEN must be at least 16 of A-Z a-z 0-9 _ . ~ - (Kannel rewrites %-escapes in the URLs "
             "that carry it), e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`"
         )
-
-
-def routing(config: dict, channels: frozenset[str]) -> Routing:
-    """The routing rule's settings, for the SMS `channels` that have a sender here. ConfigError for a route setting
-    that names an unknown carrier, or a channel that is not configured."""
-    default = str(config.get("TDBOT_ROUTE") or next(c for c in (TWILIO, KANNEL, CONSOLE) if c in channels))
-    by_carrier = {}
-    for name, value in config.items():
-        if name.startswith(PER_CARRIER_ROUTE) and value:
-            carrier = name.removeprefix(PER_CARRIER_ROUTE).lower()
-            if carrier not in POLICIES:
-                raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
-            by_carrier[carrier] = _configured(name, str(value).lower(), channels)
-    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels), _links(config))
-
-
-def _links(config: dict) -> dict[str, str]:
-    """Each carrier link's smsc id (KANNEL_SMSC_<CARRIER>) -> its carrier; one several carriers share (an aggregator's
-    link) names none of them, and a reply to what came by it goes by the carrier's route."""
-    carriers: dict[str, set[str]] = {}
-    for name, value in config.items():
-        if name.startswith(PER_CARRIER_SMSC) and value:
-            carrier = name.removeprefix(PER_CARRIER_SMSC).lower()
-            if carrier not in POLICIES:
-                raise ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
-            carriers.setdefault(str(value), set()).add(carrier)
-    return {link: next(iter(named)) for link, named in carriers.items() if len(named) == 1}
-
-
-def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
-    if channel not in SMS_CHANNELS:
-        raise ConfigError(f"{name}={channel}: a route is one of {', '.join(SMS_CHANNELS)}")
-    if channel not in channels:
-        raise ConfigError(f"{name}={channel}, but {channel} is not configured (see the README's settings)")
-    return channel
 
 
 def carrier_policy(config: dict, msisdn: str, carrier: str | None) -> CarrierPolicy:

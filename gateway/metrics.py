@@ -18,7 +18,7 @@ from gateway.state import counters
 from gateway.state.counters import IN, OUT
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import Runtime
+    from gateway.runtime import Runtime
 
 MESSAGES = "tdbot_messages"
 REMINDERS = "tdbot_reminders"

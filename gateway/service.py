@@ -15,7 +15,6 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from carriers import policy_of
 from dialogs import budgets
 from dialogs.apply import apply
 from dialogs.commands import masked_codes
@@ -26,16 +25,16 @@ from dialogs.messages import render
 from dialogs.model import DialogState, Subscriber
 from dialogs.reasons import REQUESTED
 from gateway import metrics
-from gateway.bootstrap import Runtime
-from gateway.delivery.messages import AGENT, REPLY, OutboundMessage
 from gateway.delivery.routing import SMS, Channel
 from gateway.jobs import outbox
 from gateway.jobs.once import queue_once
 from gateway.jobs.outbox import Pending
+from gateway.runtime import Runtime
 from gateway.state import audit, codec, escalations
 from gateway.state.ids import digest
+from gateway.state.messages import AGENT, REPLY, OutboundMessage
+from gateway.state.quotas import OverQuota, Quota
 from gateway.state.store import CONTENT_ID, PROVIDER_ID, Contention, Writes
-from gateway.web.limits import OverQuota, Quota
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class Result:
     messages: list[OutboundMessage] = field(default_factory=list)
     pending: Pending | None = None  # the after-commit work this step committed to its outbox
     duplicate: bool = False
-    stranger: bool = False  # a number we have no record of
+    stranger: bool = False  # a number we have no record of: answered, never stored
     recorded: str = ""  # what the inbound's record keeps, when not the reply alone (a USSD screen and its place)
 
     @property
@@ -104,7 +103,6 @@ class Outcome:
     result: Result
     dialog: DialogState | None = None
     subscriber: Subscriber | None = None
-    stranger: bool = False  # a number we have no record of: answered, never stored
     heard: str = ""  # what the conversation log keeps of the inbound text
     effects: list[Effect] = field(default_factory=list)
     before: DialogState = field(default_factory=DialogState)  # the dialog as the step found it
@@ -187,7 +185,7 @@ class Service:
         if subscriber is None:
             return self._stranger(inbound, now)
         facts = Facts(
-            subscriber=subscriber, policy=policy_of(subscriber.msisdn, subscriber.carrier),
+            subscriber=subscriber, policy=self.runtime.policy(subscriber),
             secret=self.runtime.secret, fresh_code=f"{secrets.randbelow(10**6):06d}",
         )
         state, effects = step(dialog, Message(inbound.text, inbound.provider_answered, inbound.screen), facts, now)
@@ -203,12 +201,12 @@ class Service:
 
     def _stranger(self, inbound: Inbound, now: datetime) -> Outcome:
         if inbound.provider_answered:  # the provider's own answer is the only one a stranger gets
-            return Outcome(Result(reply="", stranger=True), stranger=True)
+            return Outcome(Result(reply="", stranger=True))
         reply = notice(inbound.msisdn, inbound.text, "unknown_sender")
         route = self.runtime.routing.route(inbound.msisdn, answering=inbound.channel)
         messages = [_message(inbound.msisdn, text, kind, route, now) for text, kind in self._reply(inbound, reply)]
         pending = Pending(at=now.timestamp(), messages=[m.id for m in messages]) if messages else None
-        return Outcome(Result(reply=reply, messages=messages, pending=pending, stranger=True), stranger=True)
+        return Outcome(Result(reply=reply, messages=messages, pending=pending, stranger=True))
 
     def _reply(self, inbound: Inbound, reply: str) -> list[tuple[str, str]]:
         """The reply as a message to send, for a channel whose HTTP answer cannot carry it."""
@@ -224,7 +222,7 @@ class Service:
 
     def _write(self, pipe: Writes, inbound: Inbound, outcome: Outcome, now: datetime) -> None:
         store, msisdn, result = self.runtime.store, inbound.msisdn, outcome.result
-        if outcome.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
+        if outcome.result.stranger:  # storing whatever unknown numbers send would let anyone fill Redis
             self._write_stranger(pipe, inbound, result)
             return
         if outcome.dialog is not None:

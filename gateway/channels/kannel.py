@@ -22,16 +22,17 @@ from flask import Blueprint, Response, current_app, request
 from redis.exceptions import RedisError
 
 from carriers import to_e164
-from gateway.bootstrap import runtime
 from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery import receipts
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.routing import KANNEL, Channel
+from gateway.runtime import runtime
 from gateway.service import MAX_TEXT, Inbound, Service, notice
 from gateway.state.ids import digest
+from gateway.state.quotas import OverQuota
 from gateway.state.store import Contention
 from gateway.web import limits
-from gateway.web.limits import Limits, OverQuota
+from gateway.web.limits import Limits
 
 log = logging.getLogger(__name__)
 

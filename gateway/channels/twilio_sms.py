@@ -16,14 +16,14 @@ from werkzeug.datastructures import MultiDict
 
 from carriers import to_e164
 from dialogs import commands as cmds
-from gateway.bootstrap import runtime
 from gateway.channels.wire import refuse
 from gateway.delivery import receipts
 from gateway.delivery.routing import TWILIO, Channel
+from gateway.runtime import runtime
 from gateway.service import MAX_TEXT, Inbound, Service, notice
+from gateway.state.quotas import OverQuota
 from gateway.state.store import Contention
 from gateway.web import limits
-from gateway.web.limits import OverQuota
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from dialogs.language import reply_lang
 from dialogs.messages import render
 from dialogs.model import DialogState
 from gateway import config as settings
-from gateway.bootstrap import Runtime, runtime
 from gateway.channels import ussd_screens as screens
 from gateway.channels.ussd_screens import Position
 from gateway.channels.wire import BadRequest, MissingField, plain, refuse, token_given
 from gateway.delivery.routing import Channel
+from gateway.runtime import Runtime, runtime
 from gateway.service import Inbound, Service
 from gateway.state import audit, session_ends
 from gateway.state.ids import digest

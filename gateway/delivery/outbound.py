@@ -26,9 +26,13 @@ from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
 from dialogs.reasons import CONFIRMATION_UNDELIVERED, SEND_REFUSED, SEND_UNCERTAIN
 from dialogs.segments import segments
-from gateway import bootstrap, metrics
-from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
-from gateway.delivery.messages import (
+from gateway import metrics
+from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
+from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
+from gateway.runtime import OUTBOUND_QUEUE, Runtime, current
+from gateway.state import audit, ids
+from gateway.state.keys import PROVIDER_SID
+from gateway.state.messages import (
     DELIVERED,
     FAILED,
     QUEUED,
@@ -39,10 +43,6 @@ from gateway.delivery.messages import (
     UNDELIVERED,
     OutboundMessage,
 )
-from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
-from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
-from gateway.state import audit, ids
-from gateway.state.keys import PROVIDER_SID
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _retry() -> Retry:
 def deliver(msisdn: str, message_id: str) -> str:
     """RQ job: send one stored message once, by its route and in that route's pace. A retryable provider error
     re-raises so RQ retries it."""
-    runtime = bootstrap.current()
+    runtime = current()
     message = runtime.store.load_message(msisdn, message_id)
     if message is not None and message.status == SENDING:
         return _settle_uncertain(runtime, message)

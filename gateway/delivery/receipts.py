@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from gateway import metrics
-from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
+from gateway.runtime import Runtime
 from gateway.state.keys import PROVIDER_SID
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, SENT, UNDELIVERED, OutboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from carriers import carrier_for
+from carriers import POLICIES, carrier_for
 from dialogs.model import Subscriber
+from gateway import config as settings
 
 CONSOLE = "console"
 TWILIO = "twilio"
@@ -66,3 +67,38 @@ class Routing:
             if candidate in self.channels:
                 return candidate
         return self.default
+
+
+def from_config(config: dict, channels: frozenset[str]) -> Routing:
+    """The routing rule's settings, for the SMS `channels` that have a sender here. ConfigError for a route setting
+    that names an unknown carrier, or a channel that is not configured."""
+    default = str(config.get("TDBOT_ROUTE") or next(c for c in (TWILIO, KANNEL, CONSOLE) if c in channels))
+    by_carrier = {}
+    for name, value in config.items():
+        if name.startswith(settings.PER_CARRIER_ROUTE) and value:
+            carrier = name.removeprefix(settings.PER_CARRIER_ROUTE).lower()
+            if carrier not in POLICIES:
+                raise settings.ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
+            by_carrier[carrier] = _configured(name, str(value).lower(), channels)
+    return Routing(channels, by_carrier, _configured("TDBOT_ROUTE", default.lower(), channels), _links(config))
+
+
+def _links(config: dict) -> dict[str, str]:
+    """Each carrier link's smsc id (KANNEL_SMSC_<CARRIER>) -> its carrier; one several carriers share (an aggregator's
+    link) names none of them, and a reply to what came by it goes by the carrier's route."""
+    carriers: dict[str, set[str]] = {}
+    for name, value in config.items():
+        if name.startswith(settings.PER_CARRIER_SMSC) and value:
+            carrier = name.removeprefix(settings.PER_CARRIER_SMSC).lower()
+            if carrier not in POLICIES:
+                raise settings.ConfigError(f"{name}: no carrier {carrier!r} (carriers: {', '.join(POLICIES)})")
+            carriers.setdefault(str(value), set()).add(carrier)
+    return {link: next(iter(named)) for link, named in carriers.items() if len(named) == 1}
+
+
+def _configured(name: str, channel: str, channels: frozenset[str]) -> str:
+    if channel not in SMS_CHANNELS:
+        raise settings.ConfigError(f"{name}={channel}: a route is one of {', '.join(SMS_CHANNELS)}")
+    if channel not in channels:
+        raise settings.ConfigError(f"{name}={channel}, but {channel} is not configured (see the README's settings)")
+    return channel

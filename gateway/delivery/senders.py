@@ -16,6 +16,7 @@ import requests
 from redis import Redis
 
 from dialogs.segments import is_gsm7
+from gateway.state import keys
 from gateway.state.codec import dumps
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class ConsoleSender:
         return [sid.decode()] if sid else []
 
     def _sent_key(self, reference: str) -> str:
-        return f"{self.outbox_key}:sent:{reference}"
+        return keys.sent(self.outbox_key, reference)
 
 
 class TwilioSender:

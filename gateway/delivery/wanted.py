@@ -13,10 +13,10 @@ from carriers import allowed_send_time
 from dialogs import reminders
 from dialogs.model import Subscriber
 from dialogs.reminders import Reminder
-from gateway.bootstrap import Runtime
-from gateway.delivery.messages import DELIVERED, REMINDER, OutboundMessage
+from gateway.runtime import Runtime
 from gateway.state import due
 from gateway.state.keys import REMINDERS_MISSED
+from gateway.state.messages import DELIVERED, REMINDER, OutboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from carriers import policy_of
 from dialogs.effects import CONFIRMATION, NOTICE, Pay
 from dialogs.language import reply_lang
 from dialogs.messages import money, signed
@@ -39,13 +38,12 @@ from dialogs.payments import (
 )
 from dialogs.reasons import OVERPAID, PAYMENT_FAILED, PAYMENT_UNRECORDED
 from dialogs.reminders import DEADLINE, Reminder
-from gateway import bootstrap
-from gateway.bootstrap import DEFAULT_QUEUE, Runtime
-from gateway.delivery.messages import OutboundMessage
-from gateway.jobs.billing import PaymentFailed, PaymentReceipt
 from gateway.jobs.once import queue_once
+from gateway.runtime import DEFAULT_QUEUE, Runtime, current
 from gateway.state import audit, due, overdue_list, references
 from gateway.state.ids import digest
+from gateway.state.ledger import PaymentFailed, PaymentReceipt
+from gateway.state.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ def job_id(reference: str) -> str:
 def charge(msisdn: str, statement_id: str, amount_fen: int, reference: str) -> str:
     """RQ job: record what an earlier try took under `reference`, else charge the pending statement. Anything that
     goes wrong but a refusal for good is raised, for RQ to try again."""
-    runtime = bootstrap.current()
+    runtime = current()
     receipt = runtime.billing.receipt(msisdn, reference)  # the ledger is the truth about money taken
     if receipt is None:
         statement = _statement(runtime.store.load_subscriber(msisdn), statement_id)
@@ -99,7 +97,7 @@ def charge_failed(job: Job, connection: Redis, exc_type: type[BaseException] | N
     by the started-job registry's cleanup) before it decides to retry, with `retries_left` not yet counted down: so
     only a call with none left is the end."""
     msisdn, statement_id, _, reference = job.args
-    runtime = bootstrap.current()
+    runtime = current()
     if job.retries_left:
         log.warning("charge %s failed (%r), %d tries left", reference, exc, job.retries_left)
         subscriber = runtime.store.load_subscriber(msisdn)
@@ -228,7 +226,7 @@ def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again makes the same message, sent once."""
-    policy = policy_of(subscriber.msisdn, subscriber.carrier)
+    policy = runtime.policy(subscriber)
     earlier = runtime.store.load_dialog(subscriber.msisdn).lang
     lang = reply_lang(locale=subscriber.locale, earlier=earlier, policy=policy)
     text = signed(policy, lang, key, amount=money(lang, amount), **values)

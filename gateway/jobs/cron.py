@@ -1,5 +1,5 @@
-"""RQ cron config: the sweeper every few seconds. `rq cron gateway.cron --url ...`, `python -m gateway.cron`, or
-let worker.py start it (it does unless told `--no-cron`).
+"""RQ cron config: the sweeper every few seconds. `rq cron gateway.jobs.cron --url ...`,
+`python -m gateway.jobs.cron`, or let worker.py start it (it does unless told `--no-cron`).
 
 RQ 3's cron takes an interval in seconds, so no loop of our own is needed. A sweep job left waiting a minute
 (workers busy) expires instead of piling up: the next one claims whatever is due by then.
@@ -12,11 +12,12 @@ from rq import cron
 from rq.cron import CronScheduler
 
 from gateway import logs
-from gateway.bootstrap import DEFAULT_QUEUE, REMINDER_QUEUE, bootstrap
+from gateway.bootstrap import bootstrap
 from gateway.config import from_env
 from gateway.jobs import outbox
 from gateway.jobs.outbox import recover_job
 from gateway.jobs.sweeper import sweep_job
+from gateway.runtime import DEFAULT_QUEUE, REMINDER_QUEUE
 
 SWEEP_TTL = 60
 
@@ -28,7 +29,7 @@ def sweep_interval(config: dict) -> int:
 
 # rq cron reads its jobs by importing this module (`load_config_from_file`), so they are registered on import.
 cron.register(sweep_job, REMINDER_QUEUE, interval=sweep_interval(from_env()), ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
-# After-commit work a crashed request left in its outbox (gateway/outbox.py), once entries are a minute old.
+# After-commit work a crashed request left in its outbox (gateway/jobs/outbox.py), once entries are a minute old.
 cron.register(recover_job, DEFAULT_QUEUE, interval=outbox.RECOVER_AFTER, ttl=SWEEP_TTL, result_ttl=SWEEP_TTL)
 
 

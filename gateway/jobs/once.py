@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from redis import WatchError
 
-from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
 from gateway.delivery import outbound
-from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
+from gateway.runtime import OUTBOUND_QUEUE, Runtime
+from gateway.state.messages import QUEUED, SENDING, OutboundMessage
 
 
 def queue_once(runtime: Runtime, message: OutboundMessage, queue: str = OUTBOUND_QUEUE,

@@ -22,10 +22,9 @@ from redis.client import Pipeline
 
 from dialogs.effects import Pay
 from dialogs.reasons import OUTBOX_STUCK, OUTBOX_UNREADABLE
-from gateway import bootstrap
-from gateway.bootstrap import Runtime
 from gateway.delivery import outbound
 from gateway.jobs import charges
+from gateway.runtime import Runtime, current
 from gateway.state import due
 from gateway.state.keys import PENDING
 from gateway.state.store import Batch
@@ -270,7 +269,7 @@ def _msisdn_of(outbox_key: bytes) -> str | None:
 
 def recover_job() -> int:
     """What rq cron runs: find unindexed entries, then resume stale ones, batch after batch for up to a minute."""
-    runtime = bootstrap.current()
+    runtime = current()
     try:
         discover(runtime)
     except Exception:  # the walk must never stand in the way of the entries already indexed

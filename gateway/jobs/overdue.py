@@ -10,8 +10,8 @@ from dialogs.messages import money
 from dialogs.model import OVERDUE, Subscriber
 from dialogs.overdue import awaiting_charge, mark_overdue
 from dialogs.reminders import LATE, Reminder
-from gateway.bootstrap import Runtime
 from gateway.jobs import charges, reminders
+from gateway.runtime import Runtime
 from gateway.state import audit, due, overdue_list
 
 MARKED, SKIPPED, WAITING = "overdue", "skipped", "waiting"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 
 from dialogs.reminders import Reminder
-from gateway.bootstrap import REMINDER_QUEUE, Runtime
-from gateway.delivery import messages, outbound, wanted
-from gateway.delivery.messages import QUEUED, REMINDER, OutboundMessage
+from gateway.delivery import outbound, wanted
 from gateway.jobs.once import queue_once
-from gateway.state import audit, due
+from gateway.runtime import REMINDER_QUEUE, Runtime
+from gateway.state import audit, due, messages
 from gateway.state.ids import digest
+from gateway.state.messages import QUEUED, REMINDER, OutboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from dialogs import reminders as rules
 from dialogs.reminders import Reminder, period_start
 from dialogs.renewal import charged, renew
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from gateway.state import due
 
 log = logging.getLogger(__name__)

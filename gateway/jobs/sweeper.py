@@ -1,6 +1,6 @@
 """The sweeper: claims due reminders in batches with a lease and hands each batch to one RQ job.
 
-`rq cron` (gateway/cron.py, also started by worker.py) enqueues `sweep_job` every few seconds. Several sweepers may
+`rq cron` (gateway/jobs/cron.py, also started by worker.py) enqueues `sweep_job` every few seconds. Several sweepers may
 run at once: claiming is one Lua call, so a member goes to one batch. A batch job acts on each member and then
 acknowledges it; members of a batch whose worker was killed fall due again when the lease ends, and acting on a
 member twice sends nothing twice (message ids come from the member, renewals and deadlines check the state).
@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 
 from dialogs.reminders import DEADLINE, LATE, RENEW, RENEWAL, SETTLE, Reminder
-from gateway import bootstrap, metrics
-from gateway.bootstrap import REMINDER_QUEUE, Runtime
+from gateway import metrics
 from gateway.jobs import overdue, reminders, renewals
+from gateway.runtime import REMINDER_QUEUE, Runtime, current
 from gateway.state import counters, due
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def sweep(runtime: Runtime, batch: int = BATCH, lease: int = LEASE, job: Callabl
 
 def sweep_job() -> int:
     """What rq cron runs; it also tells /readyz and the console that a worker is at work."""
-    runtime = bootstrap.current()
+    runtime = current()
     counters.saw_worker(runtime.redis, runtime.keys, runtime.clock())
     return sweep(runtime)
 
@@ -58,7 +58,7 @@ def sweep_job() -> int:
 def send_batch(members: list[str], lease_until: int) -> dict[str, int]:
     """RQ job: act on each claimed member, then release the ones done. A member that failed stays claimed and falls
     due again when the lease ends."""
-    runtime = bootstrap.current()
+    runtime = current()
     outcomes: Counter[str] = Counter()
     done = []
     for raw in members:

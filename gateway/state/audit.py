@@ -28,9 +28,9 @@ from dialogs.effects import (
 )
 from dialogs.messages import money
 from dialogs.model import DialogState
-from gateway.delivery.messages import OutboundMessage
 from gateway.state import codec
 from gateway.state.keys import AUDIT, Keys
+from gateway.state.messages import OutboundMessage
 
 if TYPE_CHECKING:  # the store reads the audit trail: no import cycle at run time
     from gateway.state.store import Batch

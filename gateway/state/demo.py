@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from dialogs.model import Subscriber, Subscription
-from gateway.bootstrap import Runtime
 from gateway.state.subscribers import upsert
+
+if TYPE_CHECKING:  # state/ is below the runtime that holds it
+    from gateway.runtime import Runtime
 
 DEMO_NUMBERS = ("+8613800138000", "+8618600000000", "+8618900000000")
 

@@ -21,7 +21,7 @@ from dialogs.reminders import Due, Reminder
 from gateway.state.keys import DUE, Keys
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import Runtime
+    from gateway.runtime import Runtime
 
 CLAIMED = "claimed"
 
@@ -104,16 +104,6 @@ def schedule_renewals(runtime: Runtime, subscriber: Subscriber, pipeline: Pipeli
     policy, now = runtime.policy(subscriber), runtime.clock()
     entries = [due for sub in subscriber.active() for due in reminders.for_renewal(policy, subscriber.msisdn, sub, now)]
     schedule(runtime.redis, runtime.keys, entries, pipeline=pipeline)
-
-
-def schedule_known(runtime: Runtime, msisdns: Iterable[str]) -> None:
-    """Renewal reminders for subscribers just imported or seeded."""
-    with runtime.redis.pipeline(transaction=False) as pipe:
-        for msisdn in msisdns:
-            subscriber = runtime.store.load_subscriber(msisdn)
-            if subscriber is not None:
-                schedule_renewals(runtime, subscriber, pipeline=pipe)
-        pipe.execute()
 
 
 # --- claiming -------------------------------------------------------------------------------

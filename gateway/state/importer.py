@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dialogs.model import Subscriber
-from gateway.web import validation
+from gateway import validation
 
 CSV_SUBSCRIPTION_FIELDS = ("id", "name", "service_code", "fee_fen", "renews_on", "paid_fen")  # paid_fen optional
 

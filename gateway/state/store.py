@@ -19,9 +19,9 @@ from redis.client import Pipeline
 
 from dialogs.effects import CODE
 from dialogs.model import DialogState, Subscriber
-from gateway.delivery.messages import QUEUED, SENDING, OutboundMessage
 from gateway.state import audit, codec, escalations
 from gateway.state.keys import Keys
+from gateway.state.messages import QUEUED, SENDING, OutboundMessage
 
 # How long an inbound id's answer is kept (docs/delivery.md): the link's own id for longer than any link retries a
 # webhook; a hash of sender + text, for a link that gives no id, only for seconds: the same text later is a new message;

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from redis.client import Pipeline
 
 from dialogs.imports import Credit, Imported, receive
 from dialogs.model import Subscriber
 from dialogs.reasons import OVERPAID, PAID_REPORTED_LOWER, PAYMENT_UNRECORDED
-from gateway.bootstrap import Runtime
 from gateway.state import audit, due, overdue_list, references
 from gateway.state.store import Contention
+
+if TYPE_CHECKING:  # state/ is below the runtime that holds it
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from werkzeug.exceptions import HTTPException
 from carriers import to_e164
 from dialogs import payments
 from dialogs.model import Subscriber
-from gateway.bootstrap import runtime
+from gateway import validation
 from gateway.config import secret_matches
 from gateway.jobs import charges
+from gateway.runtime import runtime
 from gateway.state import subscribers
 from gateway.state.store import Contention
-from gateway.web import validation
 
 log = logging.getLogger(__name__)
 

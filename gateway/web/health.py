@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
-from gateway.bootstrap import runtime
+from gateway.runtime import runtime
 from gateway.web import metrics
 
 bp = Blueprint("health", __name__)

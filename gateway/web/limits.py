@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,6 +28,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 from redis.exceptions import RedisError
+
+from gateway.runtime import EXTENSION as RUNTIME
+from gateway.state.keys import Keys
+from gateway.state.quotas import Quota
+from gateway.web import health
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +46,10 @@ WEBHOOKS = frozenset({"twilio_sms", "kannel", "ussd"})
 HOOKS = 3  # flask-limiter's before-request, after-request and teardown hooks
 
 
-@dataclass(frozen=True)
-class Quota:
-    """A fixed-window counter: `key` lives `seconds` from its first hit and allows `allowed` hits."""
-
-    key: str
-    seconds: int
-    allowed: int
-
-
-class OverQuota(Exception):
-    def __init__(self, quota: Quota, place: int) -> None:
-        super().__init__(f"message {place} is over the limit of {quota.allowed} in {quota.seconds}s")
-        self.quota, self.place = quota, place
-
-    @property
-    def first(self) -> bool:
-        """The first message over the limit in its window (and every copy of it): the one that gets a notice."""
-        return self.place == self.quota.allowed + 1
-
-
 class Limits:
-    def __init__(self, limiter: Limiter, prefix: str, per_ip: RateLimitItem, per_number: RateLimitItem,
+    def __init__(self, limiter: Limiter, keys: Keys, per_ip: RateLimitItem, per_number: RateLimitItem,
                  sign_in: RateLimitItem | None = None) -> None:
-        self.limiter, self.prefix = limiter, prefix
+        self.limiter, self.keys, self.prefix = limiter, keys, keys.limits()
         self.per_ip, self.per_number = per_ip, per_number
         self.sign_in = sign_in or parse(DEFAULT_SIGN_IN_LIMIT)
 
@@ -73,10 +57,9 @@ class Limits:
         """What one signed inbound SMS counts against (its sender's allowance); nothing when limits are off."""
         if not self.limiter.enabled:
             return ()
-        # Hash-tagged like the subscriber's own keys: counted in the same script that reads them (Cluster slot). A
-        # hash of the message ids counted (gateway/state/store.py), named apart from the plain counter it replaced.
+        # A hash of the message ids counted (gateway/state/store.py), named apart from the plain counter it replaced.
         n = self.per_number
-        key = f"{self.prefix}:{{{msisdn}}}:sms-ids:{n.amount}/{n.get_expiry()}s"
+        key = self.keys.sms_quota(msisdn, n.amount, n.get_expiry())
         return (Quota(key, self.per_number.get_expiry(), self.per_number.amount),)
 
     def unsigned_over_limit(self, ip: str) -> bool:
@@ -132,12 +115,9 @@ def _unless(blueprints: set[str], hook: Callable) -> Callable:
 
 def init_app(app: Flask) -> Limits:
     """Attach flask-limiter to `app`, on the connection pool of the app's Redis (embedded or not)."""
-    from gateway.bootstrap import EXTENSION as RUNTIME
-    from gateway.web import health
-
     runtime = app.extensions[RUNTIME]
     per_ip = str(app.config.get("TDBOT_RATE_LIMIT_IP") or DEFAULT_IP_LIMIT)
-    prefix = f"{runtime.keys.prefix}:limits"
+    prefix = runtime.keys.limits()
     limiter = Limiter(
         get_remote_address, app=app, application_limits=[per_ip], strategy="fixed-window", key_prefix=prefix,
         storage_uri="redis://", storage_options={"connection_pool": runtime.redis.connection_pool},
@@ -151,6 +131,6 @@ def init_app(app: Flask) -> Limits:
     limiter.request_filter(lambda: request.blueprint in uncounted)  # the public way, should a new release elude us
     per_number = parse(str(app.config.get("TDBOT_RATE_LIMIT_SMS") or DEFAULT_SMS_LIMIT))
     sign_in = parse(str(app.config.get("TDBOT_RATE_LIMIT_SIGNIN") or DEFAULT_SIGN_IN_LIMIT))
-    limits = Limits(limiter, prefix, parse(per_ip), per_number, sign_in)
+    limits = Limits(limiter, runtime.keys, parse(per_ip), per_number, sign_in)
     app.extensions[EXTENSION] = limits
     return limits

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from gateway import metrics
-from gateway.bootstrap import QUEUES, Runtime
+from gateway.runtime import QUEUES, Runtime
 from gateway.state import counters, due, escalations, overdue_list
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from gateway.jobs.billing import FailingBilling, RedisLedger
 from gateway.state.keys import BILLING_DRILL
+from gateway.state.ledger import FailingBilling, RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, CTCC, cancel, local, put, run_due
 from tests.support.scheduled import run_scheduled

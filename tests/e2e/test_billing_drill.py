@@ -9,9 +9,9 @@ from rq.job import Job
 
 from dialogs.effects import Pay
 from dialogs.model import PAID
-from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger, backend_for
+from gateway.runtime import DEFAULT_QUEUE
+from gateway.state.ledger import RedisLedger, backend_for
 from tests.support import processes
 from tests.support.charges import MSISDN, VID, paying
 from tests.support.processes import wait_for

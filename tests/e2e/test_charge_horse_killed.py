@@ -18,9 +18,9 @@ from rq.job import Job, JobStatus
 
 from dialogs.effects import Pay
 from dialogs.reasons import OVERPAID
-from gateway.bootstrap import DEFAULT_QUEUE
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger
+from gateway.runtime import DEFAULT_QUEUE
+from gateway.state.ledger import RedisLedger
 from tests.support import processes
 from tests.support.charges import MSISDN, VID, paying
 from tests.support.phone import api_headers

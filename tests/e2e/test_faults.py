@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 
 from dialogs.messages import render
 from gateway import create_app
-from gateway.bootstrap import install
 from gateway.jobs import outbox
+from gateway.runtime import install
 from gateway.state import codec
 from gateway.state.keys import OUTBOX
 from tests.support.flaky_link import flaky_link

@@ -14,7 +14,7 @@ from dialogs.messages import render
 from dialogs.payments import charge_reference
 from dialogs.reasons import OVERPAID, PAYMENT_FAILED
 from gateway.jobs import charges
-from gateway.jobs.billing import PaymentReceipt, RedisLedger
+from gateway.state.ledger import PaymentReceipt, RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, local, outbox, run_due
 from tests.support.scheduled import run_scheduled, scheduled_jobs

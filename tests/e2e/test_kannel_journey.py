@@ -17,8 +17,8 @@ from dialogs.messages import render
 from dialogs.reasons import SEND_REFUSED
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from gateway.state.keys import MESSAGE
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, OutboundMessage
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, Handset, Kannel, LiveApp, kannel_settings, work
 from tests.support.phone import seed_demo

@@ -17,11 +17,11 @@ from dialogs.effects import CONFIRMATION, NOTICE
 from dialogs.messages import render
 from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
-from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
+from gateway.runtime import OUTBOUND_QUEUE
 from gateway.state import audit, escalations, store
 from gateway.state.keys import MESSAGE, PENDING
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, REPLY, SENT, UNDELIVERED, OutboundMessage
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.languages import count_guesses

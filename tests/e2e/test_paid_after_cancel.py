@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from dialogs.reasons import OVERPAID, PAID_REPORTED_LOWER, PAYMENT_UNRECORDED
 from gateway.cli import main
-from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations, overdue_list
 from gateway.state.keys import PAYMENT_REFERENCES
+from gateway.state.ledger import RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, cancel, local, put, run_due
 

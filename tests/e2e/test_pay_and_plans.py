@@ -17,9 +17,9 @@ from dialogs.reasons import PAYMENT_FAILED
 from dialogs.reminders import RENEW, RENEWAL
 from gateway import create_app
 from gateway.jobs import charges
-from gateway.jobs.billing import FailingBilling, RedisLedger
 from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import BILLING_DRILL
+from gateway.state.ledger import FailingBilling, RedisLedger
 from tests.support.phone import Phone, seed_demo
 from tests.support.reminders import CUCC, cancel, due, put
 from tests.support.scheduled import run_scheduled, scheduled_jobs

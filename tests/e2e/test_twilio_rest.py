@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, QUEUED, SENT
+from gateway.state.messages import DELIVERED, FAILED, QUEUED, SENT
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.fake_twilio import FROM
 from tests.support.phone import BASE_URL, Phone, seed_demo

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from dialogs.reasons import SEND_UNCERTAIN
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import FAILED, SENDING, SENT
 from gateway.delivery.senders import SendError, SendUncertain, TwilioSender
+from gateway.state.messages import FAILED, SENDING, SENT
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.fake_twilio import FROM, FakeTwilio
 from tests.support.phone import Phone, seed_demo

@@ -25,12 +25,12 @@ from rq.job import Job, JobStatus
 
 from dialogs.model import CANCELLED, Statement, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
-from gateway.bootstrap import OUTBOUND_QUEUE, QUEUES, REMINDER_QUEUE
-from gateway.delivery.messages import SENDING, SENT
 from gateway.jobs import sweeper
 from gateway.jobs.reminders import message_id
+from gateway.runtime import OUTBOUND_QUEUE, QUEUES, REMINDER_QUEUE
 from gateway.state import due
 from gateway.state.keys import OUTBOX
+from gateway.state.messages import SENDING, SENT
 from tests.support.delivery import MSISDN, queue_message
 from tests.support.phone import BASE_URL, seed_demo
 from tests.support.processes import HAS_PROC, gone, start_worker, work_horse

@@ -8,11 +8,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from dialogs.messages import render
 from dialogs.reasons import SEND_UNCERTAIN
 from dialogs.reminders import SETTLE, Reminder
-from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
-from gateway.delivery.messages import QUEUED, SENDING, SENT, SKIPPED
 from gateway.jobs import outbox, reminders
+from gateway.runtime import OUTBOUND_QUEUE
 from gateway.service import Service
+from gateway.state.messages import QUEUED, SENDING, SENT, SKIPPED
 from gateway.state.store import CODE_MESSAGE_TTL, Contention, Store
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, api_headers, seed_demo

@@ -8,7 +8,7 @@ from dialogs.effects import CODE, CONFIRMATION, NOTICE
 from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
+from gateway.state.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.metrics import receipts_counted
 from tests.support.phone import Phone, seed_demo

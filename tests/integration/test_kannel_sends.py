@@ -11,8 +11,8 @@ import pytest
 
 from dialogs.reasons import SEND_UNCERTAIN
 from gateway import create_app
-from gateway.delivery.messages import SENDING
 from gateway.delivery.senders import KannelSender, SendUncertain
+from gateway.state.messages import SENDING
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import USERNAME, kannel_settings, work
 from tests.support.phone import seed_demo

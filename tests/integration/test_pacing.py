@@ -10,13 +10,13 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.bootstrap import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
 from gateway.delivery import pacing
-from gateway.delivery.messages import QUEUED, SENT
 from gateway.delivery.pacing import Pacer
 from gateway.delivery.routing import CONSOLE
 from gateway.delivery.senders import ConsoleSender, KannelSender
+from gateway.runtime import OUTBOUND_QUEUE, REMINDER_QUEUE, Route, Runtime
 from gateway.state.keys import OUTBOX
+from gateway.state.messages import QUEUED, SENT
 from tests.support.delivery import queue_message, stored
 from tests.support.phone import Phone, seed_demo
 from tests.support.processes import free_port

@@ -13,8 +13,8 @@ from dialogs.effects import Pay
 from dialogs.model import Statement, Subscriber, Subscription
 from dialogs.reasons import OVERPAID
 from gateway.jobs import charges
-from gateway.jobs.billing import RedisLedger
 from gateway.state import audit, escalations
+from gateway.state.ledger import RedisLedger
 from tests.support.phone import api_headers
 
 MSISDN = "+8613800138000"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import threading
 
 from dialogs.effects import NOTICE
-from gateway.bootstrap import OUTBOUND_QUEUE
 from gateway.delivery import outbound
-from gateway.delivery.messages import QUEUED, SENT, OutboundMessage
 from gateway.jobs.once import queue_once
+from gateway.runtime import OUTBOUND_QUEUE
+from gateway.state.messages import QUEUED, SENT, OutboundMessage
 from tests.support.delivery import MSISDN, stored
 
 

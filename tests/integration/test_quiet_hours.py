@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from dialogs.reminders import RENEWAL, SETTLE, Reminder
-from gateway.bootstrap import REMINDER_QUEUE
 from gateway.delivery.pacing import Pacer
 from gateway.jobs import sweeper
 from gateway.jobs.reminders import message_id
+from gateway.runtime import REMINDER_QUEUE
 from gateway.state import due as due_index
 from gateway.state.keys import OUTBOX, REMINDERS_MISSED
 from tests.support.phone import Phone, api_headers

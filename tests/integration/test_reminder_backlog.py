@@ -13,8 +13,8 @@ from rq import SimpleWorker
 
 from carriers import in_quiet_hours, policy_for
 from dialogs.model import CANCELLED, OVERDUE, Statement, Subscriber, Subscription
-from gateway.bootstrap import QUEUES, REMINDER_QUEUE
 from gateway.jobs import sweeper
+from gateway.runtime import QUEUES, REMINDER_QUEUE
 from gateway.state import due
 from gateway.state.keys import OUTBOX
 from tests.support.phone import Phone

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from dialogs.reminders import SETTLE, Reminder
-from gateway.bootstrap import REMINDER_QUEUE
 from gateway.jobs import sweeper
+from gateway.runtime import REMINDER_QUEUE
 from gateway.state import due as due_index
 from tests.support.phone import Phone, api_headers
 from tests.support.processes import wait_for, worker

@@ -11,10 +11,10 @@ import pytest
 from dialogs.reminders import RENEWAL
 from gateway import create_app
 from gateway.config import ConfigError, InsecureConfig
-from gateway.delivery.messages import SENT
 from gateway.jobs import reminders
 from gateway.service import Service
 from gateway.state import due as due_index
+from gateway.state.messages import SENT
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.kannel import TOKEN, kannel_settings
 from tests.support.phone import Phone, seed_demo

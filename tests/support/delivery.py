@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from dialogs.effects import NOTICE
-from gateway.bootstrap import OUTBOUND_QUEUE, Runtime
 from gateway.delivery import outbound
-from gateway.delivery.messages import OutboundMessage
+from gateway.runtime import OUTBOUND_QUEUE, Runtime
+from gateway.state.messages import OutboundMessage
 
 MSISDN = "+8613800138000"
 

@@ -1,4 +1,4 @@
-"""Records as the API and the CSV import accept them (gateway/web/validation.py), for properties over what a
+"""Records as the API and the CSV import accept them (gateway/validation.py), for properties over what a
 subscriber can really have: up to 100 packages, names of 1-40 characters without | or line breaks and not blank at
 either end, fees of 0 to 10,000,000 fen, paid 0 to the fee. Draw imported records from here only."""
 

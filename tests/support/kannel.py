@@ -23,7 +23,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from gateway import create_app
-from gateway.bootstrap import QUEUES, Runtime
+from gateway.runtime import QUEUES, Runtime
 from tests.support.processes import ROOT, STOP_WAIT, free_port, start, stop, wait_for
 from tests.support.profiles import NOT_SET
 from tests.support.scheduled import BurstWorker

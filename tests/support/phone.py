@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 from twilio.request_validator import RequestValidator
 
-from gateway.bootstrap import QUEUES
+from gateway.runtime import QUEUES
 from gateway.state.keys import OUTBOX
 from tests.support.scheduled import BurstWorker
 

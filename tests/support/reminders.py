@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from rq import SimpleWorker
 
-from gateway.bootstrap import QUEUES
 from gateway.jobs import sweeper
+from gateway.runtime import QUEUES
 from gateway.state import due as due_index
 from gateway.state.keys import OUTBOX
 from tests.support.phone import Phone, api_headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq import SimpleWorker
 
-from gateway.bootstrap import QUEUES, Runtime
+from gateway.runtime import QUEUES, Runtime
 
 
 class BurstWorker(SimpleWorker):

@@ -521,7 +521,7 @@ def test_english_journey_reads_english() -> None:
 
 
 # --- properties -------------------------------------------------------------------------------------------
-# Strategies draw only what production makes: records as the API's validation takes them (gateway/web/validation.py),
+# Strategies draw only what production makes: records as the API's validation takes them (gateway/validation.py),
 # statements as the engine issues them and payments and deadlines change them, codes as gateway/service.py draws them
 # (`f"{secrets.randbelow(10**6):06d}"`). What a subscriber types is anything at all.
 

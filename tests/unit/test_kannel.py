@@ -23,9 +23,9 @@ from gateway.channels.kannel import (
     parse_mo,
     raw_query,
 )
-from gateway.delivery.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from gateway.delivery.receipts import KANNEL_TYPES
 from gateway.delivery.senders import KannelSender, sendsms_refusal
+from gateway.state.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 
 TD_UTF16 = "退订".encode("utf-16-be")
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "kannel.conf"

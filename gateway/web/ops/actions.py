@@ -6,13 +6,13 @@ from __future__ import annotations
 from redis.client import Pipeline
 
 from gateway import metrics
-from gateway.bootstrap import Runtime
-from gateway.delivery.messages import OutboundMessage
 from gateway.jobs import outbox
 from gateway.jobs.outbox import Pending
+from gateway.runtime import Runtime
 from gateway.service import Service
 from gateway.state import audit, escalations
 from gateway.state.escalations import TAKEN, Escalation, Refused
+from gateway.state.messages import OutboundMessage
 
 REPLY_CHARS = 480  # a person's reply: at most a few SMS segments
 

@@ -15,7 +15,7 @@ from flask import Flask, abort, current_app, flash, redirect, request, session, 
 from flask_login import LoginManager, UserMixin, current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from gateway.bootstrap import runtime
+from gateway.runtime import runtime
 from gateway.state import operators
 from gateway.state.operators import Operator
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from markupsafe import Markup
 
 from gateway import metrics
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from gateway.state import counters, due, escalations, overdue_list
 from gateway.web import metrics as scrape
 from gateway.web.ops import charts

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from gateway.state.keys import OPS_REFS
 
 

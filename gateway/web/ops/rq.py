@@ -10,7 +10,7 @@ import rq_dashboard
 from flask import Flask, abort, current_app, request
 from flask_login import current_user
 
-from gateway.bootstrap import EXTENSION, Runtime
+from gateway.runtime import EXTENSION, Runtime
 from gateway.state.operators import ADMIN
 
 PREFIX = "/ops/rq"

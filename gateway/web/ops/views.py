@@ -14,12 +14,13 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from dialogs.reasons import REQUESTED
-from gateway.bootstrap import Runtime, runtime
+from gateway import validation
 from gateway.masking import mask
+from gateway.runtime import Runtime, runtime
 from gateway.state import audit, escalations, operators
 from gateway.state.escalations import Refused
 from gateway.state.operators import ADMIN, AGENT
-from gateway.web import limits, validation
+from gateway.web import limits
 from gateway.web.ops import actions, auth, dashboard, refs
 from gateway.web.ops.auth import User, requires
 
