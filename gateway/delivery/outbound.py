@@ -13,7 +13,8 @@ docs/delivery.md has the rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -30,7 +31,7 @@ from gateway import metrics
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
 from gateway.runtime import OUTBOUND_QUEUE, Runtime, current
-from gateway.state import audit, ids
+from gateway.state import audit, follow_ups, ids
 from gateway.state.keys import PROVIDER_SID
 from gateway.state.messages import (
     DELIVERED,
@@ -51,6 +52,8 @@ RETRY_INTERVALS = [5, 15, 60, 300, 900]
 # An undelivered confirmation goes out again after each of these, then a person takes over.
 RESEND_DELAYS = [60, 300]
 SID_TTL = 7 * 86400
+FOLLOW_UP_AFTER = 60  # seconds: a follow-up noted longer ago than this was left by a process that died (recovery)
+FOLLOW_UP_BATCH = 100
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
@@ -183,12 +186,14 @@ def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
     """An attempt the provider never took: send it again, unless it was the last one (docs/delivery.md)."""
     attempts = message.attempts + 1
     if attempts > len(RETRY_INTERVALS):
-        if not runtime.store.release_message(message, attempts, status=FAILED):
-            return "skipped"  # another run settled it first
-        log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
-        metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
-        _record(runtime, message, error="never reached the provider", **_forget_code(message))
-        undelivered(runtime, message)
+        with following_up(runtime, message):
+            if not runtime.store.release_message(message, attempts, status=FAILED):
+                return "skipped"  # another run settled it first
+            log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn,
+                      attempts)
+            metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
+            _record(runtime, message, error="never reached the provider", **_forget_code(message))
+            undelivered(runtime, message)
         return "failed"
     if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
@@ -244,8 +249,10 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     if exc.escalate:
         runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock(), context={
             "message": message.id, "route": runtime.route(message).name, "error": str(exc)})
-    if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
-        undelivered(runtime, message, str(exc.code or ""))
+    code = str(exc.code or "")
+    with following_up(runtime, message, code):
+        if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
+            undelivered(runtime, message, code)
     return "failed"
 
 
@@ -272,13 +279,50 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
     return runtime.redis.transaction(attempt, key, value_from_callable=True)
 
 
+@contextmanager
+def following_up(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> Iterator[None]:
+    """Around recording `message` undelivered or failed and doing its follow-up (`undelivered`): noted first when
+    there may be one, cleared once the block is done, so a process killed in between leaves the note for
+    `follow_up_left` (docs/delivery.md)."""
+    if message.kind != CONFIRMATION and _code(error_code) != OPTED_OUT:  # no follow-up to lose
+        yield
+        return
+    noted = follow_ups.note(runtime.redis, runtime.keys, message.msisdn, message.id, error_code,
+                            runtime.clock().timestamp())
+    yield
+    follow_ups.clear(runtime.redis, runtime.keys, noted)
+
+
+def follow_up_left(runtime: Runtime, older_than: float = FOLLOW_UP_AFTER, batch: int = FOLLOW_UP_BATCH) -> int:
+    """The recovery cron's part: do the follow-up of every copy a process noted and died before finishing (at most
+    `batch`, noted more than `older_than` seconds ago); return how many copies were followed up. A note whose copy never
+    moved is dropped: its process died before the move, and the copy is settled as an uncertain send."""
+    done = 0
+    for noted in follow_ups.older_than(runtime.redis, runtime.keys, runtime.clock().timestamp() - older_than, batch):
+        try:
+            message = runtime.store.load_message(noted.msisdn, noted.message_id)
+            if message is not None and message.status in (UNDELIVERED, FAILED):
+                log.warning("following up message %s to %s, which a process left undone", message.id, message.msisdn)
+                undelivered(runtime, message, noted.error_code)
+                done += 1
+            follow_ups.clear(runtime.redis, runtime.keys, noted)
+        except Exception:  # one copy never holds up the others: its note stays for the next run
+            log.exception("following up message %s to %s failed; a later run tries again", noted.message_id,
+                          noted.msisdn)
+    return done
+
+
+def _code(error_code: str) -> int | None:
+    """A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know."""
+    return int(error_code) if error_code.isascii() and error_code.isdigit() else None
+
+
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
     again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
     was reported delivered meanwhile: then it has arrived. Called again for the same copy (a report retried or
     repeated), it does what is not done yet and nothing twice (docs/delivery.md)."""
-    # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
-    code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
+    code = _code(error_code)
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
     if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):
