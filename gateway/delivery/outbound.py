@@ -25,13 +25,13 @@ from rq.job import Job
 
 from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
-from dialogs.reasons import CONFIRMATION_UNDELIVERED, SEND_REFUSED, SEND_UNCERTAIN
+from dialogs.reasons import CONFIRMATION_UNDELIVERED, ROUTE_DOWN, SEND_REFUSED, SEND_UNCERTAIN
 from dialogs.segments import segments
 from gateway import metrics
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
 from gateway.runtime import OUTBOUND_QUEUE, Runtime, current
-from gateway.state import audit, follow_ups, ids
+from gateway.state import audit, follow_ups, ids, routes_down
 from gateway.state.keys import PROVIDER_SID
 from gateway.state.messages import (
     DELIVERED,
@@ -56,6 +56,9 @@ FOLLOW_UP_AFTER = 60  # seconds: a follow-up noted longer ago than this was left
 FOLLOW_UP_BATCH = 100
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
+WAITING = "waiting"  # deliver's own too: its route is down (docs/delivery.md, "A route that is down"), it comes back
+ROUTE_RETRY = 30  # seconds: how often a message waiting for its route comes back, and one of them tries the route
+ROUTE_WAIT_LIMIT = 86400  # seconds from when it was made that anything but a reminder or a code waits for its route
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3, DELIVERED: 4}
 
@@ -121,7 +124,12 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     checked = verdict(runtime, message)
     if checked.decision != SEND:
         return checked
-    later = runtime.route(message).pacer.acquire(segments(checked.text), booked=message.slot)
+    route = runtime.route(message)
+    now = runtime.clock().timestamp()
+    if not routes_down.may_try(runtime.redis, runtime.keys, route.name, now, ROUTE_RETRY):  # another one probes it
+        _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+        return Verdict(WAITING)
+    later = route.pacer.acquire(segments(checked.text), booked=message.slot)
     if later.wait:  # booked for the message: its job comes back for that slot, holding no worker meanwhile
         _record(runtime, message, slot=later.at)
         _enqueue_in(runtime, message, later.wait, _current_queue())
@@ -130,8 +138,8 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
 
 
 def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
-    if decision == PACED:
-        return "paced"  # queued again for when its slot comes
+    if decision in (PACED, WAITING):
+        return decision  # queued again for when its slot comes, or to look at its route again
     if decision == HELD:
         return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
     advance(runtime, message, SKIPPED, error=decision)
@@ -157,7 +165,10 @@ def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
-    metrics.outbound(runtime, runtime.route(message).channel, metrics.SENT)
+    route = runtime.route(message)
+    metrics.outbound(runtime, route.channel, metrics.SENT)
+    if routes_down.came_back(runtime.redis, runtime.keys, route.name):
+        log.warning("route %s is back: message %s to %s went", route.name, message.id, message.msisdn)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
@@ -213,6 +224,10 @@ def _unrecorded(runtime: Runtime, message: OutboundMessage, found: list[str]) ->
 
 
 def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    if exc.unreachable:  # looked up again once the route is back: no retry used up, nobody told for the outage alone
+        _route_down(runtime, message, exc)
+        _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+        return WAITING
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
         log.warning("could not look up message %s to %s, will retry: %s", message.id, message.msisdn, exc)
@@ -237,6 +252,8 @@ def _current_queue() -> str:
 
 
 def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    if exc.unreachable and runtime.clock().timestamp() < message.created_at + ROUTE_WAIT_LIMIT:
+        return _wait_for_route(runtime, message, exc)
     attempts = message.attempts + 1
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
@@ -254,6 +271,27 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
         if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
             undelivered(runtime, message, code)
     return "failed"
+
+
+def _wait_for_route(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    """The route is away and took nothing: the message is queued again as it was (no attempt used up) and comes back
+    to look at its route, and at whether it still has something to say, in ROUTE_RETRY (docs/delivery.md)."""
+    _route_down(runtime, message, exc)
+    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}")
+    _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+    return WAITING
+
+
+def _route_down(runtime: Runtime, message: OutboundMessage, exc: SendError) -> None:
+    """Mark the message's route down; the first to find it down tells operators, once per outage."""
+    route = runtime.route(message).name
+    now = runtime.clock()
+    if not routes_down.went_down(runtime.redis, runtime.keys, route, now.timestamp()):
+        log.info("route %s still down: message %s to %s waits for it", route, message.id, message.msisdn)
+        return
+    log.error("route %s is down (%s): its messages wait for it", route, exc)
+    runtime.store.escalate(message.msisdn, ROUTE_DOWN, now, context={
+        "route": route, "message": message.id, "error": str(exc)})
 
 
 def _record(runtime: Runtime, message: OutboundMessage, **changes: object) -> None:
