@@ -57,6 +57,10 @@ FOLLOW_UP_BATCH = 100
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
 WAITING = "waiting"  # deliver's own too: its route is down (docs/delivery.md, "A route that is down"), it comes back
+# A claim younger than this may be a send on its way under another run (the senders wait 13 s at most for an
+# answer): a run of the message's job that finds it leaves it to that run and comes back once it is older.
+IN_FLIGHT = 60
+IN_FLIGHT_NOW = "in flight"
 ROUTE_RETRY = 30  # seconds: how often a message waiting for its route comes back, and one of them tries the route
 ROUTE_WAIT_LIMIT = 86400  # seconds from when it was made that anything but a reminder or a code waits for its route
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
@@ -94,7 +98,7 @@ def deliver(msisdn: str, message_id: str) -> str:
     runtime = current()
     message = runtime.store.load_message(msisdn, message_id)
     if message is not None and message.status == SENDING:
-        return _settle_uncertain(runtime, message)
+        return _in_flight(runtime, message) or _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
     checked = _cleared(runtime, message)
@@ -107,6 +111,16 @@ def deliver(msisdn: str, message_id: str) -> str:
     if reworded:
         _audit_reworded(runtime, message, text)
     return _send(runtime, message, text)
+
+
+def _in_flight(runtime: Runtime, message: OutboundMessage) -> str:
+    """A message claimed less than IN_FLIGHT ago may be on its way under another run, which records what comes of
+    it: this run's job comes back once that time is up ('' when it is up: settle it, docs/delivery.md)."""
+    left = message.claimed_at + IN_FLIGHT - runtime.clock().timestamp()
+    if left <= 0:
+        return ""
+    _enqueue_in(runtime, message, left, _current_queue())
+    return IN_FLIGHT_NOW
 
 
 def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> None:
