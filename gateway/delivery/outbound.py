@@ -143,9 +143,10 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     if not routes_down.may_try(runtime.redis, runtime.keys, route.name, now, ROUTE_RETRY):  # another one probes it
         _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
         return Verdict(WAITING)
-    later = route.pacer.acquire(segments(checked.text), booked=message.slot)
+    rate = repr(route.pacer.mps)  # a booking made at another rate (before a restart) is booked afresh
+    later = route.pacer.acquire(segments(checked.text), booked=message.slot if message.slot_mps == rate else 0)
     if later.wait:  # booked for the message: its job comes back for that slot, holding no worker meanwhile
-        _record(runtime, message, slot=later.at)
+        _record(runtime, message, slot=later.at, slot_mps=rate)
         _enqueue_in(runtime, message, later.wait, _current_queue())
         return Verdict(PACED)
     return verdict(runtime, message)
