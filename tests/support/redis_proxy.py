@@ -30,6 +30,7 @@ class FreezingProxy:
         self._open.set()
         self._sockets: list[socket.socket] = []
         self._refusing = False
+        self._answering: socket.socket | None = None  # the connection whose request froze the proxy, until answered
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -100,7 +101,7 @@ class FreezingProxy:
                     break
                 if self._pattern and self._pattern in data and self._open.is_set():
                     self._open.clear()  # this request goes through; everything after it waits
-                    self.frozen.set()
+                    self._answering = upstream  # frozen once its reply is through: Redis has run it
                 else:
                     self._open.wait()
                 upstream.sendall(data)
@@ -115,6 +116,9 @@ class FreezingProxy:
                 if not data:
                     break
                 client.sendall(data)
+                if self._answering is upstream:
+                    self._answering = None
+                    self.frozen.set()
             except OSError:
                 break
         _shut(client)
