@@ -134,7 +134,7 @@ def end(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str
         released.append(after is not subscriber)
         return mark_overdue(after, runtime.policy(after), statement_id, now) if after else None
 
-    updated = runtime.store.update_subscriber(msisdn, change)
+    updated = runtime.store.update_subscriber(msisdn, change, audited=audit.turned_overdue)
     runtime.store.escalate(msisdn, PAYMENT_FAILED, now, context={"statement": statement_id, "reference": reference})
     if updated is not None and released[-1]:
         _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
@@ -203,7 +203,8 @@ def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, 
             outcomes.append(record_payment(subscriber, statement_id, payment, policy, now, capped))
         return outcomes[-1].subscriber
 
-    runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
+    runtime.store.update_subscriber(msisdn, change, audited=lambda before, after: [
+        _paid(after, statement_id, payment), audit.turned_overdue(before, after)])
     settled = outcomes[-1]
     if settled.statement is not None and not settled.statement.owed_fen:
         overdue_list.remove(runtime.redis, runtime.keys, msisdn, statement_id)

@@ -27,7 +27,7 @@ from dialogs.effects import (
     SetOptOut,
 )
 from dialogs.messages import money
-from dialogs.model import DialogState
+from dialogs.model import OVERDUE, DialogState, Subscriber
 from gateway.state import codec
 from gateway.state.keys import AUDIT, Keys
 from gateway.state.messages import OutboundMessage
@@ -97,6 +97,15 @@ def step_entry(
     if changed:
         entry["changes"] = changed
     return entry
+
+
+def turned_overdue(before: Subscriber | None, after: Subscriber) -> dict | None:
+    """The statements a commit turned overdue, each with its late fee: recorded in that commit, so once whichever job
+    turns it (docs/billing.md, Late fees, rule 3)."""
+    was = {s.id: s.status for s in before.statements} if before else {}
+    turned = [f"statement {s.id} overdue, late fee {money('en', s.late_fee_fen)}"
+              for s in after.statements if s.status == OVERDUE and was.get(s.id) != OVERDUE]
+    return {"kind": CHANGE, "changes": turned} if turned else None
 
 
 def sent(message: OutboundMessage) -> dict:

@@ -58,7 +58,8 @@ def _try(runtime: Runtime, incoming: Subscriber, now: datetime, claims: _Claims)
         tried.append(receive(existing, incoming, now, claims.held))
         return tried[-1].subscriber if claims.cover(tried[-1].credits) else existing
 
-    saved = runtime.store.update_subscriber(incoming.msisdn, change, audited=lambda _, after: _paid(after, tried[-1]))
+    saved = runtime.store.update_subscriber(incoming.msisdn, change, audited=lambda before, after: [
+        *_paid(after, tried[-1]), audit.turned_overdue(before, after)])
     return tried[-1], saved
 
 
