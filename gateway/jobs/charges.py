@@ -203,16 +203,23 @@ def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, 
             outcomes.append(record_payment(subscriber, statement_id, payment, policy, now, capped))
         return outcomes[-1].subscriber
 
+    def overpaid(_: Subscriber | None, __: Subscriber, pipe: Pipeline) -> None:
+        """Escalated with the payment: a retry after a commit cut short finds it recorded and escalates nothing."""
+        settled = outcomes[-1]
+        if settled.outcome == RECORDED and settled.overpaid_fen:
+            runtime.store.open_escalation(msisdn, OVERPAID, now, pipe, context={
+                "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
+
     runtime.store.update_subscriber(msisdn, change, audited=lambda before, after: [
-        _paid(after, statement_id, payment), audit.turned_overdue(before, after)])
+        _paid(after, statement_id, payment), audit.turned_overdue(before, after)], alongside=overpaid)
     settled = outcomes[-1]
     if settled.statement is not None and not settled.statement.owed_fen:
         overdue_list.remove(runtime.redis, runtime.keys, msisdn, statement_id)
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
-        runtime.store.escalate(msisdn, OVERPAID, now, context={
-            "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
+    if settled.outcome in (RECORDED, DUPLICATE):
+        runtime.store.list_escalation(msisdn, OVERPAID)  # opened in that commit, or in one cut short before listing
     return settled
 
 
