@@ -108,6 +108,21 @@ def turned_overdue(before: Subscriber | None, after: Subscriber) -> dict | None:
     return {"kind": CHANGE, "changes": turned} if turned else None
 
 
+def charged(before: Subscriber | None, after: Subscriber) -> dict | None:
+    """The charge lines a commit wrote, and those it cut short (docs/billing.md, One period, one bill): recorded in
+    that commit, so a replayed renewal, which writes none, records none."""
+    was = {(c.subscription_id, c.period_start): c for c in before.charges} if before else {}
+    lines = []
+    for line in after.charges:
+        earlier = was.get((line.subscription_id, line.period_start))
+        what = f"charge {line.subscription_id} {line.period_start} to {line.period_end}"
+        if earlier is None:
+            lines.append(f"{what}: {money('en', line.amount_fen)}")
+        elif earlier.period_end != line.period_end:
+            lines.append(f"{what} (cut from {earlier.period_end}): {money('en', line.billed_fen)}")
+    return {"kind": CHANGE, "changes": lines} if lines else None
+
+
 def sent(message: OutboundMessage) -> dict:
     """A message as the audit keeps it: a code's text never."""
     return {"id": message.id, "kind": message.kind, "text": "" if message.kind == CODE else message.text}
