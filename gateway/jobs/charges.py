@@ -38,7 +38,7 @@ from dialogs.payments import (
 )
 from dialogs.reasons import OVERPAID, PAYMENT_FAILED, PAYMENT_UNRECORDED
 from dialogs.reminders import DEADLINE, Reminder
-from gateway.jobs.once import queue_once
+from gateway.jobs.once import queue_once, queue_stored
 from gateway.runtime import DEFAULT_QUEUE, Runtime, current
 from gateway.state import audit, due, overdue_list, references
 from gateway.state.ids import digest
@@ -127,17 +127,24 @@ def end(runtime: Runtime, msisdn: str, statement_id: str, reference: str) -> str
     receipt = runtime.billing.receipt(msisdn, reference)
     if receipt is not None:
         return _settle(runtime, msisdn, statement_id, receipt)
-    now, released = runtime.clock(), []
+    now, released, tag = runtime.clock(), [], f"{reference}|failed"
 
     def change(subscriber: Subscriber | None) -> Subscriber | None:
         after = release_pending(subscriber, statement_id, reference)
         released.append(after is not subscriber)
         return mark_overdue(after, runtime.policy(after), statement_id, now) if after else None
 
-    updated = runtime.store.update_subscriber(msisdn, change)
-    runtime.store.escalate(msisdn, PAYMENT_FAILED, now, context={"statement": statement_id, "reference": reference})
-    if updated is not None and released[-1]:
-        _notify(runtime, updated, f"{reference}|failed", NOTICE, "pay_failed")
+    def told(_: Subscriber | None, after: Subscriber, pipe: Pipeline) -> None:
+        """Told and escalated in the commit that releases it: a process dying after that commit finds nothing left
+        to release when the failure is reported again, and queues and lists what was stored here."""
+        if released[-1]:
+            runtime.store.save_message(_notice(runtime, after, tag, NOTICE, "pay_failed"), pipeline=pipe)
+            runtime.store.open_escalation(msisdn, PAYMENT_FAILED, now, pipe,
+                                          context={"statement": statement_id, "reference": reference})
+
+    runtime.store.update_subscriber(msisdn, change, audited=audit.turned_overdue, alongside=told)
+    queue_stored(runtime, msisdn, digest(tag))
+    runtime.store.list_escalation(msisdn, PAYMENT_FAILED)
     return "failed"
 
 
@@ -203,15 +210,23 @@ def _record(runtime: Runtime, msisdn: str, statement_id: str, payment: Payment, 
             outcomes.append(record_payment(subscriber, statement_id, payment, policy, now, capped))
         return outcomes[-1].subscriber
 
-    runtime.store.update_subscriber(msisdn, change, audited=lambda _, after: _paid(after, statement_id, payment))
+    def overpaid(_: Subscriber | None, __: Subscriber, pipe: Pipeline) -> None:
+        """Escalated with the payment: a retry after a commit cut short finds it recorded and escalates nothing."""
+        settled = outcomes[-1]
+        if settled.outcome == RECORDED and settled.overpaid_fen:
+            runtime.store.open_escalation(msisdn, OVERPAID, now, pipe, context={
+                "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
+
+    runtime.store.update_subscriber(msisdn, change, audited=lambda before, after: [
+        _paid(after, statement_id, payment), audit.turned_overdue(before, after)], alongside=overpaid)
     settled = outcomes[-1]
     if settled.statement is not None and not settled.statement.owed_fen:
         overdue_list.remove(runtime.redis, runtime.keys, msisdn, statement_id)
     if settled.outcome == RECORDED and settled.overpaid_fen:
         log.warning("statement %s overpaid by %d fen (reference %s)", statement_id, settled.overpaid_fen,
                     payment.reference)
-        runtime.store.escalate(msisdn, OVERPAID, now, context={
-            "statement": statement_id, "reference": payment.reference, "overpaid_fen": settled.overpaid_fen})
+    if settled.outcome in (RECORDED, DUPLICATE):
+        runtime.store.list_escalation(msisdn, OVERPAID)  # opened in that commit, or in one cut short before listing
     return settled
 
 
@@ -226,12 +241,17 @@ def _paid(after: Subscriber, statement_id: str, payment: Payment) -> dict:
 def _notify(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
             **values: object) -> None:
     """Queue one message per `tag`: a job that runs again makes the same message, sent once."""
+    queue_once(runtime, _notice(runtime, subscriber, tag, kind, key, amount, **values))
+
+
+def _notice(runtime: Runtime, subscriber: Subscriber, tag: str, kind: str, key: str, amount: int = 0,
+            **values: object) -> OutboundMessage:
+    """The one message of `tag` (its id), worded for the subscriber now."""
     policy = runtime.policy(subscriber)
     earlier = runtime.store.load_dialog(subscriber.msisdn).lang
     lang = reply_lang(locale=subscriber.locale, earlier=earlier, policy=policy)
     text = signed(policy, lang, key, amount=money(lang, amount), **values)
-    message = OutboundMessage(digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
-                              route=runtime.routing.route(subscriber.msisdn, subscriber))
-    queue_once(runtime, message)
+    return OutboundMessage(digest(tag), subscriber.msisdn, text, kind, int(runtime.clock().timestamp()),
+                           route=runtime.routing.route(subscriber.msisdn, subscriber))
 
 

@@ -17,10 +17,19 @@ def queue_once(runtime: Runtime, message: OutboundMessage, queue: str = OUTBOUND
     """Store `message` (with the audit entry `audited`, in the same transaction) and queue it, unless it is stored
     already: then queue the stored one again if it is still queued or sending. True when this call stored it."""
     made = _store_once(runtime, message, audited)
-    stored = message if made else runtime.store.load_message(message.msisdn, message.id)
+    _queue_unsent(runtime, message if made else runtime.store.load_message(message.msisdn, message.id), queue)
+    return made
+
+
+def queue_stored(runtime: Runtime, msisdn: str, message_id: str, queue: str = OUTBOUND_QUEUE) -> None:
+    """Queue a message an earlier commit stored with what it tells of, while it has not gone out: that commit may have
+    been the last thing a process did."""
+    _queue_unsent(runtime, runtime.store.load_message(msisdn, message_id), queue)
+
+
+def _queue_unsent(runtime: Runtime, stored: OutboundMessage | None, queue: str) -> None:
     if stored is not None and stored.status in (QUEUED, SENDING):
         outbound.enqueue(runtime, [stored], queue)
-    return made
 
 
 def _store_once(runtime: Runtime, message: OutboundMessage, audited: dict | None) -> bool:

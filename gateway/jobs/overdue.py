@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from carriers import shift_out_of_quiet_hours
-from dialogs.messages import money
 from dialogs.model import OVERDUE, Subscriber
 from dialogs.overdue import awaiting_charge, mark_overdue
 from dialogs.reminders import LATE, Reminder
@@ -19,12 +18,6 @@ MARKED, SKIPPED, WAITING = "overdue", "skipped", "waiting"
 RECHECK = timedelta(minutes=5)
 
 
-def _turned(after: Subscriber, statement_id: str) -> dict:
-    statement = after.statement(statement_id)
-    late = statement.late_fee_fen if statement else 0
-    return {"kind": audit.CHANGE, "changes": [f"statement {statement_id} overdue, late fee {money('en', late)}"]}
-
-
 def handle(runtime: Runtime, reminder: Reminder) -> str:
     if _waiting_for_charge(runtime, reminder):
         due.schedule(runtime.redis, runtime.keys, [(reminder, runtime.clock() + RECHECK)])
@@ -34,7 +27,7 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
     def change(before: Subscriber | None) -> Subscriber | None:
         return mark_overdue(before, runtime.policy(before), reminder.ref, now) if before else None
 
-    after = runtime.store.update_subscriber(reminder.msisdn, change, audited=lambda _, s: _turned(s, reminder.ref))
+    after = runtime.store.update_subscriber(reminder.msisdn, change, audited=audit.turned_overdue)
     statement = after.statement(reminder.ref) if after else None
     if after is None or statement is None or statement.status != OVERDUE:
         return SKIPPED

@@ -8,7 +8,7 @@ from dialogs import reminders as rules
 from dialogs.reminders import Reminder, period_start
 from dialogs.renewal import charged, renew
 from gateway.runtime import Runtime
-from gateway.state import due
+from gateway.state import audit, due
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ def handle(runtime: Runtime, reminder: Reminder) -> str:
     """Renew one package for one period, atomically; run again for the same period it changes nothing."""
     now, period = runtime.clock(), period_start(reminder)
     after = runtime.store.update_subscriber(
-        reminder.msisdn, lambda before: renew(before, reminder.ref, period, now) if before else None
+        reminder.msisdn, lambda before: renew(before, reminder.ref, period, now) if before else None,
+        audited=audit.charged,
     )
     sub = after.subscription(reminder.ref) if after else None
     if sub is None or not sub.active or not charged(after, reminder.ref, period):

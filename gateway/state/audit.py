@@ -27,7 +27,7 @@ from dialogs.effects import (
     SetOptOut,
 )
 from dialogs.messages import money
-from dialogs.model import DialogState
+from dialogs.model import OVERDUE, DialogState, Subscriber
 from gateway.state import codec
 from gateway.state.keys import AUDIT, Keys
 from gateway.state.messages import OutboundMessage
@@ -97,6 +97,30 @@ def step_entry(
     if changed:
         entry["changes"] = changed
     return entry
+
+
+def turned_overdue(before: Subscriber | None, after: Subscriber) -> dict | None:
+    """The statements a commit turned overdue, each with its late fee: recorded in that commit, so once whichever job
+    turns it (docs/billing.md, Late fees, rule 3)."""
+    was = {s.id: s.status for s in before.statements} if before else {}
+    turned = [f"statement {s.id} overdue, late fee {money('en', s.late_fee_fen)}"
+              for s in after.statements if s.status == OVERDUE and was.get(s.id) != OVERDUE]
+    return {"kind": CHANGE, "changes": turned} if turned else None
+
+
+def charged(before: Subscriber | None, after: Subscriber) -> dict | None:
+    """The charge lines a commit wrote, and those it cut short (docs/billing.md, One period, one bill): recorded in
+    that commit, so a replayed renewal, which writes none, records none."""
+    was = {(c.subscription_id, c.period_start): c for c in before.charges} if before else {}
+    lines = []
+    for line in after.charges:
+        earlier = was.get((line.subscription_id, line.period_start))
+        what = f"charge {line.subscription_id} {line.period_start} to {line.period_end}"
+        if earlier is None:
+            lines.append(f"{what}: {money('en', line.amount_fen)}")
+        elif earlier.period_end != line.period_end:
+            lines.append(f"{what} (cut from {earlier.period_end}): {money('en', line.billed_fen)}")
+    return {"kind": CHANGE, "changes": lines} if lines else None
 
 
 def sent(message: OutboundMessage) -> dict:

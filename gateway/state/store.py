@@ -240,10 +240,12 @@ class Store:
     def update_subscriber(
         self, msisdn: str, change: Callable[[Subscriber | None], Subscriber | None], tries: int = 50,
         audited: Callable[[Subscriber | None, Subscriber], dict | list[dict] | None] | None = None,
+        alongside: Callable[[Subscriber | None, Subscriber, Pipeline], None] | None = None,
     ) -> Subscriber | None:
         """Read-modify-write one subscriber under WATCH, so concurrent steps never lose an update. A change is
         recorded in the audit trail, in the same transaction, as `audited(before, after)` tells: an entry, a list of
-        them, or None (not at all)."""
+        them, or None (not at all); `alongside(before, after, pipe)` adds the caller's own writes in the subscriber's
+        slot to that transaction (an escalation opened, a notice stored), so a process dying after it loses none."""
         key = self.keys.subscriber(msisdn)
         for _ in range(tries):
             with self.redis.pipeline() as pipe:
@@ -259,6 +261,8 @@ class Store:
                         for entry in entries if isinstance(entries, list) else [entries]:
                             if entry:
                                 self.audit(msisdn, entry, self.clock(), pipeline=pipe)
+                        if alongside is not None:
+                            alongside(before, after, pipe)
                     pipe.execute()
                     return after
                 except WatchError:
@@ -331,12 +335,26 @@ class Store:
         """Open an escalation for a person, unless one is open for this number and reason (gateway/state/
         escalations.py); recorded in the subscriber's audit trail either way."""
         conn = pipeline if pipeline is not None else self.redis.pipeline(transaction=False)
-        escalations.open_in(conn, self.keys, escalations.new(msisdn, reason, at, context))
+        self.open_escalation(msisdn, reason, at, conn, context)
         escalations.index(conn, self.keys, msisdn, reason, at)
-        self.audit(msisdn, {"kind": audit.ESCALATED, "reason": reason, **({"context": context} if context else {})},
-                   at, pipeline=conn)
         if pipeline is None:
             conn.execute()
+
+    def open_escalation(self, msisdn: str, reason: str, at: datetime, pipeline: Batch,
+                        context: dict | None = None) -> None:
+        """Open and audit an escalation in the caller's commit, unless one is open for this number and reason; the
+        caller lists it after the commit (`list_escalation`)."""
+        escalations.open_in(pipeline, self.keys, escalations.new(msisdn, reason, at, context))
+        self.audit(msisdn, {"kind": audit.ESCALATED, "reason": reason, **({"context": context} if context else {})},
+                   at, pipeline=pipeline)
+
+    def list_escalation(self, msisdn: str, reason: str) -> None:
+        """List the open escalation for this number and reason, if there is one, as of when it opened: after the
+        commit that opened it, or again after one cut short before listing it. Listed already: nothing changes."""
+        raw = self.redis.get(self.keys.escalation(msisdn, reason))
+        if raw:
+            opened = escalations.Escalation.from_json(raw).opened_at
+            escalations.index(self.redis, self.keys, msisdn, reason, datetime.fromtimestamp(opened, UTC))
 
     def index_escalation(self, msisdn: str, reason: str, at: datetime, pipeline: Pipeline | None = None) -> None:
         """List an escalation a step opened (and audited) in its own commit."""

@@ -58,7 +58,16 @@ def _try(runtime: Runtime, incoming: Subscriber, now: datetime, claims: _Claims)
         tried.append(receive(existing, incoming, now, claims.held))
         return tried[-1].subscriber if claims.cover(tried[-1].credits) else existing
 
-    saved = runtime.store.update_subscriber(incoming.msisdn, change, audited=lambda _, after: _paid(after, tried[-1]))
+    def overpaid(_: Subscriber | None, __: Subscriber, pipe: Pipeline) -> None:
+        """Escalated with the payment: the same import again finds it recorded and credits nothing."""
+        for credit in tried[-1].credits:
+            if credit.overpaid_fen:
+                runtime.store.open_escalation(incoming.msisdn, OVERPAID, now, pipe, context={
+                    "statement": credit.statement_id, "reference": credit.payment.reference,
+                    "overpaid_fen": credit.overpaid_fen})
+
+    saved = runtime.store.update_subscriber(incoming.msisdn, change, audited=lambda before, after: [
+        *_paid(after, tried[-1]), audit.turned_overdue(before, after)], alongside=overpaid)
     return tried[-1], saved
 
 
@@ -119,9 +128,7 @@ def _escalate(runtime: Runtime, msisdn: str, imported: Imported, now: datetime) 
         if credit.overpaid_fen:
             log.warning("statement %s overpaid by %d fen (reference %s)", credit.statement_id, credit.overpaid_fen,
                         credit.payment.reference)
-            runtime.store.escalate(msisdn, OVERPAID, now, context={
-                "statement": credit.statement_id, "reference": credit.payment.reference,
-                "overpaid_fen": credit.overpaid_fen})
+    runtime.store.list_escalation(msisdn, OVERPAID)  # opened in the import's commit, or in one cut short before
     for credit in imported.refused:
         log.error("import credit %s for %s not recorded: its reference is held for other terms",
                   credit.payment.reference, credit.statement_id)

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from gateway.state import audit
 from gateway.state.keys import BILLING_DRILL
 from gateway.state.ledger import FailingBilling, RedisLedger
 from tests.support.phone import Phone, api_headers
@@ -102,6 +103,11 @@ def test_a_renewal_on_a_day_an_import_moved_into_a_charged_period_bills_no_day_t
     run_due(app)
     kept = -(-1500 * 13 // 31)  # 7 Dec - 20 Dec: 13 of the line's 31 days
     assert charges(moved) == [("2026-12-07", "2026-12-20", 1500, 1500 - kept), ("2026-12-20", "2027-01-20", 1500, 0)]
+    trail = audit.read_all(moved.runtime.redis, moved.runtime.keys.audit(CMCC))
+    assert [c for e in trail if e["kind"] == audit.CHANGE for c in e["changes"]] == [
+        "charge vid 2026-12-07 to 2027-01-07: CNY 15.00",  # each line as written, once
+        "charge vid 2026-12-07 to 2026-12-20 (cut from 2027-01-07): CNY 6.30",
+        "charge vid 2026-12-20 to 2027-01-20: CNY 15.00"]
 
 
 def test_a_cancel_after_that_renewal_bills_each_day_once(moved, app, clock) -> None:

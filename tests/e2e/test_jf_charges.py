@@ -14,6 +14,7 @@ from dialogs.messages import render
 from dialogs.payments import charge_reference
 from dialogs.reasons import OVERPAID, PAYMENT_FAILED
 from gateway.jobs import charges
+from gateway.state import audit
 from gateway.state.ledger import PaymentReceipt, RedisLedger
 from tests.support.phone import Phone, api_headers
 from tests.support.reminders import CMCC, local, outbox, run_due
@@ -207,3 +208,37 @@ def test_a_charge_confirmed_after_the_deadline_does_not_hold_off_the_late_fee(ph
     clock.now = local(2026, 12, 3, 0, 10)
     run_due(app)
     assert (statement(phone)["status"], statement(phone)["late_fee_fen"]) == ("overdue", 48)
+
+
+# --- the late fee a failed charge lets in is audited (docs/billing.md, Late fees, rule 3) ------------------------
+
+
+def late_fees_audited(phone: Phone) -> list[str]:
+    trail = audit.read_all(phone.runtime.redis, phone.runtime.keys.audit(CMCC))
+    return [c for e in trail if e["kind"] == audit.CHANGE for c in e["changes"] if "late fee" in c]
+
+
+def test_the_late_fee_a_charge_failing_for_good_past_the_deadline_lets_in_is_audited_once(phone, app, clock) -> None:
+    """Once it had only the statement's record: the failed charge turned it overdue, and the deadline check that
+    tells the subscriber found nothing left to change, so it wrote nothing."""
+    unreachable(phone)
+    clock.now = local(2026, 12, 2, 23, 0)
+    confirm_jf(phone)
+    clock.now = local(2026, 12, 3, 7, 0)
+    run_due(app)
+    run_out_the_retries(phone)
+    clock.now = local(2026, 12, 3, 8, 0)
+    run_due(app)
+    assert [t for t in outbox(app, CMCC) if "逾期" in t] == [OVERDUE_NOTICE]
+    assert late_fees_audited(phone) == [f"statement {VID} overdue, late fee CNY 0.48"]
+
+
+def test_the_late_fee_a_lost_charge_ended_at_the_deadline_lets_in_is_audited_once(phone, app, clock) -> None:
+    lost_charge(phone, local(2026, 12, 2, 23, 30))
+    clock.now = local(2026, 12, 3, 0, 30)
+    clock.advance(seconds=charges.IN_FLIGHT_FOR)
+    run_due(app)
+    clock.now = local(2026, 12, 3, 8, 0)
+    run_due(app)
+    assert statement(phone)["status"] == "overdue"
+    assert late_fees_audited(phone) == [f"statement {VID} overdue, late fee CNY 0.48"]

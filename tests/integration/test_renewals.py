@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dialogs.reminders import RENEW, RENEWAL, Reminder
-from gateway.jobs import sweeper
+from gateway.jobs import renewals, sweeper
+from gateway.state import audit
 from gateway.state import due as due_index
 from tests.support.phone import Phone
 from tests.support.reminders import CMCC, CTCC, SHANGHAI, cancel, due, local, outbox, put, run_due
@@ -46,6 +47,18 @@ def test_an_active_package_renews_on_its_day_with_a_charge_line(phone, app, cloc
     assert due(app, RENEW)[f"n|{CMCC}|vid|20270107|0"] == local(2027, 1, 7)
     next_period = {at for m, at in due(app, RENEWAL).items() if "|20270107|" in m}
     assert sorted(next_period) == [local(2027, 1, 4, 8), local(2027, 1, 6, 8)]
+
+
+def test_each_renewal_charge_is_in_the_audit_trail_once(phone, app, clock) -> None:
+    """docs/billing.md, One period, one bill: the renewal's charge line is money the carrier bills; it once left no
+    trace in the subscriber's trail (only the cancel's statement did)."""
+    clock.now = local(2026, 12, 7, 0, 0)
+    run_due(app)
+    renewals.handle(phone.runtime, Reminder(RENEW, CMCC, "vid", "20261207"))  # replayed: charges nothing more
+    trail = audit.read_all(phone.runtime.redis, phone.runtime.keys.audit(CMCC))
+    charged = sorted(c for e in trail if e["kind"] == audit.CHANGE for c in e["changes"])
+    assert charged == ["charge music 2026-12-07 to 2027-01-07: CNY 10.00",
+                       "charge vid 2026-12-07 to 2027-01-07: CNY 15.00"]
 
 
 @pytest.mark.parametrize(("renews_on", "rolled_to"), [

@@ -25,6 +25,8 @@ class FreezingProxy:
         self._url = parts
         self._server = socket.create_server(("127.0.0.1", 0))
         self._pattern = b""
+        self._countdown = 0  # with no pattern: the request, counting from 1, after which to freeze
+        self._counting = threading.Lock()
         self.frozen = threading.Event()
         self._open = threading.Event()
         self._open.set()
@@ -39,10 +41,17 @@ class FreezingProxy:
         return urlunparse(self._url._replace(netloc=f"{host}:{port}"))
 
     def freeze_after(self, pattern: bytes) -> None:
+        self.frozen.clear()
         self._pattern = pattern
+
+    def freeze_after_request(self, n: int) -> None:
+        """Freeze right after the `n`th request from now (a pipeline sent at once counts as one)."""
+        self.frozen.clear()
+        self._countdown = n
 
     def thaw(self) -> None:
         self._pattern = b""
+        self._countdown = 0
         self._open.set()
 
     def cut(self) -> None:
@@ -57,10 +66,14 @@ class FreezingProxy:
         self._refusing = False
         self.thaw()
 
-    def cut_after(self, pattern: bytes, ask: Callable[[], T], timeout: float = 30.0) -> T:
+    def cut_after(self, pattern: bytes | int, ask: Callable[[], T], timeout: float = 30.0) -> T:
         """What `ask()` (run in a thread of its own) returns when Redis goes away right after the first request
-        containing `pattern` went through; Redis is back once it has returned."""
-        self.freeze_after(pattern)
+        containing `pattern` (or the `pattern`th request, when a number) went through; Redis is back once it has
+        returned."""
+        if isinstance(pattern, int):
+            self.freeze_after_request(pattern)
+        else:
+            self.freeze_after(pattern)
         answer: list[T] = []
         asking = threading.Thread(target=lambda: answer.append(ask()), daemon=True)
         asking.start()
@@ -99,7 +112,7 @@ class FreezingProxy:
                 data = client.recv(CHUNK)
                 if not data:
                     break
-                if self._pattern and self._pattern in data and self._open.is_set():
+                if self._open.is_set() and self._freezes_after(data):
                     self._open.clear()  # this request goes through; everything after it waits
                     self._answering = upstream  # frozen once its reply is through: Redis has run it
                 else:
@@ -108,6 +121,15 @@ class FreezingProxy:
             except OSError:
                 break
         _shut(upstream)
+
+    def _freezes_after(self, data: bytes) -> bool:
+        if self._pattern:
+            return self._pattern in data
+        with self._counting:
+            if not self._countdown:
+                return False
+            self._countdown -= 1
+            return self._countdown == 0
 
     def _replies(self, upstream: socket.socket, client: socket.socket) -> None:
         while True:

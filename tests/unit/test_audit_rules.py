@@ -16,6 +16,7 @@ from dialogs.engine import Facts, Message, step
 from dialogs.imports import merge
 from dialogs.model import CANCELLED, DialogState, Subscriber, Subscription
 from dialogs.renewal import renew
+from gateway.state import audit
 from tests.support.imported import fees
 
 MSISDN = "+8613800138000"
@@ -75,19 +76,25 @@ def test_the_code_bills_the_quoted_period_for_no_more_than_quoted_and_credits_wh
 # --- no day is billed on two lines ------------------------------------------------------------------------------
 
 
-def renewed(who: Subscriber, now: datetime) -> Subscriber:
-    """The renewal job, on time, for every renewal due by `now`, one period at a time."""
+def renewed(who: Subscriber, now: datetime, trail: list[str] | None = None) -> Subscriber:
+    """The renewal job, on time, for every renewal due by `now`, one period at a time; what each commit records in
+    the audit trail appended to `trail`."""
     while (sub := who.subscription("vid")).active and now >= datetime.combine(sub.renews_on, time(), SHANGHAI):
-        who = renew(who, "vid", sub.renews_on, now)
+        after = renew(who, "vid", sub.renews_on, now)
+        assert renew(after, "vid", sub.renews_on, now) == after  # replayed: nothing more to charge or record
+        entry = audit.charged(who, after)
+        (trail if trail is not None else []).extend(entry["changes"] if entry else [])
+        who = after
     return who
 
 
-def cancelled(who: Subscriber, now: datetime, wait: int, policy: CarrierPolicy) -> Subscriber:
+def cancelled(who: Subscriber, now: datetime, wait: int, policy: CarrierPolicy, trail: list[str] | None = None
+              ) -> Subscriber:
     """TD 1 and Y at `now`, the renewal job if a midnight passes, and the code `wait` seconds later."""
     state, who = send(DialogState(), who, "TD 1", now, policy)
     state, who = send(state, who, "Y", now, policy)
     code_at = now + timedelta(seconds=wait)
-    return send(state, renewed(who, code_at), CODE, code_at, policy)[1]
+    return send(state, renewed(who, code_at, trail), CODE, code_at, policy)[1]
 
 
 history = st.lists(st.one_of(
@@ -108,16 +115,19 @@ def test_over_any_history_of_imports_and_renewals_no_day_is_billed_on_two_lines(
         sub = Subscription("vid", "视频会员", "SPHY", fee, now.date() + timedelta(days=shift))
         return Subscriber(MSISDN, policy.key, "zh", (sub,))
 
-    who = merge(None, sent(first), now)
+    who, trail = merge(None, sent(first), now), []
     for op, arg in operations:
         if op == "days":
             now += timedelta(days=arg)
-            who = renewed(who, now)
+            who = renewed(who, now, trail)
         elif op == "import":
             who = merge(who, sent(arg), now)
         elif who.subscription("vid").active:
-            who = cancelled(who, now, arg, policy)
+            who = cancelled(who, now, arg, policy, trail)
             now += timedelta(seconds=arg)
         billed = [(c.period_start, c.period_end) for c in who.charges if c.billed_fen]
         assert all(a[1] <= b[0] or b[1] <= a[0] for a, b in combinations(billed, 2)), who.charges
         assert all(0 <= c.credited_fen <= c.amount_fen for c in who.charges)
+    # Each line the renewal job wrote is in the audit trail once (docs/billing.md, One period, one bill).
+    written = sorted(c.split(" to ")[0] for c in trail if "(cut from" not in c)
+    assert written == sorted(f"charge vid {c.period_start}" for c in who.charges)

@@ -17,6 +17,7 @@ from dialogs.apply import apply
 from dialogs.effects import Pay
 from dialogs.model import CANCELLED, OPEN, OVERDUE, PAID, Payment, Statement, Subscriber, Subscription
 from dialogs.overdue import mark_overdue
+from gateway.state import audit
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CMCC = POLICIES["cmcc"]
@@ -128,6 +129,8 @@ class Histories(RuleBasedStateMachine):
     def issue(self, policy: CarrierPolicy, amount: int, start: int) -> None:
         self.policy, self.amount = policy, amount
         self.now = DEADLINE + timedelta(seconds=start)
+        self.trail: list[str] = []  # the late fees the subscriber's audit trail records
+        self.was_overdue = False
         self.subscriber = someone(owing(amount))
         self.recorded: list[Payment] = []  # what the model saw recorded
         self.confirmed: dict[str, int] = {}  # JF reference -> fen the subscriber confirmed
@@ -137,6 +140,20 @@ class Histories(RuleBasedStateMachine):
         self.references = 0
         self.still_to_take = 0  # of a JF charge confirmed before the deadline: what money paid late may stand in for
         self.in_time = 0  # late money that stood in for such a charge: paid in time (Late fees, rule 4)
+
+    @property
+    def subscriber(self) -> Subscriber:
+        return self._subscriber
+
+    @subscriber.setter
+    def subscriber(self, after: Subscriber) -> None:
+        """Each change is one commit, audited as the store audits it (Late fees, rule 3)."""
+        before = getattr(self, "_subscriber", None)
+        if after != before:
+            entry = audit.turned_overdue(before, after)
+            self.trail += entry["changes"] if entry else []
+        self.was_overdue |= after.statement(SID).status == OVERDUE
+        self._subscriber = after
 
     @property
     def statement(self) -> Statement:
@@ -260,6 +277,10 @@ class Histories(RuleBasedStateMachine):
         statement = self.statement
         assert self.escalated == max(0, statement.paid_fen - statement.amount_fen - statement.late_fee_fen)
         assert statement.paid_fen <= statement.amount_fen + statement.late_fee_fen + self.escalated
+
+    @invariant()
+    def a_statement_turned_overdue_is_in_the_audit_trail_once_whatever_turned_it(self) -> None:
+        assert len(self.trail) == int(self.was_overdue)
 
     @invariant()
     def a_charge_takes_no_more_than_was_confirmed(self) -> None:
