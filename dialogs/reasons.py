@@ -19,6 +19,7 @@ PAID_REPORTED_LOWER = "paid_reported_lower"  # a statement was credited from mon
 CONFIRMATION_UNDELIVERED = "confirmation_undelivered"  # a cancel's confirmation, resent, still not delivered
 SEND_UNCERTAIN = "send_uncertain"  # a send that may or may not have gone out: never resent on a guess
 SEND_REFUSED = "send_refused"  # the provider refused us (credentials): nothing goes out until a person looks
+ROUTE_DOWN = "route_down"  # a route (carrier link) unreachable: its messages wait for it; told once per outage
 # A step's after-commit work (gateway/jobs/outbox.py).
 OUTBOX_STUCK = "outbox_stuck"  # an entry that keeps failing; the cron keeps trying
 OUTBOX_UNREADABLE = "outbox_unreadable"  # an entry recovery could not read, set aside

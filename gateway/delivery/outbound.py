@@ -13,7 +13,8 @@ docs/delivery.md has the rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -24,13 +25,13 @@ from rq.job import Job
 
 from dialogs.commands import masked_codes
 from dialogs.effects import CODE, CONFIRMATION
-from dialogs.reasons import CONFIRMATION_UNDELIVERED, SEND_REFUSED, SEND_UNCERTAIN
+from dialogs.reasons import CONFIRMATION_UNDELIVERED, ROUTE_DOWN, SEND_REFUSED, SEND_UNCERTAIN
 from dialogs.segments import segments
 from gateway import metrics
 from gateway.delivery.senders import OPTED_OUT, PERMANENT_TWILIO_ERRORS, SendError, SendUncertain
 from gateway.delivery.wanted import HELD, SEND, Verdict, earlier_copy_delivered, verdict
 from gateway.runtime import OUTBOUND_QUEUE, Runtime, current
-from gateway.state import audit, ids
+from gateway.state import audit, follow_ups, ids, routes_down
 from gateway.state.keys import PROVIDER_SID
 from gateway.state.messages import (
     DELIVERED,
@@ -51,8 +52,17 @@ RETRY_INTERVALS = [5, 15, 60, 300, 900]
 # An undelivered confirmation goes out again after each of these, then a person takes over.
 RESEND_DELAYS = [60, 300]
 SID_TTL = 7 * 86400
+FOLLOW_UP_AFTER = 60  # seconds: a follow-up noted longer ago than this was left by a process that died (recovery)
+FOLLOW_UP_BATCH = 100
 UNCERTAIN = "uncertain"
 PACED = "paced"  # a verdict of deliver's own: its pacing slot is too far off, it comes back then
+WAITING = "waiting"  # deliver's own too: its route is down (docs/delivery.md, "A route that is down"), it comes back
+# A claim younger than this may be a send on its way under another run (the senders wait 13 s at most for an
+# answer): a run of the message's job that finds it leaves it to that run and comes back once it is older.
+IN_FLIGHT = 60
+IN_FLIGHT_NOW = "in flight"
+ROUTE_RETRY = 30  # seconds: how often a message waiting for its route comes back, and one of them tries the route
+ROUTE_WAIT_LIMIT = 86400  # seconds from when it was made that anything but a reminder or a code waits for its route
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3, DELIVERED: 4}
 
@@ -88,7 +98,7 @@ def deliver(msisdn: str, message_id: str) -> str:
     runtime = current()
     message = runtime.store.load_message(msisdn, message_id)
     if message is not None and message.status == SENDING:
-        return _settle_uncertain(runtime, message)
+        return _in_flight(runtime, message) or _settle_uncertain(runtime, message)
     if message is None or message.status != QUEUED:
         return "skipped"
     checked = _cleared(runtime, message)
@@ -101,6 +111,16 @@ def deliver(msisdn: str, message_id: str) -> str:
     if reworded:
         _audit_reworded(runtime, message, text)
     return _send(runtime, message, text)
+
+
+def _in_flight(runtime: Runtime, message: OutboundMessage) -> str:
+    """A message claimed less than IN_FLIGHT ago may be on its way under another run, which records what comes of
+    it: this run's job comes back once that time is up ('' when it is up: settle it, docs/delivery.md)."""
+    left = message.claimed_at + IN_FLIGHT - runtime.clock().timestamp()
+    if left <= 0:
+        return ""
+    _enqueue_in(runtime, message, left, _current_queue())
+    return IN_FLIGHT_NOW
 
 
 def _audit_reworded(runtime: Runtime, message: OutboundMessage, text: str) -> None:
@@ -118,17 +138,23 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     checked = verdict(runtime, message)
     if checked.decision != SEND:
         return checked
-    later = runtime.route(message).pacer.acquire(segments(checked.text), booked=message.slot)
+    route = runtime.route(message)
+    now = runtime.clock().timestamp()
+    if not routes_down.may_try(runtime.redis, runtime.keys, route.name, now, ROUTE_RETRY):  # another one probes it
+        _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+        return Verdict(WAITING)
+    rate = repr(route.pacer.mps)  # a booking made at another rate (before a restart) is booked afresh
+    later = route.pacer.acquire(segments(checked.text), booked=message.slot if message.slot_mps == rate else 0)
     if later.wait:  # booked for the message: its job comes back for that slot, holding no worker meanwhile
-        _record(runtime, message, slot=later.at)
+        _record(runtime, message, slot=later.at, slot_mps=rate)
         _enqueue_in(runtime, message, later.wait, _current_queue())
         return Verdict(PACED)
     return verdict(runtime, message)
 
 
 def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
-    if decision == PACED:
-        return "paced"  # queued again for when its slot comes
+    if decision in (PACED, WAITING):
+        return decision  # queued again for when its slot comes, or to look at its route again
     if decision == HELD:
         return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
     advance(runtime, message, SKIPPED, error=decision)
@@ -154,7 +180,10 @@ def _send(runtime: Runtime, message: OutboundMessage, text: str) -> str:
 def _sent(runtime: Runtime, message: OutboundMessage, sid: str) -> None:
     advance(runtime, message, SENT, provider_sid=sid, attempts=message.attempts + 1, **_forget_code(message))
     runtime.redis.set(runtime.keys.shared(PROVIDER_SID, sid), f"{message.msisdn}|{message.id}", ex=SID_TTL)
-    metrics.outbound(runtime, runtime.route(message).channel, metrics.SENT)
+    route = runtime.route(message)
+    metrics.outbound(runtime, route.channel, metrics.SENT)
+    if routes_down.came_back(runtime.redis, runtime.keys, route.name):
+        log.warning("route %s is back: message %s to %s went", route.name, message.id, message.msisdn)
 
 
 def _settle_uncertain(runtime: Runtime, message: OutboundMessage) -> str:
@@ -183,12 +212,14 @@ def _never_left(runtime: Runtime, message: OutboundMessage) -> str:
     """An attempt the provider never took: send it again, unless it was the last one (docs/delivery.md)."""
     attempts = message.attempts + 1
     if attempts > len(RETRY_INTERVALS):
-        if not runtime.store.release_message(message, attempts, status=FAILED):
-            return "skipped"  # another run settled it first
-        log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn, attempts)
-        metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
-        _record(runtime, message, error="never reached the provider", **_forget_code(message))
-        undelivered(runtime, message)
+        with following_up(runtime, message):
+            if not runtime.store.release_message(message, attempts, status=FAILED):
+                return "skipped"  # another run settled it first
+            log.error("message %s to %s never reached the provider in %d attempts", message.id, message.msisdn,
+                      attempts)
+            metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
+            _record(runtime, message, error="never reached the provider", **_forget_code(message))
+            undelivered(runtime, message)
         return "failed"
     if not runtime.store.release_message(message, attempts):
         return "skipped"  # another run settled it first
@@ -208,6 +239,10 @@ def _unrecorded(runtime: Runtime, message: OutboundMessage, found: list[str]) ->
 
 
 def _lookup_failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    if exc.unreachable:  # looked up again once the route is back: no retry used up, nobody told for the outage alone
+        _route_down(runtime, message, exc)
+        _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+        return WAITING
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
         log.warning("could not look up message %s to %s, will retry: %s", message.id, message.msisdn, exc)
@@ -232,6 +267,8 @@ def _current_queue() -> str:
 
 
 def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    if exc.unreachable and runtime.clock().timestamp() < message.created_at + ROUTE_WAIT_LIMIT:
+        return _wait_for_route(runtime, message, exc)
     attempts = message.attempts + 1
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
@@ -244,9 +281,32 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     if exc.escalate:
         runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock(), context={
             "message": message.id, "route": runtime.route(message).name, "error": str(exc)})
-    if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
-        undelivered(runtime, message, str(exc.code or ""))
+    code = str(exc.code or "")
+    with following_up(runtime, message, code):
+        if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
+            undelivered(runtime, message, code)
     return "failed"
+
+
+def _wait_for_route(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
+    """The route is away and took nothing: the message is queued again as it was (no attempt used up) and comes back
+    to look at its route, and at whether it still has something to say, in ROUTE_RETRY (docs/delivery.md)."""
+    _route_down(runtime, message, exc)
+    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}")
+    _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
+    return WAITING
+
+
+def _route_down(runtime: Runtime, message: OutboundMessage, exc: SendError) -> None:
+    """Mark the message's route down; the first to find it down tells operators, once per outage."""
+    route = runtime.route(message).name
+    now = runtime.clock()
+    if not routes_down.went_down(runtime.redis, runtime.keys, route, now.timestamp()):
+        log.info("route %s still down: message %s to %s waits for it", route, message.id, message.msisdn)
+        return
+    log.error("route %s is down (%s): its messages wait for it", route, exc)
+    runtime.store.escalate(message.msisdn, ROUTE_DOWN, now, context={
+        "route": route, "message": message.id, "error": str(exc)})
 
 
 def _record(runtime: Runtime, message: OutboundMessage, **changes: object) -> None:
@@ -272,13 +332,50 @@ def advance(runtime: Runtime, message: OutboundMessage, status: str, error: str 
     return runtime.redis.transaction(attempt, key, value_from_callable=True)
 
 
+@contextmanager
+def following_up(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> Iterator[None]:
+    """Around recording `message` undelivered or failed and doing its follow-up (`undelivered`): noted first when
+    there may be one, cleared once the block is done, so a process killed in between leaves the note for
+    `follow_up_left` (docs/delivery.md)."""
+    if message.kind != CONFIRMATION and _code(error_code) != OPTED_OUT:  # no follow-up to lose
+        yield
+        return
+    noted = follow_ups.note(runtime.redis, runtime.keys, message.msisdn, message.id, error_code,
+                            runtime.clock().timestamp())
+    yield
+    follow_ups.clear(runtime.redis, runtime.keys, noted)
+
+
+def follow_up_left(runtime: Runtime, older_than: float = FOLLOW_UP_AFTER, batch: int = FOLLOW_UP_BATCH) -> int:
+    """The recovery cron's part: do the follow-up of every copy a process noted and died before finishing (at most
+    `batch`, noted more than `older_than` seconds ago); return how many copies were followed up. A note whose copy never
+    moved is dropped: its process died before the move, and the copy is settled as an uncertain send."""
+    done = 0
+    for noted in follow_ups.older_than(runtime.redis, runtime.keys, runtime.clock().timestamp() - older_than, batch):
+        try:
+            message = runtime.store.load_message(noted.msisdn, noted.message_id)
+            if message is not None and message.status in (UNDELIVERED, FAILED):
+                log.warning("following up message %s to %s, which a process left undone", message.id, message.msisdn)
+                undelivered(runtime, message, noted.error_code)
+                done += 1
+            follow_ups.clear(runtime.redis, runtime.keys, noted)
+        except Exception:  # one copy never holds up the others: its note stays for the next run
+            log.exception("following up message %s to %s failed; a later run tries again", noted.message_id,
+                          noted.msisdn)
+    return done
+
+
+def _code(error_code: str) -> int | None:
+    """A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know."""
+    return int(error_code) if error_code.isascii() and error_code.isdigit() else None
+
+
 def undelivered(runtime: Runtime, message: OutboundMessage, error_code: str = "") -> None:
     """After a message is reported undelivered or failed: an opt-out is recorded, and a confirmation goes out
     again (bounded, with backoff) unless no resend can help, then a person takes over; unless a copy it repeats
     was reported delivered meanwhile: then it has arrived. Called again for the same copy (a report retried or
     repeated), it does what is not done yet and nothing twice (docs/delivery.md)."""
-    # A provider's error code is ASCII digits; anything else ("²" would make int() raise) is no code we know.
-    code = int(error_code) if error_code.isascii() and error_code.isdigit() else None
+    code = _code(error_code)
     if code == OPTED_OUT:
         _mark_opted_out(runtime, message.msisdn)
     if message.kind != CONFIRMATION or earlier_copy_delivered(runtime, message):

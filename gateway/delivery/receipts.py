@@ -53,13 +53,19 @@ def _apply(runtime: Runtime, message: OutboundMessage, status: str, error: str, 
     A failure report finding the message failed already (this report, or one before it) finishes the follow-up
     whatever of it an earlier try left undone: the report may be a retry of one that failed half-way. Counted once
     per move, whichever channel reported it."""
-    moved = outbound.advance(runtime, message, status, error=error, **changes)
-    if moved and status in COUNTED:
-        metrics.receipt(runtime.route(message).channel, status)
-    if status in (UNDELIVERED, FAILED):
+    if status not in (UNDELIVERED, FAILED):
+        return _counted(runtime, message, status, outbound.advance(runtime, message, status, error=error, **changes))
+    with outbound.following_up(runtime, message, error_code):  # a process killed half-way leaves it to recovery
+        moved = _counted(runtime, message, status, outbound.advance(runtime, message, status, error=error, **changes))
         now = runtime.store.load_message(message.msisdn, message.id)
         if now is not None and now.status in (UNDELIVERED, FAILED):
             outbound.undelivered(runtime, now, error_code)
+    return moved
+
+
+def _counted(runtime: Runtime, message: OutboundMessage, status: str, moved: bool) -> str | None:
+    if moved and status in COUNTED:
+        metrics.receipt(runtime.route(message).channel, status)
     return status if moved else None
 
 

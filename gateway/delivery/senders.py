@@ -33,16 +33,21 @@ OUTBOUND_API = "outbound-api"  # a message created through the REST API (a TwiML
 # Twilio errors that no retry can fix: opted out, invalid or unreachable 'To', blocked.
 PERMANENT_TWILIO_ERRORS = {21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006}
 OPTED_OUT = 21610
+UNAVAILABLE = 503  # the provider (or a proxy in front of it) is away: its route is down
 
 
 class SendError(Exception):
-    """A send that did not happen. `escalate`: no message will go until a person fixes something (credentials)."""
+    """A send (or lookup) that did not happen. `escalate`: no message will go until a person fixes something
+    (credentials). `unreachable`: the route itself is away (no connection made, bearerbox away or its queue full, a
+    503): the message waits for it without using up an attempt (docs/delivery.md, "A route that is down")."""
 
-    def __init__(self, message: str, *, retryable: bool, code: int | None = None, escalate: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool, code: int | None = None, escalate: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable or unreachable
         self.code = code
         self.escalate = escalate
+        self.unreachable = unreachable
 
 
 class SendUncertain(Exception):
@@ -157,12 +162,14 @@ def _asking_twilio() -> Iterator[None]:
     try:
         yield
     except TwilioRestException as exc:
-        raise SendError(str(exc.msg), retryable=_retryable(exc.status, exc.code), code=exc.code) from exc
+        raise SendError(str(exc.msg), retryable=_retryable(exc.status, exc.code), code=exc.code,
+                        unreachable=exc.status == UNAVAILABLE) from exc
     except TwilioException as exc:  # a list page refused: the library keeps only the response
         status = getattr(exc.args[1] if len(exc.args) > 1 else None, "status_code", 500)
-        raise SendError(f"{exc} ({status})", retryable=_retryable(status, None)) from exc
-    except OSError as exc:
-        raise SendError(str(exc), retryable=True) from exc
+        raise SendError(f"{exc} ({status})", retryable=_retryable(status, None), unreachable=status == UNAVAILABLE
+                        ) from exc
+    except OSError as exc:  # a create's only when no connection was made; a lookup's, whatever cut it short
+        raise SendError(str(exc), retryable=True, unreachable=True) from exc
 
 
 def _never_left(exc: OSError) -> bool:
@@ -214,7 +221,7 @@ class KannelSender:
             # Never the exception's text: it quotes the URL, and the URL carries the password.
             if not _never_left(exc):
                 raise SendUncertain(f"sendsms did not answer: {type(exc).__name__}") from None
-            raise SendError(f"sendsms unreachable: {type(exc).__name__}", retryable=True) from None
+            raise SendError(f"sendsms unreachable: {type(exc).__name__}", retryable=True, unreachable=True) from None
         refused = sendsms_refusal(response.status_code, response.text)
         if refused is not None:
             raise refused
@@ -241,6 +248,8 @@ def sendsms_refusal(status: int, body: str) -> SendError | None:
         return None
     if status in (401, 403):
         return SendError(f"sendsms refused our credentials: {status} {said}", retryable=False, escalate=True)
-    if status >= 500 or status == 429 or "queue full" in said.lower():
+    if status >= 500 or "queue full" in said.lower():  # bearerbox away, no SMSC, or its queue full: the link is down
+        return SendError(f"sendsms busy: {status} {said}", retryable=True, unreachable=True)
+    if status == 429:
         return SendError(f"sendsms busy: {status} {said}", retryable=True)
     return SendError(f"sendsms rejected the message: {status} {said}", retryable=False)

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from carriers import allowed_send_time
 from dialogs import reminders
+from dialogs.codes import CODE_TTL
+from dialogs.effects import CODE
 from dialogs.model import Subscriber
 from dialogs.reminders import Reminder
 from gateway.runtime import Runtime
@@ -23,12 +25,13 @@ log = logging.getLogger(__name__)
 # What a message reaching the sender gets; the last three are the reason a skipped one records.
 SEND, HELD, UNWANTED, MISSED = "send", "held", "nothing left to say", "no moment out of quiet hours before its deadline"
 ARRIVED = "an earlier copy was delivered"
+EXPIRED = "the code expired before it could go"
 MISSED_MARKER_TTL = 7 * 86400  # longer than a missed reminder's batch can come round again
 
 
 @dataclass(frozen=True)
 class Verdict:
-    decision: str  # SEND, HELD, UNWANTED or MISSED
+    decision: str  # SEND, HELD, or why not sent: UNWANTED, MISSED, ARRIVED, EXPIRED
     text: str = ""  # with SEND: what to send now (a reminder worded afresh, anything else as stored)
     subscriber: Subscriber | None = None  # with a reminder's SEND: the subscriber it was worded for
 
@@ -38,6 +41,8 @@ def verdict(runtime: Runtime, message: OutboundMessage) -> Verdict:
     copies before it; replies, codes and a dialog's notices answer the subscriber and are never held."""
     if message.repeats and earlier_copy_delivered(runtime, message):
         return Verdict(ARRIVED)
+    if message.kind == CODE and runtime.clock().timestamp() >= message.created_at + CODE_TTL:
+        return Verdict(EXPIRED)  # held up (a route down, a backlog): the subscriber asks for another
     if message.kind != REMINDER or not message.ref:
         return Verdict(SEND, message.text)
     return for_reminder(runtime, due.parse(message.ref), runtime.clock())

@@ -268,12 +268,17 @@ def _msisdn_of(outbox_key: bytes) -> str | None:
 
 
 def recover_job() -> int:
-    """What rq cron runs: find unindexed entries, then resume stale ones, batch after batch for up to a minute."""
+    """What rq cron runs: find unindexed entries, do the follow-ups of failed messages a process left undone
+    (docs/delivery.md), then resume stale entries, batch after batch for up to a minute."""
     runtime = current()
     try:
         discover(runtime)
     except Exception:  # the walk must never stand in the way of the entries already indexed
         log.exception("looking for unindexed after-commit entries failed")
+    try:
+        outbound.follow_up_left(runtime)
+    except Exception:  # nor the follow-ups of failed messages
+        log.exception("looking for follow-ups left undone failed")
     deadline, done, looked = time.monotonic() + RECOVER_FOR, 0, RECOVER_BATCH
     while looked == RECOVER_BATCH and time.monotonic() < deadline:  # a short batch: nothing stale is left
         finished, looked = _recover_batch(runtime, RECOVER_AFTER, RECOVER_BATCH)

@@ -23,6 +23,8 @@ OUTBOX = "outbox"
 SENT = "sent"  # beside a console outbox: which send a reference made (console senders.ConsoleSender)
 PENDING = "pending"  # a step's after-commit work, until done (gateway/jobs/outbox.py); also the global index of it
 PROVIDER_SID = "sid"
+ROUTES_DOWN = "routes-down"  # routes found unreachable, until a send on them succeeds (gateway/state/routes_down.py)
+FOLLOW_UPS = "followups"  # messages about to be recorded undelivered or failed, until their follow-up is done
 # Hash-tagged so the due index and its claimed set share a Cluster slot: one Lua script moves between them.
 DUE = "{due}"
 PACE = "pace"

@@ -35,6 +35,7 @@ class OutboundMessage:
     repeats: str = ""  # a confirmation sent again: the id of the copy it repeats (docs/delivery.md)
     route: str = ""  # the carrier link it leaves by (gateway/delivery/routing.py); '' (older records): the default
     slot: int = 0  # the pacing slot booked for it (microseconds, the pacer's clock) that its job comes back for
+    slot_mps: str = ""  # the route's rate when that slot was booked: at another rate the booking does not hold
     told: int = 0  # 1: a person was told it never arrived (docs/delivery.md): a repeated report tells nobody again
 
     def to_hash(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from rq import Worker
 
 from gateway import metrics
 from gateway.runtime import QUEUES, Runtime
-from gateway.state import counters, due, escalations, overdue_list
+from gateway.state import counters, due, escalations, overdue_list, routes_down
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,11 @@ def _gauges(runtime: Runtime) -> Iterator[Metric]:
     for reason, n in escalations_by_reason(runtime).items():
         open_ones.add_metric([reason], n)
     yield open_ones
+    down = GaugeMetricFamily("tdbot_route_down_seconds", "Routes (carrier links) found unreachable: seconds since",
+                             labels=["route"])
+    for route, since in routes_down.down(runtime.redis, runtime.keys).items():
+        down.add_metric([route], max(0.0, runtime.clock().timestamp() - since))
+    yield down
     overdue = overdue_list.count(runtime.redis, runtime.keys)
     yield _gauge("tdbot_statements_overdue", "Statements overdue and unpaid", overdue)
     seen = worker_seen_seconds(runtime)

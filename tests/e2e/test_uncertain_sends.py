@@ -172,6 +172,28 @@ def test_when_twilio_cannot_tell_a_person_decides_and_nothing_is_resent(phone, f
     assert stored(phone.runtime, message).status == SENDING
 
 
+def test_an_uncertain_send_whose_lookup_finds_twilio_away_waits_for_it_and_is_found_once_it_is_back(
+    phone, fake_twilio, clock
+):
+    """Twilio answers 503 to the create (it had stored it) and to every lookup for an hour: the message stays
+    `sending`, uses none of its retries, tells nobody it is uncertain, and is recorded sent once the list answers."""
+    fake_twilio.take_then_fail_next(status=503)
+    fake_twilio.fail_lookups(10_000, 503)
+    message = queue_message(phone.runtime)
+    phone.deliver()
+    for _ in range(3600 // outbound.ROUTE_RETRY):
+        later(phone, clock, outbound.ROUTE_RETRY)
+    assert stored(phone.runtime, message).status == SENDING and not escalated(phone)
+
+    fake_twilio.answer_lookups()  # back
+    later(phone, clock, outbound.ROUTE_RETRY)
+    later(phone, clock, outbound.ROUTE_RETRY)
+    [sent] = fake_twilio.to(MSISDN)
+    done = stored(phone.runtime, message)
+    assert (done.status, done.provider_sid, fake_twilio.requests) == (SENT, sent.sid, 1)
+    assert not escalated(phone)
+
+
 def test_a_message_of_ours_with_the_same_text_is_not_taken_for_the_uncertain_one(phone, fake_twilio, clock):
     """A resent confirmation has the text of the first: the first's sid is the first's."""
     first = queue_message(phone.runtime)

@@ -61,6 +61,7 @@ def play(app, client, clock, number: str, steps: list) -> Session:
     session, phone = dialled(client, number), Phone(client, app, number)
     for step in steps:
         if isinstance(step, Wait):
+            phone.deliver()  # what was sent reaches the phone at once, as a worker sends it, not after the wait
             clock.advance(seconds=step.seconds)
             continue
         key, words, ends = step

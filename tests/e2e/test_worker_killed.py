@@ -17,23 +17,27 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
+from dialogs.effects import CONFIRMATION
 from dialogs.model import CANCELLED, Statement, Subscriber, Subscription
 from dialogs.reminders import SETTLE, Reminder
-from gateway.jobs import sweeper
+from gateway.delivery import outbound
+from gateway.jobs import outbox, sweeper
 from gateway.jobs.reminders import message_id
 from gateway.runtime import OUTBOUND_QUEUE, QUEUES, REMINDER_QUEUE
 from gateway.state import due
 from gateway.state.keys import OUTBOX
-from gateway.state.messages import SENDING, SENT
+from gateway.state.messages import FAILED, SENDING, SENT
 from tests.support.delivery import MSISDN, queue_message
 from tests.support.phone import BASE_URL, seed_demo
-from tests.support.processes import HAS_PROC, gone, start_worker, work_horse
+from tests.support.processes import HAS_PROC, gone, start_worker, wait_for, work_horse
+from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled
 
 SUBSCRIBERS = 400  # below the console outbox's 1,000-entry cap, so every send stays countable
@@ -191,3 +195,61 @@ def test_a_worker_killed_while_twilio_holds_its_create_leaves_the_message_sent_e
     [sent] = fake_twilio.to(MSISDN)
     done = runtime.store.load_message(MSISDN, message.id)
     assert (done.status, done.provider_sid) == (SENT, sent.sid)
+
+
+# --- killed between a failure and its follow-up ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["refused", "never_left"])
+def test_a_worker_killed_between_failing_a_confirmation_and_its_resend_still_resends_it_once(
+    twilio_app, fake_twilio, clock, redis_url, tmp_path, path
+):
+    """The last send of a confirmation fails for good in the work horse (Twilio refuses it; or a create that never
+    reached Twilio was the last attempt), which is killed right after the message is recorded failed, before its
+    resend is stored or queued. The retried job finds it failed and sends nothing; the recovery cron still resends
+    it, once (docs/delivery.md, "What a failure report starts is done once")."""
+    clock.now = datetime.now(UTC)  # the worker keeps real time
+    seed_demo(twilio_app)
+    runtime = twilio_app.extensions["tdbot"]
+    if path == "refused":
+        fake_twilio.fail_next(status=400)  # 21604: no resend of that copy can help it, a new copy goes
+        marker = b"21604: "  # the error recorded with the move to failed
+        message = queue_message(runtime, "您的视频会员已退订。", CONFIRMATION)
+    else:
+        message = replace(queue_message(runtime, "您的视频会员已退订。", CONFIRMATION),
+                          attempts=len(outbound.RETRY_INTERVALS))
+        dead = int(time.time()) - SETTLES_AFTER - 1  # an attempt long enough ago for "not in the list" to count
+        runtime.store.save_message(replace(message, status=SENDING, claim="dead", claimed_at=dead))
+        marker = b"never reached the provider"
+    proxy, log = FreezingProxy(redis_url), tmp_path / "worker.log"
+    twilio = {name: twilio_app.config[name] for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                                                          "TWILIO_API_BASE_URL")}
+    try:
+        proxy.freeze_after(marker)
+        worker = start_worker(proxy.url, tmp_path, "--no-cron", drop=(), PUBLIC_BASE_URL=BASE_URL,
+                              TDBOT_SENDER_MPS=1000, **twilio)
+        horse = None
+        try:
+            wait_for(proxy.frozen.is_set, "the confirmation to be recorded failed", log=log)
+            horse = work_horse(worker.pid)
+            assert horse is not None, "the failure must be recorded in the work horse"
+            assert runtime.store.load_message(MSISDN, message.id).status == FAILED  # read past the proxy
+        finally:
+            kill(worker, horse)
+        proxy.thaw()
+    finally:
+        proxy.close()
+    assert fake_twilio.to(MSISDN) == []
+
+    queue = runtime.queue(OUTBOUND_QUEUE)
+    queue.started_job_registry.cleanup(timestamp=time.time() + HEARTBEAT_TTL)  # RQ's maintenance: abandoned
+    for lock in runtime.queue_redis.scan_iter(match="rq:scheduler-lock:*"):
+        runtime.queue_redis.delete(lock)
+    for _ in range(3):  # the job's retries, the recovery cron (every minute), the resend's delay
+        clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+        outbox.recover_job()
+        run_scheduled(runtime, 3600)
+
+    [resent] = fake_twilio.to(MSISDN)
+    assert resent.body == message.text
+    assert runtime.store.load_message(MSISDN, message.id).status == FAILED

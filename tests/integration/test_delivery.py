@@ -8,6 +8,7 @@ from dialogs.effects import CODE, CONFIRMATION, NOTICE
 from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
 from gateway.delivery import outbound
+from gateway.state import follow_ups
 from gateway.state.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.metrics import receipts_counted
@@ -251,3 +252,23 @@ def test_an_undelivered_callback_cut_short_and_repeated_sends_the_confirmation_a
         assert fake_twilio.to(MSISDN)[-1].body == message.text and len(fake_twilio.to(MSISDN)) == 2
     finally:
         proxy.close()
+
+
+def test_recovery_drops_a_follow_up_noted_for_a_copy_whose_process_died_before_moving_it(phone, fake_twilio, clock):
+    """Noted, then the process died before the copy moved: nothing to follow up (the copy is settled as a send), and
+    the note does not stay for ever."""
+    runtime = phone.runtime
+    message = queue_message(runtime, "您的视频会员已退订。", CONFIRMATION)
+    follow_ups.note(runtime.redis, runtime.keys, MSISDN, message.id, "", clock.now.timestamp())
+    assert outbound.follow_up_left(runtime) == 0  # too fresh: its process may be at it
+    clock.advance(seconds=outbound.FOLLOW_UP_AFTER + 1)
+    assert outbound.follow_up_left(runtime) == 0
+    assert runtime.redis.zcard(follow_ups.key(runtime.keys)) == 0
+    assert scheduled_jobs(runtime) == 0 and runtime.store.escalations() == []
+
+
+def test_a_follow_up_done_leaves_no_note(phone, fake_twilio):
+    _, sent = sent_message(phone, fake_twilio, kind=CONFIRMATION)
+    fake_twilio.progress(sent, "sent", "undelivered", client=phone.client, error_code="30003")
+    assert scheduled_jobs(phone.runtime) == 1  # the resend
+    assert phone.runtime.redis.zcard(follow_ups.key(phone.runtime.keys)) == 0

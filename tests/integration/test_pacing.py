@@ -251,3 +251,23 @@ def test_a_carrier_link_that_is_down_never_holds_up_another(paced_phone, redis):
     [(sent_at, text)] = [(e["at"], e["text"]) for e in outbox(redis, runtime.keys.shared(OUTBOX))]
     assert text == other.text and sent_at - started < 1.5
     assert {stored(runtime, m).status for m in waiting} == {QUEUED} and scheduled_jobs(runtime) == len(waiting)
+
+
+def test_turns_booked_at_a_rate_a_restart_lowered_are_booked_afresh_at_the_new_rate(paced_phone, redis):
+    """A backlog booked on a 10 MPS link, then the workers restart with the link's contracted 1 MPS (the carrier
+    complained): what was booked at 10 MPS does not leave at 10 MPS; it leaves at the rate the link has now."""
+    time, runtime = FakeTime(), paced_phone.runtime
+    key = runtime.routes[CONSOLE].pacer.key
+    pace(runtime, pacer(redis, 10.0, time, key=key))
+    messages = [queue_message(runtime, f"第{n}条") for n in range(5)]
+    paced_phone.deliver()
+    assert [stored(runtime, m).slot for m in messages][1:] == [micros(T0 + n / 10) for n in range(1, 5)]
+
+    pace(runtime, pacer(redis, 1.0, time, key=key))  # the restart
+    time.advance(0.5)
+    run_scheduled(runtime, 1)
+    assert len(paced_phone.inbox()) <= 2  # the first, and at most one more within the first second at 1 MPS
+    for _ in range(6):
+        time.advance(1.0)
+        run_scheduled(runtime, 1)
+    assert sorted(paced_phone.inbox()) == sorted(m.text for m in messages)  # none stuck, none twice

@@ -120,6 +120,10 @@ class FakeTwilio:
         """Answer the next `count` list requests with an error."""
         self._list_answers.extend([(status, *ERRORS.get(status, (status, "Error")))] * count)
 
+    def answer_lookups(self) -> None:
+        """List requests are answered again (the errors `fail_lookups` scripted are dropped)."""
+        self._list_answers.clear()
+
     def to(self, number: str) -> list[Sent]:
         return [m for m in self.messages if m.to == number]
 

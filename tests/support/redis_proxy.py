@@ -32,6 +32,7 @@ class FreezingProxy:
         self._open.set()
         self._sockets: list[socket.socket] = []
         self._refusing = False
+        self._answering: socket.socket | None = None  # the connection whose request froze the proxy, until answered
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -113,7 +114,7 @@ class FreezingProxy:
                     break
                 if self._open.is_set() and self._freezes_after(data):
                     self._open.clear()  # this request goes through; everything after it waits
-                    self.frozen.set()
+                    self._answering = upstream  # frozen once its reply is through: Redis has run it
                 else:
                     self._open.wait()
                 upstream.sendall(data)
@@ -137,6 +138,9 @@ class FreezingProxy:
                 if not data:
                     break
                 client.sendall(data)
+                if self._answering is upstream:
+                    self._answering = None
+                    self.frozen.set()
             except OSError:
                 break
         _shut(client)

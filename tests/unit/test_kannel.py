@@ -145,27 +145,27 @@ def test_a_report_kannel_would_not_send_is_refused(name, args, says) -> None:
 
 # --- sendsms -----------------------------------------------------------------------------------------------------
 
-# (name, HTTP status, body, None when taken, else (retryable, escalate))
+# (name, HTTP status, body, None when taken, else (retryable, escalate, unreachable: the link is down))
 ANSWERS = [
     ("accepted", 202, "0: Accepted for delivery", None),
     ("queued while no SMSC is connected", 202, "3: Queued for later delivery", None),
     ("an older Kannel's answer", 200, "Sent.", None),
-    ("bearerbox could not take it", 500, "Sending failed.", (True, False)),
-    ("busy", 503, "Service Unavailable", (True, False)),
-    ("a full queue", 400, "4: Message rejected, queue full", (True, False)),
-    ("too many requests", 429, "", (True, False)),
-    ("wrong password", 403, "Authorization failed for sendsms", (False, True)),
-    ("not allowed from here", 401, "Denied", (False, True)),
+    ("bearerbox could not take it", 500, "Sending failed.", (True, False, True)),
+    ("busy", 503, "Service Unavailable", (True, False, True)),
+    ("a full queue", 400, "4: Message rejected, queue full", (True, False, True)),
+    ("too many requests", 429, "", (True, False, False)),
+    ("wrong password", 403, "Authorization failed for sendsms", (False, True, False)),
+    ("not allowed from here", 401, "Denied", (False, True, False)),
     ("a number on the black list", 400, "Number(s) has/have been denied by white- and/or black-lists.",
-     (False, False)),
-    ("a malformed request", 400, "Missing receiver number, rejected", (False, False)),
+     (False, False, False)),
+    ("a malformed request", 400, "Missing receiver number, rejected", (False, False, False)),
 ]
 
 
 @pytest.mark.parametrize(("name", "status", "body", "refused"), ANSWERS, ids=[a[0] for a in ANSWERS])
 def test_what_sendsmss_answer_means(name, status, body, refused) -> None:
     error = sendsms_refusal(status, body)
-    assert (None if error is None else (error.retryable, error.escalate)) == refused
+    assert (None if error is None else (error.retryable, error.escalate, error.unreachable)) == refused
 
 
 def sender(**kwargs: str) -> KannelSender:
@@ -194,11 +194,11 @@ def test_without_a_callback_no_report_is_asked_for() -> None:
     assert "dlr-url" not in params and "dlr-mask" not in params
 
 
-def test_an_unreachable_sendsms_is_retried_and_the_error_never_quotes_the_password() -> None:
+def test_an_unreachable_sendsms_is_a_link_down_and_the_error_never_quotes_the_password() -> None:
     closed = KannelSender(f"http://127.0.0.1:{_closed_port()}/cgi-bin/sendsms", "tdbot", "s3cr3t-pw", "10086")
     with pytest.raises(Exception) as refused:
         closed.send("+8613800138000", "您好", None, reference="m1")
-    assert refused.value.retryable and "s3cr3t-pw" not in str(refused.value)
+    assert refused.value.unreachable and "s3cr3t-pw" not in str(refused.value)
     assert refused.value.__cause__ is None and refused.value.__suppress_context__
 
 
