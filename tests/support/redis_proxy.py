@@ -1,5 +1,6 @@
 """A TCP proxy in front of Redis that can hold a process still right after a given command went through: the test
-then kills it there, at a chosen point between two Redis calls, which no sleep or signal timing can promise."""
+then kills it there, at a chosen point between two Redis calls, which no sleep or signal timing can promise. It also
+counts what Redis sent back, for tests of how much a request reads."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class FreezingProxy:
         self._open.set()
         self._sockets: list[socket.socket] = []
         self._refusing = False
+        self._counting = threading.Lock()
+        self.replied = 0  # bytes Redis sent back so far, to every client
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -114,6 +117,8 @@ class FreezingProxy:
                 data = upstream.recv(CHUNK)
                 if not data:
                     break
+                with self._counting:
+                    self.replied += len(data)
                 client.sendall(data)
             except OSError:
                 break

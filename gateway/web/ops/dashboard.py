@@ -38,7 +38,7 @@ def build(runtime: Runtime) -> Dashboard:
     metrics.flush_traffic(runtime)
     now = runtime.clock()
     depths = scrape.queue_depths(runtime)
-    open_ones = escalations.open_ones(runtime.redis, runtime.keys, limit=10_000)
+    by_age = _escalation_ages(runtime, now)
     overdue = overdue_list.deadlines(runtime.redis, runtime.keys)
     return Dashboard(
         traffic=_traffic(runtime, now),
@@ -47,9 +47,8 @@ def build(runtime: Runtime) -> Dashboard:
         ] or [("all queues empty", 0)]),
         failed=sum(states["failed"] for states in depths.values()),
         reminders=_reminders(runtime, now),
-        escalations=charts.bars("Open escalations by age", _ages([now.timestamp() - at for *_, at in open_ones],
-                                                                 ESCALATION_AGES)),
-        open_escalations=len(open_ones),
+        escalations=charts.bars("Open escalations by age", by_age),
+        open_escalations=sum(n for _, n in by_age),
         overdue=charts.bars("Overdue statements by days past the deadline",
                             _ages([now.timestamp() - at for at in overdue], OVERDUE_AGES)),
         overdue_count=len(overdue),
@@ -79,6 +78,18 @@ def _reminders(runtime: Runtime, now: datetime) -> Markup:
         counts = pipe.execute()
     values = [(f"{hour:%d %H}h", n) for hour, n in zip(hours, counts, strict=True)]
     return charts.bars("Reminders due per hour, next 48 h (UTC)", values, label_every=6)
+
+
+def _escalation_ages(runtime: Runtime, now: datetime) -> list[tuple[str, int]]:
+    """Open escalations by age, as `_ages` buckets them, counted by Redis from when they opened: however many are
+    open, none is read."""
+    spans, until = [], float("inf")  # one opened "in the future" (another host's clock) is under an hour old
+    for limit, _ in ESCALATION_AGES:
+        after = float("-inf") if limit is None else now.timestamp() - limit
+        spans.append((after, until))
+        until = after
+    counts = escalations.opened_within(runtime.redis, runtime.keys, spans)
+    return [(label, n) for (_, label), n in zip(ESCALATION_AGES, counts, strict=True)]
 
 
 def _ages(ages: list[float], buckets: tuple[tuple[int | None, str], ...]) -> list[tuple[str, int]]:
