@@ -144,14 +144,6 @@ def open_counts(redis: Redis, keys: Keys) -> dict[str, int]:
     return {reason: n for reason, n in counts.items() if n}
 
 
-def opened_within(redis: Redis, keys: Keys, spans: list[tuple[float, float]]) -> list[int]:
-    """How many open ones opened within each (after, until) span, `after` excluded: counted by Redis, not read."""
-    with redis.pipeline(transaction=False) as pipe:
-        for after, until in spans:
-            pipe.zcount(index_key(keys), f"({after}", until)
-        return pipe.execute()
-
-
 def add_to_log(conn: Batch, keys: Keys, msisdn: str, reason: str, entry: dict) -> None:
     key = keys.escalation(msisdn, reason, LOG)
     conn.rpush(key, codec.dumps(entry))

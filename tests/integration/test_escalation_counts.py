@@ -1,5 +1,6 @@
 """Open escalations counted by reason as they open and close (docs/ops.md, "Escalations"): /metrics and the console's
-dashboard read the counts, never the escalations, however many are open."""
+dashboard read the counts, never the escalations, however many are open; the dashboard counts overdue statements by
+age the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from dialogs.reasons import CODE_ATTEMPTS, PAYMENT_FAILED, REQUESTED
 from gateway import create_app
-from gateway.state import escalations, operators
+from gateway.state import escalations, operators, overdue_list
 from tests.support.metrics import samples
 from tests.support.ops import Operator
 from tests.support.redis_proxy import FreezingProxy
@@ -59,8 +60,9 @@ def test_with_a_hundred_thousand_open_a_scrape_and_the_dashboard_read_counts_onl
     runtime = app.extensions["tdbot"]
     now = clock()
     with runtime.redis.pipeline(transaction=False) as pipe:
-        for n in range(MANY):  # one a second, going back from now, the reasons in turn
+        for n in range(MANY):  # one a second, going back from now, the reasons in turn; overdue: one a minute
             escalations.index(pipe, runtime.keys, f"+86139{n:08d}", REASONS[n % 3], now - timedelta(seconds=n))
+            overdue_list.add(pipe, runtime.keys, f"+86139{n:08d}", f"s{n}", now - timedelta(minutes=n))
         pipe.execute()
     expected = Counter(REASONS[n % 3] for n in range(MANY))
 
@@ -77,4 +79,7 @@ def test_with_a_hundred_thousand_open_a_scrape_and_the_dashboard_read_counts_onl
     hour, day = 3600, 86400
     ages = {"&lt; 1 h": hour, "1–4 h": 3 * hour, "4–24 h": day - 4 * hour, "1–3 d": MANY - day, "&gt; 3 d": 0}
     for label, count in ages.items():
+        assert f"<title>{label}: {count}</title>" in page, label
+    days = {"&lt; 1 d": 24 * 60, "1–7 d": 6 * 24 * 60, "7–30 d": 23 * 24 * 60, "&gt; 30 d": MANY - 30 * 24 * 60}
+    for label, count in days.items():
         assert f"<title>{label}: {count}</title>" in page, label
