@@ -27,8 +27,10 @@ from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
 from tests.support.kannel import TOKEN as KANNEL_TOKEN
 from tests.support.kannel import kannel_settings
+from tests.support.ops import signed_in
 from tests.support.phone import API_TOKEN, SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 from tests.support.processes import free_port
+from tests.support.ussd import USSD_PATH, USSD_TOKEN
 
 NUMBER = "+8613800138000"
 STATUS_PATH = "/webhooks/twilio/status"
@@ -411,9 +413,6 @@ CESU_SURROGATE = "%ED%A0%80"
 
 
 def test_half_a_surrogate_pair_from_a_phone_gets_a_polite_reply_and_every_later_read_works(app, seeded, redis):
-    from tests.support.ops import Operator
-    from tests.support.ussd import USSD_PATH, USSD_TOKEN
-
     client = app.test_client()
     raw = f"From={quote(NUMBER)}&To=10086&MessageSid=SMhalf1&Body=TD{CESU_SURROGATE}".encode()
     assert assert_twiml(post_signed(client, SMS_PATH, raw))  # answered in words, as any text it cannot place
@@ -429,8 +428,7 @@ def test_half_a_surrogate_pair_from_a_phone_gets_a_polite_reply_and_every_later_
 
     assert client.get(f"/api/v1/subscribers/{NUMBER}", headers=api_headers()).status_code == 200
     assert client.get("/metrics").status_code == 200
-    admin = Operator(app, "zhao", "admin")
-    admin.sign_in()
+    admin = signed_in(app, "zhao", "admin")
     timeline = admin.client.get(f"/ops/subscribers?number={quote(NUMBER)}", follow_redirects=True)
     assert timeline.status_code == 200 and "%ED%A0%80" in timeline.get_data(as_text=True)
     for page in ("/ops/", "/ops/escalations", "/ops/escalations?show=resolved", "/ops/audit"):

@@ -13,7 +13,7 @@ from dialogs.reasons import CODE_ATTEMPTS, PAYMENT_FAILED, REQUESTED
 from gateway import create_app
 from gateway.state import escalations, operators, overdue_list
 from tests.support.metrics import samples
-from tests.support.ops import Operator
+from tests.support.ops import signed_in
 from tests.support.redis_proxy import FreezingProxy
 
 NUMBER = "+8613800138000"
@@ -70,8 +70,7 @@ def test_with_a_hundred_thousand_open_a_scrape_and_the_dashboard_read_counts_onl
     assert open_by_reason(app.test_client()) == expected
     assert proxy.replied - before < READ_AT_MOST
 
-    admin = Operator(app, "zhao", operators.ADMIN)
-    admin.sign_in()
+    admin = signed_in(app, "zhao", operators.ADMIN)
     before = proxy.replied
     page = admin.page("/ops/")
     assert proxy.replied - before < READ_AT_MOST
