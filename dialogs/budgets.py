@@ -3,8 +3,11 @@
 A message is counted with the carrier's signature in front and that carrier's segment capacities (some Unicom
 routes allow only 65/62 UCS-2 units). A message that grows with packages never grows past its budget: a listing or
 the cancel confirmation (`PAGED`) is shown a page at a time, and the result of a cancel (`SPLIT`) is sent as several
-messages, each keeping the template's budget (dialogs/pages.py) and holding at least `PACKAGES` ordinary lines. Names
-are shown whole unless a line alone would not fit (`fit_name`); reminders still shorten them to `NAME_CHARS`.
+messages, each keeping the template's budget (dialogs/pages.py). The budgets are sized so that every page or message
+but the last of an SMS holds at least `PACKAGES` ordinary lines (a fee up to 999.99 元, a name of up to `NAME_CHARS`
+characters): tests/unit/test_templates.py renders each template so, and tests/unit/test_pages.py and
+tests/unit/test_cancel_pages.py check it through the engine. Names are shown whole unless a line alone would not fit
+(`fit_name`); reminders still shorten them to `NAME_CHARS`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from carriers import CarrierPolicy
 from dialogs.segments import USSD_SCREEN, Budget, fits, is_gsm7
 
-PACKAGES = 3
+PACKAGES = 3  # the fewest ordinary lines a page or message of an SMS holds, but the last
 NAME_CHARS = 12
 QUERY_CHARS = 20  # how much of an unmatched `TD <name>` is echoed back
 

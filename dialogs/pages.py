@@ -2,7 +2,8 @@
 and messages with too many lines for one, sent as several.
 
 The rules (tests/unit/test_pages.py, tests/unit/test_cancel_pages.py):
-- a page holds as many whole lines as fit, and at least one;
+- a page holds as many whole lines as fit, and at least one (on an SMS, at least budgets.PACKAGES ordinary ones: the
+  budgets are sized for it, dialogs/budgets.py);
 - a name is shown whole unless its line alone would overrun the page; then it is cut to what fits (`fit_name`);
 - together the pages show every line exactly once and in order, so a number keeps its meaning on any page;
 - the pages are worked out again from the first line for each turn, so a stored page is just where it starts;

@@ -315,7 +315,7 @@ def import_(path: Path) -> None:
     """Upsert subscribers from a CSV or JSON-lines file; nothing is written unless every line is valid."""
     try:
         incoming = list(importer.read(path))
-    except (validation.Invalid, UnicodeDecodeError) as exc:
+    except validation.Invalid as exc:
         raise click.ClickException(f"{path}: {exc}; nothing imported") from None
     runtime = bootstrap(_config())
     label = f"importing {len(incoming)} subscribers"

@@ -90,9 +90,19 @@ def _text(data: dict, name: str, where: str, limit: int) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise Invalid(f"{where}.{name} must be a non-empty string of at most {limit} characters")
-    if any(c in value for c in "|\n\r"):
+    if any(c in value for c in "|\n\r") or not is_text(value):
         raise Invalid(f"{where}.{name} contains a character that is not allowed")
     return value.strip()
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` is text UTF-8 can carry: not half a surrogate pair, which a JSON escape ("\\ud800") or a file
+    read with surrogateescape makes, and which Redis, a log line or a reply would fail on later."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _date(data: dict, where: str) -> date:

@@ -7,6 +7,8 @@
   (人工), the agent's replies.
 - `tdbot:escalations`: the open ones, `msisdn|reason` scored by when they opened: the console's list, oldest first.
   It is the sorted set the previous release wrote, so what it escalated still shows (without a record: "legacy").
+- `tdbot:escalations:reasons{tdbot:escalations}`: how many of them are open for each reason, in the index's Cluster
+  slot, changed by the script that changes the index; what /metrics and the dashboard read (`open_counts`).
 - Resolving moves record and log to `…:escalation:<reason>:<opened ms>` (kept as long as the audit trail), indexes
   them in `tdbot:escalations:resolved`, and, for 人工, hands the number back to the bot, in one transaction on the
   subscriber's slot, so a message arriving meanwhile is either in the log or answered by the bot.
@@ -25,7 +27,7 @@ from redis.client import Pipeline
 
 from dialogs.reasons import REQUESTED
 from gateway.state import audit, codec
-from gateway.state.keys import ESCALATIONS, RESOLVED, Keys
+from gateway.state.keys import ESCALATIONS, REASONS, RESOLVED, Keys
 
 if TYPE_CHECKING:
     from gateway.state.store import Batch
@@ -78,6 +80,10 @@ def index_key(keys: Keys) -> str:
     return keys.shared(ESCALATIONS)
 
 
+def counts_key(keys: Keys) -> str:
+    return keys.beside(index_key(keys), REASONS)
+
+
 def resolved_key(keys: Keys) -> str:
     return keys.shared(ESCALATIONS, RESOLVED)
 
@@ -91,9 +97,51 @@ def open_in(conn: Batch, keys: Keys, escalation: Escalation) -> None:
     conn.set(keys.escalation(escalation.msisdn, escalation.reason), escalation.to_json(), nx=True)
 
 
+# KEYS: the index, the counts. ARGV: the member, its reason, when it opened. Counted only when listed anew.
+_INDEX = """
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
+"""
+# KEYS: the index, the counts. ARGV: the member, its reason. Counted only when it was listed.
+_UNINDEX = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], -1) end
+"""
+# KEYS: the index, the counts. The counts, counted again from the index's members when they do not add up to it:
+# members the previous release listed were never counted.
+_COUNTS = """
+local counts = redis.call('HGETALL', KEYS[2])
+local sum = 0
+for i = 2, #counts, 2 do sum = sum + tonumber(counts[i]) end
+local listed = redis.call('ZCARD', KEYS[1])
+if sum == listed then return counts end
+local tally = {}
+for start = 0, listed - 1, 10000 do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], start, start + 9999)) do
+    local reason = string.match(m, '^[^|]*|(.*)$') or ''
+    tally[reason] = (tally[reason] or 0) + 1
+  end
+end
+redis.call('DEL', KEYS[2])
+for reason, n in pairs(tally) do redis.call('HSET', KEYS[2], reason, n) end
+return redis.call('HGETALL', KEYS[2])
+"""
+
+
 def index(conn: Pipeline | Redis, keys: Keys, msisdn: str, reason: str, at: datetime) -> None:
-    """List it for the console (outside the subscriber's slot: after the commit that opened it)."""
-    conn.zadd(index_key(keys), {member(msisdn, reason): at.timestamp()}, nx=True)
+    """List it for the console, and count it (outside the subscriber's slot: after the commit that opened it)."""
+    conn.register_script(_INDEX)(keys=[index_key(keys), counts_key(keys)],
+                                 args=[member(msisdn, reason), reason, at.timestamp()])
+
+
+def unindex(conn: Pipeline | Redis, keys: Keys, msisdn: str, reason: str) -> None:
+    """No longer list or count it (after the transaction that resolved it)."""
+    conn.register_script(_UNINDEX)(keys=[index_key(keys), counts_key(keys)], args=[member(msisdn, reason), reason])
+
+
+def open_counts(redis: Redis, keys: Keys) -> dict[str, int]:
+    """How many are open, by reason (reasons with none left out): counts, whatever the number open."""
+    flat = redis.register_script(_COUNTS)(keys=[index_key(keys), counts_key(keys)])
+    counts = {reason.decode(): int(n) for reason, n in zip(flat[::2], flat[1::2], strict=True)}
+    return {reason: n for reason, n in counts.items() if n}
 
 
 def add_to_log(conn: Batch, keys: Keys, msisdn: str, reason: str, entry: dict) -> None:
@@ -187,7 +235,7 @@ def resolve(redis: Redis, keys: Keys, msisdn: str, reason: str, agent: str, note
 
     done = transact(redis, keys, msisdn, reason, change, watch_dialog=reason == REQUESTED)
     with redis.pipeline(transaction=False) as pipe:
-        pipe.zrem(index_key(keys), member(msisdn, reason))
+        unindex(pipe, keys, msisdn, reason)
         pipe.zadd(resolved_key(keys), {f"{msisdn}|{reason}|{done.stamp}": done.resolved_at})
         pipe.zremrangebyscore(resolved_key(keys), "-inf", done.resolved_at - days * 86400)
         pipe.execute()

@@ -14,8 +14,9 @@ CSV_SUBSCRIPTION_FIELDS = ("id", "name", "service_code", "fee_fen", "renews_on",
 
 
 def read(path: Path) -> Iterator[Subscriber]:
-    """Yield subscribers; raise validation.Invalid naming the line that is wrong."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    """Yield subscribers; raise validation.Invalid naming the line that is wrong. Bytes that are not UTF-8 are read
+    as lone surrogates (surrogateescape), which validation refuses naming their field."""
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         if path.suffix.lower() == ".csv":
             yield from _csv(handle)
         else:

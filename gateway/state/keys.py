@@ -31,6 +31,7 @@ PACE = "pace"
 OPERATORS = "operators"  # ops console operators: name -> record
 OPS_REFS = "ops:refs"  # opaque subscriber references in console URLs -> number
 RESOLVED = "resolved"  # under ESCALATIONS: resolved escalations by resolution time
+REASONS = "reasons"  # beside ESCALATIONS, in its Cluster slot: open escalations counted by reason
 OVERDUE = "overdue"  # overdue statements (msisdn|statement id) by deadline, for the console
 COUNTERS = "counters"  # counts the jobs keep (metrics no single process sees whole)
 TRAFFIC = "traffic"  # messages per minute, for the console's charts
@@ -70,6 +71,11 @@ class Keys:
 
     def shared(self, name: str, *rest: str) -> str:
         return ":".join((self.prefix, name, *rest))
+
+    def beside(self, key: str, name: str) -> str:
+        """A key named for `key` and `name` in `key`'s Cluster slot, for a key of no hash tag of its own (the whole
+        name is then its hash): so that one script may change both."""
+        return f"{key}:{name}{{{key}}}"
 
     def limits(self) -> str:
         """The prefix of flask-limiter's own keys (it names the rest)."""

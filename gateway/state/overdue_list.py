@@ -26,8 +26,3 @@ def remove(conn: Redis | Pipeline, keys: Keys, msisdn: str, statement_id: str) -
 
 def count(redis: Redis, keys: Keys) -> int:
     return redis.zcard(key(keys))
-
-
-def deadlines(redis: Redis, keys: Keys) -> list[float]:
-    """The deadline (epoch seconds) of every statement listed."""
-    return [at for _, at in redis.zrange(key(keys), 0, -1, withscores=True)]

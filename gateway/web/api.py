@@ -31,13 +31,19 @@ def error(status: int, message: str) -> tuple[Response, int]:
 @bp.before_request
 def require_token() -> tuple[Response, int] | None:
     expected = current_app.config.get("TDBOT_API_TOKEN")
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else ""
+    given = bearer_token(request.headers.get("Authorization", ""))
     if not expected:
         return error(503, "the API is disabled: TDBOT_API_TOKEN is not set")
     if not secret_matches(current_app.config, "TDBOT_API_TOKEN", given):
         return error(401, "missing or wrong bearer token")
     return None
+
+
+def bearer_token(header: str) -> str:
+    """The token of `Authorization: Bearer <token>`, "" for any other scheme. The scheme is case-insensitive and
+    one or more spaces follow it (RFC 9110 11.1, RFC 6750 2.1); the token is compared exactly, by the caller."""
+    scheme, _, token = header.partition(" ")
+    return token.lstrip(" ") if scheme.lower() == "bearer" else ""
 
 
 @bp.errorhandler(validation.Invalid)

@@ -88,7 +88,7 @@ def _gauges(runtime: Runtime) -> Iterator[Metric]:
     yield _gauge("tdbot_reminders_due", "Reminders due now and not yet claimed by a sweep", due_now)
     yield _gauge("tdbot_reminders_scheduled", "Reminders in the due index", scheduled)
     open_ones = GaugeMetricFamily("tdbot_escalations_open", "Open escalations by reason", labels=["reason"])
-    for reason, n in escalations_by_reason(runtime).items():
+    for reason, n in escalations.open_counts(runtime.redis, runtime.keys).items():
         open_ones.add_metric([reason], n)
     yield open_ones
     down = GaugeMetricFamily("tdbot_route_down_seconds", "Routes (carrier links) found unreachable: seconds since",
@@ -120,13 +120,6 @@ def reminders_due(runtime: Runtime) -> tuple[int, int]:
     """(due now, in the index)."""
     key = due.due_key(runtime.keys)
     return runtime.redis.zcount(key, "-inf", runtime.clock().timestamp()), runtime.redis.zcard(key)
-
-
-def escalations_by_reason(runtime: Runtime) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for _, reason, _ in escalations.open_ones(runtime.redis, runtime.keys, limit=10_000):
-        found[reason] = found.get(reason, 0) + 1
-    return found
 
 
 def worker_seen_seconds(runtime: Runtime) -> int | None:

@@ -22,7 +22,7 @@ from gateway.jobs import outbox
 from gateway.runtime import install
 from gateway.state import codec
 from gateway.state.keys import OUTBOX
-from tests.support.flaky_link import flaky_link
+from tests.support.flaky_link import FlakyLink, flaky_link
 from tests.support.phone import SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 from tests.support.processes import free_port, start, stop, wait_for
 
@@ -227,48 +227,50 @@ def test_outbox_and_dialog_of_a_retried_message_are_stored_once(app, confirming)
 # --- a commit whose answer is lost ----------------------------------------------------------------------------
 
 
-def test_a_step_whose_commit_answer_is_lost_answers_and_sends_its_code_at_once(test_config, redis_url) -> None:
-    """The connection drops after Redis ran the step's compare-and-set, before its answer came back: the step did
-    happen, so the subscriber gets its answer, not "busy", and the code goes out now, not when the cron finds it."""
+@pytest.fixture
+def confirming_over_a_flaky_link(test_config, redis_url) -> Iterator[tuple[FlakyLink, Phone]]:
+    """The demo subscriber about to say Y, to an app whose link to Redis the test breaks where it likes."""
     with flaky_link(redis_url) as link:
         app = create_app({**test_config, "REDIS_URL": link.url})
         seed_demo(app)
         phone = Phone(app.test_client(), app, NUMBER)
         phone.send("TD")
         phone.send("1")
-        runtime = app.extensions["tdbot"]
-        link.drop_after(runtime.keys.inbound(NUMBER, "SMlostanswer").encode(), skip=1)  # its read, then its commit
+        yield link, phone
 
-        reply = phone.send("Y", sid="SMlostanswer")
-        codes = [m for m in phone.inbox() if "验证码" in m and any(c.isdigit() for c in m)]
 
-        assert link.dropped == 1
-        assert render("zh", "code_sent") in reply
-        assert len(codes) == 1
-        assert len(runtime.store.load_dialog(NUMBER).codes_sent) == 1
-        assert not runtime.redis.exists(outbox.key(runtime, NUMBER))
+def test_a_step_whose_commit_answer_is_lost_answers_and_sends_its_code_at_once(confirming_over_a_flaky_link) -> None:
+    """The connection drops after Redis ran the step's compare-and-set, before its answer came back: the step did
+    happen, so the subscriber gets its answer, not "busy", and the code goes out now, not when the cron finds it."""
+    link, phone = confirming_over_a_flaky_link
+    runtime = phone.runtime
+    link.drop_after(runtime.keys.inbound(NUMBER, "SMlostanswer").encode(), skip=1)  # its read, then its commit
+
+    reply = phone.send("Y", sid="SMlostanswer")
+    codes = [m for m in phone.inbox() if "验证码" in m and any(c.isdigit() for c in m)]
+
+    assert link.dropped == 1
+    assert render("zh", "code_sent") in reply
+    assert len(codes) == 1
+    assert len(runtime.store.load_dialog(NUMBER).codes_sent) == 1
+    assert not runtime.redis.exists(outbox.key(runtime, NUMBER))
 
 
 def test_redis_restarting_right_after_a_steps_commit_leaves_its_answer_and_its_work_to_the_cron(
-    test_config, redis_url, clock
+    confirming_over_a_flaky_link, clock
 ) -> None:
     """Redis goes away for a moment right after a step's commit was answered, before its after-commit pipeline: the
     subscriber still gets the step's answer, and the code goes out once, when the recovery cron finds the entry."""
-    with flaky_link(redis_url) as link:
-        app = create_app({**test_config, "REDIS_URL": link.url})
-        seed_demo(app)
-        phone = Phone(app.test_client(), app, NUMBER)
-        phone.send("TD")
-        phone.send("1")
-        runtime = app.extensions["tdbot"]
-        link.outage_after(runtime.keys.inbound(NUMBER, "SMrestarted").encode(), seconds=1, skip=1)
+    link, phone = confirming_over_a_flaky_link
+    runtime = phone.runtime
+    link.outage_after(runtime.keys.inbound(NUMBER, "SMrestarted").encode(), seconds=1, skip=1)
 
-        reply = phone.send("Y", sid="SMrestarted")
-        wait_for(link.up, "the link back up")
-        clock.advance(seconds=outbox.RECOVER_AFTER + 1)
-        install(runtime)
-        recovered = outbox.recover_job()
+    reply = phone.send("Y", sid="SMrestarted")
+    wait_for(link.up, "the link back up")
+    clock.advance(seconds=outbox.RECOVER_AFTER + 1)
+    install(runtime)
+    recovered = outbox.recover_job()
 
-        assert render("zh", "code_sent") in reply
-        assert recovered == 1
-        assert len([m for m in phone.inbox() if "验证码" in m and any(c.isdigit() for c in m)]) == 1
+    assert render("zh", "code_sent") in reply
+    assert recovered == 1
+    assert len([m for m in phone.inbox() if "验证码" in m and any(c.isdigit() for c in m)]) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import json
 import re
 from urllib.parse import parse_qsl, quote, urlencode
 from xml.etree import ElementTree
@@ -26,8 +27,10 @@ from gateway.state.demo import DEMO_NUMBERS
 from gateway.state.keys import OUTBOX
 from tests.support.kannel import TOKEN as KANNEL_TOKEN
 from tests.support.kannel import kannel_settings
+from tests.support.ops import signed_in
 from tests.support.phone import API_TOKEN, SMS_PATH, Phone, api_headers, seed_demo, sign, twiml_messages
 from tests.support.processes import free_port
+from tests.support.ussd import USSD_PATH, USSD_TOKEN
 
 NUMBER = "+8613800138000"
 STATUS_PATH = "/webhooks/twilio/status"
@@ -43,6 +46,9 @@ NASTY = [
     "'; DROP TABLE subscribers; --", "../../../etc/passwd", "\u202eDT", "ＴＤ　１", "TD\tALL\v1\f2", "١٢٣٤٥٦",
 ]
 TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=300))
+# Half a surrogate pair: a JSON escape ("\ud800") makes one, and no UTF-8 (Redis, a log line, a reply) carries it.
+LONE_SURROGATES = ["\ud800", "\udfff", "TD\udc00", "视频\ud83d会员"]
+JSON_TEXT = TEXT | st.sampled_from(LONE_SURROGATES) | st.text(st.characters(blacklist_categories=()), max_size=40)
 CONTENT_TYPES = [
     "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-7", "application/json",
     "application/xml", "text/plain; charset=gbk", "multipart/form-data; boundary=xyz", "multipart/form-data", "",
@@ -142,26 +148,27 @@ def test_a_1_mb_body_is_refused_with_413_on_every_route(client, seeded, redis, a
 # --- the API, with its token -----------------------------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(TEXT, children, max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats() | JSON_TEXT,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(JSON_TEXT, children, max_size=5),
     max_leaves=20,
 )
 NEAR_VALID_SUBSCRIBER = st.fixed_dictionaries(
     {"subscriptions": st.lists(st.fixed_dictionaries({}, optional={
-        "id": TEXT, "name": TEXT, "service_code": TEXT, "renews_on": TEXT | st.just("2026-12-07"),
-        "fee_fen": st.integers() | st.floats() | TEXT | st.booleans(),
+        "id": JSON_TEXT, "name": JSON_TEXT, "service_code": JSON_TEXT, "renews_on": JSON_TEXT | st.just("2026-12-07"),
+        "fee_fen": st.integers() | st.floats() | JSON_TEXT | st.booleans(),
     }), max_size=3)},
-    optional={"carrier": TEXT | st.sampled_from(["cmcc", "cucc", "ctcc"]), "locale": TEXT},
+    optional={"carrier": JSON_TEXT | st.sampled_from(["cmcc", "cucc", "ctcc"]), "locale": JSON_TEXT},
 )
 NEAR_VALID_PAYMENT = st.fixed_dictionaries({}, optional={
-    "reference": TEXT, "amount_fen": st.integers() | st.floats() | TEXT, "paid_at": TEXT,
+    "reference": JSON_TEXT, "amount_fen": st.integers() | st.floats() | JSON_TEXT, "paid_at": JSON_TEXT,
 })
 
 
 def _json_bytes(value: object) -> bytes:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, allow_nan=True).encode()
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True).encode()
+    except UnicodeEncodeError:  # half a surrogate pair: only a \ud800 escape carries it
+        return json.dumps(value, allow_nan=True).encode()
 
 
 API_BODIES = st.one_of(
@@ -354,9 +361,75 @@ def test_codes_are_compared_in_constant_time(verifying, monkeypatch) -> None:
     assert any(stored in (a, b) for a, b in compared)
 
 
-def test_the_api_token_is_compared_in_constant_time(client, monkeypatch) -> None:
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer"])
+def test_the_api_token_is_compared_in_constant_time(client, monkeypatch, scheme: str) -> None:
     compared = []
     hmac_compare = hmac.compare_digest
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or hmac_compare(a, b))
-    client.get(f"/api/v1/subscribers/{NUMBER}", headers={"Authorization": "Bearer guess"})
-    assert any(API_TOKEN.encode() in (a, b) for a, b in compared)
+    client.get(f"/api/v1/subscribers/{NUMBER}", headers={"Authorization": f"{scheme} guess"})
+    assert (b"guess", API_TOKEN.encode()) in compared
+
+
+# --- half a surrogate pair, in every field that takes text --------------------------------------------------------
+
+A_SUBSCRIPTION = {"id": "vid", "name": "视频会员", "service_code": "SPHY", "fee_fen": 1500, "renews_on": "2026-12-07",
+                  "paid_fen": 0}
+SUBSCRIBER_FIELDS = ["carrier", "locale", *(f"subscriptions[0].{name}" for name in A_SUBSCRIPTION)]
+PAYMENT_FIELDS = ["reference", "amount_fen", "paid_at"]
+
+
+def _with(field: str, value: str) -> dict:
+    """The demo subscriber's record with `field` (`name` or `subscriptions[0].name`) set to `value`."""
+    subscription = dict(A_SUBSCRIPTION)
+    record = {"carrier": "cmcc", "locale": "zh", "subscriptions": [subscription]}
+    where, _, name = field.rpartition(".")
+    (subscription if where else record)[name] = value
+    return record
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES)
+@pytest.mark.parametrize("field", SUBSCRIBER_FIELDS)
+def test_half_a_surrogate_pair_in_any_field_of_a_subscriber_is_a_400_naming_it(client, seeded, redis, field, text):
+    before = snapshot(redis)
+    response = client.put(f"/api/v1/subscribers/{NUMBER}", data=json.dumps(_with(field, text)),
+                          headers={**api_headers(), "Content-Type": "application/json"})
+    assert response.status_code == 400 and field in response.get_json()["error"], response.data
+    assert snapshot(redis) == before
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES)
+@pytest.mark.parametrize("field", PAYMENT_FIELDS)
+def test_half_a_surrogate_pair_in_any_field_of_a_payment_is_a_400_naming_it(client, seeded, redis, field, text):
+    before = snapshot(redis)
+    payment = {"reference": "bank-1", "amount_fen": 100, "paid_at": "2026-11-25T09:30:00+08:00", field: text}
+    response = client.post("/api/v1/statements/8613800138000-vid-20261107/payments", data=json.dumps(payment),
+                           headers={**api_headers(), "Content-Type": "application/json"})
+    assert response.status_code == 400 and field in response.get_json()["error"], response.data
+    assert snapshot(redis) == before
+
+
+# What a form or query string can carry of one: its UTF-8 bytes (ED A0 80), which are not UTF-8.
+CESU_SURROGATE = "%ED%A0%80"
+
+
+def test_half_a_surrogate_pair_from_a_phone_gets_a_polite_reply_and_every_later_read_works(app, seeded, redis):
+    client = app.test_client()
+    raw = f"From={quote(NUMBER)}&To=10086&MessageSid=SMhalf1&Body=TD{CESU_SURROGATE}".encode()
+    assert assert_twiml(post_signed(client, SMS_PATH, raw))  # answered in words, as any text it cannot place
+    ussd = (f"sessionId=s-half&serviceCode=*100%23&phoneNumber={quote(NUMBER)}&networkCode=46000"
+            f"&text=2{CESU_SURROGATE}").encode()
+    answer = client.post(f"{USSD_PATH}?token={USSD_TOKEN}", data=ussd,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200 and answer.get_data(as_text=True)[:4] in ("CON ", "END ")
+    client.put(f"/api/v1/subscribers/{NUMBER}", data=json.dumps(_with("subscriptions[0].name", "\ud800")),
+               headers={**api_headers(), "Content-Type": "application/json"})
+    client.post("/api/v1/statements/8613800138000-vid-20261107/payments", headers=api_headers(),
+                json={"reference": "bank-\udfff", "amount_fen": 100})
+
+    assert client.get(f"/api/v1/subscribers/{NUMBER}", headers=api_headers()).status_code == 200
+    assert client.get("/metrics").status_code == 200
+    admin = signed_in(app, "zhao", "admin")
+    timeline = admin.client.get(f"/ops/subscribers?number={quote(NUMBER)}", follow_redirects=True)
+    assert timeline.status_code == 200 and "%ED%A0%80" in timeline.get_data(as_text=True)
+    for page in ("/ops/", "/ops/escalations", "/ops/escalations?show=resolved", "/ops/audit"):
+        admin.page(page)

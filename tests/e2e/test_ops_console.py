@@ -10,7 +10,7 @@ import pytest
 from dialogs.reasons import PAYMENT_FAILED, REQUESTED
 from gateway import create_app
 from gateway.state import audit, escalations, operators
-from tests.support.ops import PASSWORD, Operator, csrf_token
+from tests.support.ops import PASSWORD, Operator, csrf_token, signed_in
 
 NUMBER = "+8613800138000"
 WHOLE = ("+8613800138000", "13800138000")
@@ -25,23 +25,17 @@ def phone(seeded, phone):
 
 @pytest.fixture
 def viewer(app) -> Operator:
-    operator = Operator(app, "li", operators.VIEWER)
-    operator.sign_in()
-    return operator
+    return signed_in(app, "li", operators.VIEWER)
 
 
 @pytest.fixture
 def agent(app) -> Operator:
-    operator = Operator(app, "wang", operators.AGENT)
-    operator.sign_in()
-    return operator
+    return signed_in(app, "wang", operators.AGENT)
 
 
 @pytest.fixture
 def admin(app) -> Operator:
-    operator = Operator(app, "zhao", operators.ADMIN)
-    operator.sign_in()
-    return operator
+    return signed_in(app, "zhao", operators.ADMIN)
 
 
 def escalation_link(operator: Operator, reason: str = REQUESTED) -> str:
@@ -258,8 +252,7 @@ def test_an_agent_cannot_reply_to_an_escalation_another_agent_took(app, agent, a
     phone.send("人工")
     link = escalation_link(agent)
     agent.post(f"{link}/take", page=link)
-    other = Operator(app, "sun", operators.AGENT)
-    other.sign_in()
+    other = signed_in(app, "sun", operators.AGENT)
     response = other.post(f"{link}/reply", {"text": "hi"}, page=link)
     assert "Not done: taken by wang" in other.page(response.headers["Location"])
     assert phone.inbox() == []

@@ -1,4 +1,5 @@
-"""The newcomer's path: `tdbot run` with no REDIS_URL (embedded Redis), then `tdbot chat` completes a cancel."""
+"""The newcomer's path (README): `tdbot run` with no REDIS_URL (embedded Redis), then `tdbot chat` completes a cancel,
+and so does `tdbot ussd`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.processes import Lines, env_without, free_port, start, stop, wait_for
+from tests.support.processes import env_without, free_port, play, running, start, stop, wait_for
 
 TDBOT = Path(sys.executable).parent / "tdbot"
 NUMBER = "+8613800138000"
+DIALLER = "+8618600000000"  # another demo subscriber for `tdbot ussd`: a number gets at most one code a minute
 WAIT = 60.0  # every wait below is bounded by this
 # Settings that would point `tdbot run` away from its embedded Redis and console sender.
 UNSET = ("REDIS_URL", "RQ_REDIS_URL", "PUBLIC_BASE_URL", "TDBOT_API_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
@@ -44,25 +46,19 @@ def test_tdbot_run_then_chat_cancels_a_package(tmp_path: Path) -> None:
     env = env_without(*UNSET, TDBOT_DATA_DIR=tmp_path / "data", PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     port, deadline = free_port(), time.monotonic() + WAIT
     server = start([str(TDBOT), "run", "--port", str(port)], tmp_path / "run.log", cwd=tmp_path, env=env)
-    chat = None
+    phones = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True,
+              "encoding": "utf-8", "cwd": tmp_path, "env": env}
     try:
         readyz = f"http://127.0.0.1:{port}/readyz"
         wait_for(lambda: ready(server, readyz), readyz, WAIT, log=tmp_path / "run.log")
-        chat = start([str(TDBOT), "chat", NUMBER], cwd=tmp_path, env=env, stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
-        output = Lines(chat.stdout)
-        chat.stdin.write("TD\n1\nY\n")
-        chat.stdin.flush()
-        code = output.until(r"验证码(\d{6})", deadline).group(1)
-        chat.stdin.write(f"{code}\n")
-        chat.stdin.close()
-        output.until(r"视频会员已退订", deadline)
-        assert chat.wait(timeout=max(1.0, deadline - time.monotonic())) == 0
+        with running([str(TDBOT), "chat", NUMBER], **phones) as chat:
+            code = play(chat, "TD\n1\nY\n", r"验证码(\d{6})", r"视频会员已退订", deadline)
+        with running([str(TDBOT), "ussd", DIALLER, "--linger", "0.5"], **phones) as terminal:
+            dialled = play(terminal, "2\n1\n1\n", r"<< .*验证码(\d{6})", r"^END 退订结果：", deadline,
+                           first=r"^CON 请选择：")
         signs_in_to_the_console(port, (tmp_path / "run.log").read_text())
     finally:
-        if chat is not None:
-            stop(chat)
         stop(server, whole_group=False)  # SIGTERM, as a supervisor would: tdbot run stops what it started
     logged = (tmp_path / "run.log").read_text(errors="replace")
     assert server.returncode == 0, logged[-2000:]
-    assert code not in logged, "the code reached the phone through the outbox, never a log line"
+    assert code not in logged and dialled not in logged, "codes reach a phone through the outbox, never a log line"

@@ -22,7 +22,7 @@ from gateway.state import demo
 from gateway.state.keys import OUTBOX
 from gateway.state.subscribers import upsert
 from tests.support.live import running as live_stack
-from tests.support.processes import Lines, running
+from tests.support.processes import play, running
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +108,5 @@ def test_tdbot_ussd_plays_a_session_in_the_terminal(redis, redis_url, tmp_path):
         command = [str(TDBOT), "ussd", TERMINAL, "--url", stack.base, "--linger", "0.5"]
         with running(command, env=stack.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                      text=True, encoding="utf-8") as terminal:
-            output = Lines(terminal.stdout)
-            output.until(r"^CON 请选择：", deadline)
-            terminal.stdin.write("2\n1\n1\n")
-            terminal.stdin.flush()
-            code = output.until(r"<< .*验证码(\d{6})", deadline).group(1)
-            terminal.stdin.write(f"{code}\n")
-            terminal.stdin.close()
-            output.until(r"^END 退订结果：", deadline)
-            assert terminal.wait(timeout=WAIT) == 0
+            play(terminal, "2\n1\n1\n", r"<< .*验证码(\d{6})", r"^END 退订结果：", deadline, first=r"^CON 请选择：")
     assert runtime.store.load_subscriber(TERMINAL).subscriptions[0].status == CANCELLED

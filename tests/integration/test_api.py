@@ -49,6 +49,14 @@ def test_without_the_right_token_401_and_nothing_stored(client, redis, how: str,
     assert redis.dbsize() == 0
 
 
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer  "])
+def test_the_scheme_is_read_in_any_case_the_token_exactly(client, redis, scheme: str) -> None:
+    """RFC 9110 (11.1): the authentication scheme is case-insensitive, and one or more spaces follow it."""
+    assert put(client, headers={"Authorization": f"{scheme} {API_TOKEN}"}).status_code == 200
+    assert put(client, headers={"Authorization": f"{scheme} {API_TOKEN.upper()}"}).status_code == 401
+    assert client.get(PATH, headers={"Authorization": f"{scheme.strip()}{API_TOKEN}"}).status_code == 401
+
+
 def test_with_no_token_configured_the_api_is_off(test_config) -> None:
     client = create_app({**test_config, "TDBOT_API_TOKEN": None}).test_client()
     for headers in ({}, AUTH, {"Authorization": "Bearer "}):

@@ -137,6 +137,27 @@ def test_a_file_that_is_not_text_imports_nothing(tdbot, tmp_path, redis) -> None
     assert subscriber_keys(redis) == []
 
 
+HALF_A_SURROGATE_PAIR = [
+    # the bytes a lone surrogate would be in UTF-8 (ED A0 80), which no UTF-8 reader takes
+    ("subs.csv", (CSV_HEADER + CSV_ROWS[0] + CSV_ROWS[1]).encode().replace("音乐包".encode(), b"\xed\xa0\x80"),
+     ["line 3", ".name"]),
+    # a JSON escape makes one that no UTF-8 (Redis, a log line, a reply) can carry
+    ("subs.jsonl", jsonl(record(), record("+8618600000000")).replace("视频会员", "\\ud800视频").encode(),
+     ["line 1", ".name"]),
+]
+
+
+@pytest.mark.parametrize(("filename", "content", "words"), HALF_A_SURROGATE_PAIR, ids=["csv", "json"])
+def test_half_a_surrogate_pair_imports_nothing_and_names_the_field(tdbot, tmp_path, redis, filename, content, words):
+    path = tmp_path / filename
+    path.write_bytes(content)
+    result = tdbot("import", str(path))
+    assert result.exit_code == 1
+    for word in [*words, "nothing imported"]:
+        assert word in result.output
+    assert subscriber_keys(redis) == []
+
+
 def test_a_missing_file_is_a_usage_error(tdbot, tmp_path) -> None:
     result = tdbot("import", str(tmp_path / "nope.csv"))
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -8,6 +8,7 @@ from datetime import date
 
 from hypothesis import strategies as st
 
+from dialogs.budgets import NAME_CHARS
 from dialogs.model import Subscription
 
 MAX_PACKAGES = 100
@@ -17,6 +18,14 @@ MAX_FEE_FEN = 10_000_000
 names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="|\n\r"), min_size=1,
                 max_size=MAX_NAME).map(str.strip).filter(bool)
 fees = st.one_of(st.integers(0, MAX_FEE_FEN), st.sampled_from([0, 500, 1500, 99_999, MAX_FEE_FEN]))
+
+# What the segment budgets are sized for (dialogs/budgets.py): a page or message of a listing holds at least
+# budgets.PACKAGES packages of at most 999.99 元 a month named in at most budgets.NAME_CHARS characters (any the API
+# takes in one UTF-16 unit).
+ORDINARY_FEE_FEN = 99_999
+ordinary_names = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",), exclude_characters="|\n\r"),
+                         min_size=1, max_size=NAME_CHARS).map(str.strip).filter(bool)
+ordinary_fees = st.one_of(st.integers(0, ORDINARY_FEE_FEN), st.just(ORDINARY_FEE_FEN))
 
 
 @st.composite

@@ -45,3 +45,10 @@ class Operator:
         source = page or path.rsplit("/", 1)[0]
         token = csrf_token(self.page(source))
         return self.client.post(path, data={**(form or {}), "csrf_token": token})
+
+
+def signed_in(app, name: str, role: str) -> Operator:
+    """An operator of `role`, signed in to the console."""
+    operator = Operator(app, name, role)
+    assert operator.sign_in().status_code == 302, f"{name} could not sign in"
+    return operator

@@ -146,6 +146,24 @@ class Lines:
         pytest.fail(f"no {pattern!r} in the output:\n{''.join(self.seen)}")
 
 
+def play(terminal: subprocess.Popen, answers: str, code: str, done: str, deadline: float,
+         first: str | None = None) -> str:
+    """Be the subscriber at a terminal phone (`tdbot chat`, `tdbot ussd`, started with pipes): once `first` shows
+    (if given) type `answers`, then the code that the pattern `code` finds in what it shows, and hang up; `done` must
+    show and the command exit 0. The code."""
+    output = Lines(terminal.stdout)
+    if first is not None:
+        output.until(first, deadline)
+    terminal.stdin.write(answers)
+    terminal.stdin.flush()
+    typed = output.until(code, deadline).group(1)
+    terminal.stdin.write(f"{typed}\n")
+    terminal.stdin.close()
+    output.until(done, deadline)
+    assert terminal.wait(timeout=max(1.0, deadline - time.monotonic())) == 0
+    return typed
+
+
 # --- RQ's work horse ---------------------------------------------------------------------------------------------
 # RQ runs each job in a forked work horse that leaves the worker's process group (`os.setpgrp()` in
 # `rq.worker.Worker.fork_work_horse`): found, stopped and killed through /proc.

@@ -1,5 +1,6 @@
 """A TCP proxy in front of Redis that can hold a process still right after a given command went through: the test
-then kills it there, at a chosen point between two Redis calls, which no sleep or signal timing can promise."""
+then kills it there, at a chosen point between two Redis calls, which no sleep or signal timing can promise. It also
+counts what Redis sent back, for tests of how much a request reads."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class FreezingProxy:
         self._sockets: list[socket.socket] = []
         self._refusing = False
         self._answering: socket.socket | None = None  # the connection whose request froze the proxy, until answered
+        self._counting = threading.Lock()
+        self.replied = 0  # bytes Redis sent back so far, to every client
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -137,6 +140,8 @@ class FreezingProxy:
                 data = upstream.recv(CHUNK)
                 if not data:
                     break
+                with self._counting:
+                    self.replied += len(data)
                 client.sendall(data)
                 if self._answering is upstream:
                     self._answering = None

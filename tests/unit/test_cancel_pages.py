@@ -18,7 +18,7 @@ from dialogs.effects import CODE, CONFIRMATION, Reply, SendMessage
 from dialogs.engine import Facts, Message, statement_for, step
 from dialogs.messages import CATALOGUES, money, render, screen_template, when
 from dialogs.model import CONFIRMING, IDLE, VERIFYING, DialogState, Subscriber, Subscription
-from tests.support.imported import MAX_FEE_FEN, MAX_NAME, MAX_PACKAGES, fees, names
+from tests.support.imported import MAX_FEE_FEN, MAX_NAME, MAX_PACKAGES, fees, names, ordinary_fees, ordinary_names
 from tests.support.profiles import examples
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -258,3 +258,17 @@ def test_every_message_of_a_cancel_fits_and_names_every_package_once(items, poli
     command, numbers = data.draw(commands(len(items)))
     done = cancel(command, who, policy, screen)
     assert_each_named_once(done, who, policy, tuple(who.subscriptions[n - 1].id for n in numbers))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(items=st.lists(st.tuples(ordinary_names, ordinary_fees), min_size=1, max_size=3 * budgets.PACKAGES),
+       policy=st.sampled_from(list(POLICIES.values())), locale=st.sampled_from(["zh", "en"]))
+def test_each_page_and_result_message_holds_at_least_packages_ordinary_lines(items, policy, locale) -> None:
+    """The rule the budgets are sized by (dialogs/budgets.py): every part but the last holds budgets.PACKAGES."""
+    who = subscriber(items, locale)
+    done = cancel("TD ALL", who, policy)
+    quoted = quotes(who, policy, done.selected)
+    pages = [len(assert_confirm_page(page, locale, policy, quoted)) for page in done.pages]
+    results = [len(assert_result_message(text, locale, policy, n, len(done.results)))
+               for n, text in enumerate(done.results, 1)]
+    assert all(count >= budgets.PACKAGES for count in pages[:-1] + results[:-1]), (pages, results)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from gateway.state import keys
+from redis.crc import key_slot
+
+from gateway.state import escalations, keys
 from gateway.state.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +50,9 @@ def _built_keys(path: Path) -> list[str]:
 def test_no_module_but_keys_builds_a_key_name() -> None:
     others = [p for p in sorted((ROOT / "gateway").rglob("*.py")) if p != KEYS_MODULE]
     assert [found for path in others for found in _built_keys(path)] == []
+
+
+def test_open_escalations_are_counted_in_their_index_s_cluster_slot() -> None:
+    index, counts = escalations.index_key(Keys()), escalations.counts_key(Keys())
+    assert (index, counts) == ("tdbot:escalations", "tdbot:escalations:reasons{tdbot:escalations}")
+    assert key_slot(counts.encode()) == key_slot(index.encode())

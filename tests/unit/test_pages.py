@@ -28,7 +28,7 @@ from dialogs.model import (
     Subscriber,
     Subscription,
 )
-from tests.support.imported import MAX_PACKAGES, fees, names
+from tests.support.imported import MAX_PACKAGES, fees, names, ordinary_fees, ordinary_names
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 MSISDN = "+8613800138000"
@@ -137,6 +137,19 @@ def test_statements_and_what_jf_would_pay_show_every_line_once(items, policy, sc
         state, to_pay = walk("JF", who, policy, screen)
         assert_pages("pay_confirm", to_pay, len(payable), policy, screen, locale)
         assert state.stage == CONFIRMING and len(state.selected) == len(payable)
+
+
+ordinary = st.lists(st.tuples(ordinary_names, ordinary_fees, st.just(True)), min_size=1, max_size=3 * budgets.PACKAGES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=ordinary, policy=policies, locale=st.sampled_from(["zh", "en"]),
+       command=st.sampled_from(["TD", "0000", "ZD", "JF"]))
+def test_an_sms_page_holds_at_least_packages_ordinary_lines(items, policy, locale, command) -> None:
+    """The rule the budgets are sized by (dialogs/budgets.py): every page but the last holds budgets.PACKAGES."""
+    _, shown = walk(command, subscriber(items, locale), policy, SMS)
+    counts = [len(item_lines(page, KEYS[command], locale)) for page in shown]
+    assert all(count >= budgets.PACKAGES for count in counts[:-1]), (counts, shown)
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,10 +13,11 @@ from dialogs import budgets
 from dialogs.messages import CATALOGUES, LANGS, day, money, render, when
 from dialogs.segments import fits, segments
 from tests.support.imported import MAX_FEE_FEN as API_FEE_FEN
+from tests.support.imported import ORDINARY_FEE_FEN
 
 # The dearest package we expect (999.99 元/month; the API accepts more, at the cost of segments),
 # on a name as long as a message shows it.
-MAX_FEE_FEN = 99_999
+MAX_FEE_FEN = ORDINARY_FEE_FEN
 NAME = "咪咕视频钻石会员尊享月包"
 assert len(NAME) == budgets.NAME_CHARS
 LATEST = datetime(2026, 12, 31, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai: the widest clock and date

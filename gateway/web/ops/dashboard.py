@@ -38,8 +38,8 @@ def build(runtime: Runtime) -> Dashboard:
     metrics.flush_traffic(runtime)
     now = runtime.clock()
     depths = scrape.queue_depths(runtime)
-    open_ones = escalations.open_ones(runtime.redis, runtime.keys, limit=10_000)
-    overdue = overdue_list.deadlines(runtime.redis, runtime.keys)
+    escalated = _by_age(runtime, escalations.index_key(runtime.keys), now, ESCALATION_AGES)
+    overdue = _by_age(runtime, overdue_list.key(runtime.keys), now, OVERDUE_AGES)
     return Dashboard(
         traffic=_traffic(runtime, now),
         queues=charts.bars("Jobs by queue and state", [
@@ -47,12 +47,10 @@ def build(runtime: Runtime) -> Dashboard:
         ] or [("all queues empty", 0)]),
         failed=sum(states["failed"] for states in depths.values()),
         reminders=_reminders(runtime, now),
-        escalations=charts.bars("Open escalations by age", _ages([now.timestamp() - at for *_, at in open_ones],
-                                                                 ESCALATION_AGES)),
-        open_escalations=len(open_ones),
-        overdue=charts.bars("Overdue statements by days past the deadline",
-                            _ages([now.timestamp() - at for at in overdue], OVERDUE_AGES)),
-        overdue_count=len(overdue),
+        escalations=charts.bars("Open escalations by age", escalated),
+        open_escalations=sum(n for _, n in escalated),
+        overdue=charts.bars("Overdue statements by days past the deadline", overdue),
+        overdue_count=sum(n for _, n in overdue),
         worker_seen=scrape.worker_seen_seconds(runtime),
     )
 
@@ -81,9 +79,18 @@ def _reminders(runtime: Runtime, now: datetime) -> Markup:
     return charts.bars("Reminders due per hour, next 48 h (UTC)", values, label_every=6)
 
 
-def _ages(ages: list[float], buckets: tuple[tuple[int | None, str], ...]) -> list[tuple[str, int]]:
-    counts = dict.fromkeys((label for _, label in buckets), 0)
-    for age in ages:
-        label = next(label for limit, label in buckets if limit is None or age < limit)
-        counts[label] += 1
-    return list(counts.items())
+def _by_age(runtime: Runtime, key: str, now: datetime, buckets: tuple[tuple[int | None, str], ...]
+            ) -> list[tuple[str, int]]:
+    """(label, how many) for each of `buckets` (the age each is under, None for the rest) of the sorted set `key`,
+    scored by when each thing happened: counted by Redis (ZCOUNT), so that however many there are, none is read. One
+    "in the future" (another host's clock) is in the first bucket."""
+    spans, until = [], float("inf")
+    for limit, _ in buckets:
+        after = float("-inf") if limit is None else now.timestamp() - limit
+        spans.append((after, until))
+        until = after
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        for after, until in spans:
+            pipe.zcount(key, f"({after}", until)
+        counts = pipe.execute()
+    return [(label, n) for (_, label), n in zip(buckets, counts, strict=True)]

@@ -119,8 +119,7 @@ def escalation(ref: str, reason: str, stamp: str = "") -> str:
 def take(ref: str, reason: str) -> Response:
     rt = runtime()
     actions.take(rt, _number(rt, ref), reason, current_user.name, force=current_user.can(ADMIN))
-    flash("You have taken this escalation.")
-    return redirect(url_for("ops.escalation", ref=ref, reason=reason))
+    return _back_to(ref, reason, "You have taken this escalation.")
 
 
 @bp.post("/escalations/<ref>/<reason>/reply")
@@ -129,21 +128,26 @@ def reply(ref: str, reason: str) -> Response:
     rt = runtime()
     actions.reply(rt, _number(rt, ref), reason, current_user.name, request.form.get("text", ""),
                   force=current_user.can(ADMIN))
-    flash("Reply queued: it goes out as a normal message (see its delivery status in the timeline).")
-    return redirect(url_for("ops.escalation", ref=ref, reason=reason))
+    return _back_to(ref, reason, "Reply queued: it goes out as a normal message (see its delivery status in the "
+                    "timeline).")
 
 
 @bp.post("/escalations/<ref>/<reason>/resolve")
 @requires(AGENT)
 def resolve(ref: str, reason: str) -> Response:
-    rt = runtime()
     note = request.form.get("note", "").strip()[:NOTE_CHARS]
     if not note:
-        flash("Say in a note how it was resolved.")
-        return redirect(url_for("ops.escalation", ref=ref, reason=reason))
+        return _back_to(ref, reason, "Say in a note how it was resolved.")
+    rt = runtime()
     done = actions.resolve(rt, _number(rt, ref), reason, current_user.name, note)
-    flash("Resolved." + (" The bot answers this number again." if reason == REQUESTED else ""))
-    return redirect(url_for("ops.escalation", ref=ref, reason=reason, stamp=done.stamp))
+    return _back_to(ref, reason, "Resolved." + (" The bot answers this number again." if reason == REQUESTED else ""),
+                    stamp=done.stamp)
+
+
+def _back_to(ref: str, reason: str, said: str, **where: str) -> Response:
+    """After an action on an escalation: what was done, on the escalation's page (a resolved one's, with `stamp`)."""
+    flash(said)
+    return redirect(url_for("ops.escalation", ref=ref, reason=reason, **where))
 
 
 @bp.errorhandler(Refused)
