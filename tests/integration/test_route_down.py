@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from werkzeug.serving import make_server
@@ -141,3 +141,71 @@ def test_a_link_down_for_an_hour_sends_every_reminder_still_in_time_once_it_is_b
     assert left == []
     assert len(runtime.store.escalations()) == 1  # one outage, one escalation
     assert "tdbot_route_down_seconds{" not in app.test_client().get("/metrics").get_data(as_text=True)
+
+
+def passes(runtime: Runtime, clock, seconds: int) -> None:
+    """`seconds` of the app's clock and of RQ's schedule, a ROUTE_RETRY-sized step at a time at most a minute."""
+    clock.advance(seconds=seconds)
+    outbox.recover_job()
+    run_scheduled(runtime, seconds)
+
+
+def test_a_confirmation_whose_link_is_down_for_more_than_a_day_fails_for_good_and_is_followed_up(test_config, clock,
+                                                                                                  sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    confirmation = answer(runtime, CONFIRMATION, "您的视频会员已退订。", "+8613800000001")
+    for _ in range(25 * 2):  # 25 hours, half an hour at a time
+        passes(runtime, clock, 1800)
+    stored = runtime.store.load_message(confirmation.msisdn, confirmation.id)
+    assert stored.status == "failed", (stored.status, stored.attempts, stored.error)
+    sendsms.busy = False  # back: the day-old copy itself never goes; its follow-up (a resend) does, once
+    for _ in range(10):
+        passes(runtime, clock, 60)
+    assert runtime.store.load_message(confirmation.msisdn, confirmation.id).status == "failed"
+    assert len(sendsms.taken) == 1, sendsms.taken
+
+
+def test_a_link_that_flaps_sends_nothing_twice_and_tells_operators_once_per_outage(test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    first = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86138000000{n:02d}") for n in range(5)]
+    passes(runtime, clock, 1)
+    sendsms.busy = False
+    passes(runtime, clock, 30)
+    passes(runtime, clock, 1)
+    sendsms.busy = True
+    second = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86139000000{n:02d}") for n in range(5)]
+    passes(runtime, clock, 1)
+    sendsms.busy = False
+    for _ in range(6):
+        passes(runtime, clock, 30)
+    sent = Counter(sendsms.taken)
+    assert sorted(sent) == sorted((m.msisdn, m.text) for m in first + second) and set(sent.values()) == {1}
+    assert [e[1] for e in runtime.store.escalations()] == [ROUTE_DOWN, ROUTE_DOWN]
+    assert {runtime.store.load_message(m.msisdn, m.id).attempts for m in first + second} == {1}
+
+
+def test_a_reminder_waiting_for_its_link_when_quiet_hours_begin_waits_for_their_end(test_config, clock, sendsms):
+    clock.now = datetime(2026, 11, 25, 13, 50, tzinfo=UTC)  # 21:50 in Shanghai; quiet 22:00-08:00
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "22:00-08:00"})
+    runtime = app.extensions["tdbot"]
+    subscriber = owing("+8613800000009", clock.now, clock.now + timedelta(days=7))
+    runtime.store.save_subscriber(subscriber)
+    reminder = Reminder(SETTLE, subscriber.msisdn, subscriber.statements[0].id)
+    due.schedule(runtime.redis, runtime.keys, [(reminder, clock.now)])
+    sendsms.busy = True
+    a_minute_passes(runtime, clock)
+    assert runtime.store.load_message(subscriber.msisdn, message_id(reminder)) is not None
+    for _ in range(14):  # to 22:05
+        a_minute_passes(runtime, clock)
+    sendsms.busy = False
+    for _ in range(30):  # 22:05 to 22:35, the link back
+        a_minute_passes(runtime, clock)
+    assert sendsms.taken == []
+    clock.now = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)  # 08:00
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert [n for n, _ in sendsms.taken] == [subscriber.msisdn]
