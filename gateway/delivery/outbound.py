@@ -144,6 +144,7 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     if not routes_down.may_try(runtime.redis, runtime.keys, route.name, now, ROUTE_RETRY):  # another one probes it
         if _waited_too_long(runtime, message):
             return Verdict(ROUTE_GONE)
+        _give_up_turn(runtime, message)
         _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
         return Verdict(WAITING)
     rate = repr(route.pacer.mps)  # a booking made at another rate (before a restart) is booked afresh
@@ -153,6 +154,13 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
         _enqueue_in(runtime, message, later.wait, _current_queue())
         return Verdict(PACED)
     return verdict(runtime, message)
+
+
+def _give_up_turn(runtime: Runtime, message: OutboundMessage) -> None:
+    """A turn that comes while the route is away is not kept for its return: the backlog would leave all at once,
+    every booking less than STALE_AFTER late (docs/delivery.md)."""
+    if message.slot:
+        _record(runtime, message, slot=0)
 
 
 def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
@@ -315,7 +323,7 @@ def _wait_for_route(runtime: Runtime, message: OutboundMessage, exc: SendError) 
     """The route is away and took nothing: the message is queued again as it was (no attempt used up) and comes back
     to look at its route, and at whether it still has something to say, in ROUTE_RETRY (docs/delivery.md)."""
     _route_down(runtime, message, exc)
-    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}")
+    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}", slot=0)
     _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
     return WAITING
 

@@ -6,6 +6,7 @@ and RQ's schedule moved forward, not slept."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -209,3 +210,27 @@ def test_a_reminder_waiting_for_its_link_when_quiet_hours_begin_waits_for_their_
     for _ in range(3):
         a_minute_passes(runtime, clock)
     assert [n for n, _ in sendsms.taken] == [subscriber.msisdn]
+
+
+def test_a_backlog_booked_before_its_link_went_down_leaves_at_the_links_pace_once_it_is_back(test_config, clock,
+                                                                                              sendsms):
+    mps, backlog = 10, 20
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off",
+                      "TDBOT_MPS_KANNEL_CMCC": mps})
+    runtime = app.extensions["tdbot"]
+    messages = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86138000001{n:02d}") for n in range(backlog)]
+    run_scheduled(runtime, 0)  # the first leaves, every other one books its turn
+    sendsms.busy = True  # down before the turns come
+    time.sleep(backlog / mps)  # every turn has come, while the link is away
+    passes(runtime, clock, 30)
+    assert len(sendsms.taken) == 1
+    sendsms.busy = False
+    started = time.monotonic()
+    passes(runtime, clock, 30)  # the probe
+    while len(sendsms.taken) < backlog and time.monotonic() - started < 3 * backlog / mps:
+        time.sleep(0.05)
+        passes(runtime, clock, 1)
+    took = time.monotonic() - started
+    assert len(sendsms.taken) == backlog
+    assert {runtime.store.load_message(m.msisdn, m.id).status for m in messages} == {SENT}
+    assert took >= (backlog - 3) / mps, f"{backlog} messages left in {took:.2f} s on a {mps} MPS link"
