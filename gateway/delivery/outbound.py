@@ -173,7 +173,7 @@ def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
         if not runtime.store.claim_message(message.msisdn, message.id, at=at):
             return "skipped"
         return _fail(runtime, message, message.attempts, ROUTE_GONE)
-    advance(runtime, message, SKIPPED, error=decision)
+    advance(runtime, message, SKIPPED, error=decision, **_forget_code(message))  # a code that never goes: its text too
     return "skipped"
 
 

@@ -234,3 +234,48 @@ def test_a_backlog_booked_before_its_link_went_down_leaves_at_the_links_pace_onc
     assert len(sendsms.taken) == backlog
     assert {runtime.store.load_message(m.msisdn, m.id).status for m in messages} == {SENT}
     assert took >= (backlog - 3) / mps, f"{backlog} messages left in {took:.2f} s on a {mps} MPS link"
+
+
+def test_one_link_down_holds_only_its_own_messages_while_the_other_keeps_flowing(test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    runtime.routes[ROUTE].sender.url = f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms"  # cmcc's link gone
+    held, flowing = [], []
+    for n in range(5):
+        for route, into in ((ROUTE, held), ("kannel-cucc", flowing)):
+            message = OutboundMessage(f"{route}-{n}", f"+8613{n}0000{len(into):04d}", f"退订{route}{n}", CONFIRMATION,
+                                      int(clock.now.timestamp()), route=route)
+            runtime.store.save_message(message)
+            outbound.enqueue(runtime, [message])
+            into.append(message)
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert sorted(sendsms.taken) == sorted((m.msisdn, m.text) for m in flowing)
+    [(number, reason)] = runtime.store.escalations()  # named after the cmcc message that found its link down
+    assert reason == ROUTE_DOWN and number in {m.msisdn for m in held}
+    assert {runtime.store.load_message(m.msisdn, m.id).status for m in held} == {QUEUED}
+    runtime.routes[ROUTE].sender.url = sendsms.url
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert Counter(sendsms.taken) == Counter((m.msisdn, m.text) for m in held + flowing)
+
+
+def test_a_code_that_expires_while_its_link_is_down_is_skipped_and_the_one_asked_for_again_goes_once(
+        test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    first = answer(runtime, CODE, "【中国移动】验证码428613，5分钟内有效。", "+8613800000077")
+    for _ in range(6):
+        a_minute_passes(runtime, clock)
+    stored = runtime.store.load_message(first.msisdn, first.id)
+    assert stored.status == SKIPPED and "expired" in stored.error and "428613" not in stored.text
+    again = OutboundMessage("code-again", first.msisdn, "【中国移动】验证码551234，5分钟内有效。", CODE,
+                            int(clock.now.timestamp()), route=ROUTE)
+    runtime.store.save_message(again)
+    outbound.enqueue(runtime, [again])
+    a_minute_passes(runtime, clock)
+    sendsms.busy = False
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert sendsms.taken == [(again.msisdn, again.text)]
