@@ -25,7 +25,7 @@ from dialogs.reasons import OUTBOX_STUCK, OUTBOX_UNREADABLE
 from gateway.delivery import outbound
 from gateway.jobs import charges
 from gateway.runtime import Runtime, current
-from gateway.state import due
+from gateway.state import due, indexed
 from gateway.state.keys import PENDING
 from gateway.state.store import Batch
 
@@ -40,15 +40,6 @@ DISCOVER_CALLS = 20  # SCAN calls a cron run makes: a pass over 10M keys takes u
 UNREADABLE = "unreadable"  # entries recover could not read, set aside by subscriber|inbound id
 STUCK_AFTER = 30  # failed cron tries (about one a minute) before a person is told; the cron keeps trying
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-
-# KEYS: the index. ARGV: member, the score it was seen with. A step that indexed it again since keeps it.
-_FORGET = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-"""
 
 # KEYS: the subscriber's outbox. ARGV: inbound id, the entry. Only an entry still there is rewritten: one a retry
 # has finished since stays finished.
@@ -190,7 +181,7 @@ def _recover_batch(runtime: Runtime, older_than: float, batch: int) -> tuple[int
         if runtime.redis.hlen(key(runtime, msisdn)):
             runtime.redis.zadd(index_key(runtime), {msisdn: runtime.clock().timestamp()}, xx=True)
         else:
-            runtime.redis.register_script(_FORGET)(keys=[index_key(runtime)], args=[msisdn, seen])
+            indexed.forget(runtime.redis, index_key(runtime), msisdn, seen)  # a step that indexed it again keeps it
     return done, len(due)
 
 

@@ -9,17 +9,8 @@ from typing import NamedTuple
 
 from redis import Redis
 
+from gateway.state import indexed
 from gateway.state.keys import FOLLOW_UPS, Keys
-
-# KEYS: the index. ARGV: member, the score it was noted with. A note written again since (a later failure report of
-# the same copy) is that writer's to clear.
-_CLEAR = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-"""
 
 
 class Note(NamedTuple):
@@ -44,7 +35,7 @@ def note(redis: Redis, keys: Keys, msisdn: str, message_id: str, error_code: str
 
 
 def clear(redis: Redis, keys: Keys, noted: Note) -> None:
-    redis.register_script(_CLEAR)(keys=[key(keys)], args=[noted.member, noted.at])
+    indexed.forget(redis, key(keys), noted.member, noted.at)  # a note written again since is its writer's
 
 
 def older_than(redis: Redis, keys: Keys, cutoff: float, count: int) -> list[Note]:
