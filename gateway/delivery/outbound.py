@@ -63,6 +63,7 @@ IN_FLIGHT = 60
 IN_FLIGHT_NOW = "in flight"
 ROUTE_RETRY = 30  # seconds: how often a message waiting for its route comes back, and one of them tries the route
 ROUTE_WAIT_LIMIT = 86400  # seconds from when it was made that anything but a reminder or a code waits for its route
+ROUTE_GONE = "its route was down for longer than a day"
 # A late `delivered` outranks an earlier failure report: the phone has the message after all (docs/delivery.md).
 RANK = {QUEUED: 0, SENDING: 1, SENT: 2, UNDELIVERED: 3, FAILED: 3, SKIPPED: 3, DELIVERED: 4}
 
@@ -141,6 +142,9 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     route = runtime.route(message)
     now = runtime.clock().timestamp()
     if not routes_down.may_try(runtime.redis, runtime.keys, route.name, now, ROUTE_RETRY):  # another one probes it
+        if _waited_too_long(runtime, message):
+            return Verdict(ROUTE_GONE)
+        _give_up_turn(runtime, message)
         _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
         return Verdict(WAITING)
     rate = repr(route.pacer.mps)  # a booking made at another rate (before a restart) is booked afresh
@@ -152,12 +156,24 @@ def _cleared(runtime: Runtime, message: OutboundMessage) -> Verdict:
     return verdict(runtime, message)
 
 
+def _give_up_turn(runtime: Runtime, message: OutboundMessage) -> None:
+    """A turn that comes while the route is away is not kept for its return: the backlog would leave all at once,
+    every booking less than STALE_AFTER late (docs/delivery.md)."""
+    if message.slot:
+        _record(runtime, message, slot=0)
+
+
 def _not_sent(runtime: Runtime, message: OutboundMessage, decision: str) -> str:
     if decision in (PACED, WAITING):
         return decision  # queued again for when its slot comes, or to look at its route again
     if decision == HELD:
         return "held"  # a reminder in quiet hours: still queued, and back in the due index for their end
-    advance(runtime, message, SKIPPED, error=decision)
+    if decision == ROUTE_GONE:  # claimed first: only the run that claims it may record it failed
+        at = int(runtime.clock().timestamp())
+        if not runtime.store.claim_message(message.msisdn, message.id, at=at):
+            return "skipped"
+        return _fail(runtime, message, message.attempts, ROUTE_GONE)
+    advance(runtime, message, SKIPPED, error=decision, **_forget_code(message))  # a code that never goes: its text too
     return "skipped"
 
 
@@ -267,8 +283,11 @@ def _current_queue() -> str:
 
 
 def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
-    if exc.unreachable and runtime.clock().timestamp() < message.created_at + ROUTE_WAIT_LIMIT:
-        return _wait_for_route(runtime, message, exc)
+    if exc.unreachable:  # no attempt used up, and no RQ retry: that would only queue it to wait again
+        if not _waited_too_long(runtime, message):
+            return _wait_for_route(runtime, message, exc)
+        log.error("message %s to %s: %s (%s)", message.id, message.msisdn, ROUTE_GONE, exc)
+        return _fail(runtime, message, message.attempts, f"{ROUTE_GONE}: {exc}")
     attempts = message.attempts + 1
     job = get_current_job()
     if exc.retryable and job is not None and job.retries_left:
@@ -277,22 +296,34 @@ def _failed(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
         metrics.outbound(runtime, runtime.route(message).channel, metrics.RETRIED)
         raise exc
     log.error("send to %s failed for good: %s", message.msisdn, exc)
-    metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
     if exc.escalate:
         runtime.store.escalate(message.msisdn, SEND_REFUSED, runtime.clock(), context={
             "message": message.id, "route": runtime.route(message).name, "error": str(exc)})
-    code = str(exc.code or "")
+    return _fail(runtime, message, attempts, f"{exc.code}: {exc}", str(exc.code or ""))
+
+
+def _fail(runtime: Runtime, message: OutboundMessage, attempts: int, error: str, code: str = "") -> str:
+    """Record the claimed `message` failed for good and do its follow-up (noted first: docs/delivery.md)."""
+    metrics.outbound(runtime, runtime.route(message).channel, metrics.FAILED)
     with following_up(runtime, message, code):
-        if advance(runtime, message, FAILED, attempts=attempts, error=f"{exc.code}: {exc}", **_forget_code(message)):
+        if advance(runtime, message, FAILED, attempts=attempts, error=error, **_forget_code(message)):
             undelivered(runtime, message, code)
     return "failed"
+
+
+def _waited_too_long(runtime: Runtime, message: OutboundMessage) -> bool:
+    """A message held up by its route past ROUTE_WAIT_LIMIT: a reminder (its deadline) and a code (CODE_TTL) are
+    bounded by their own checks instead (docs/delivery.md)."""
+    if message.kind in (REMINDER, CODE):
+        return False
+    return runtime.clock().timestamp() >= message.created_at + ROUTE_WAIT_LIMIT
 
 
 def _wait_for_route(runtime: Runtime, message: OutboundMessage, exc: SendError) -> str:
     """The route is away and took nothing: the message is queued again as it was (no attempt used up) and comes back
     to look at its route, and at whether it still has something to say, in ROUTE_RETRY (docs/delivery.md)."""
     _route_down(runtime, message, exc)
-    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}")
+    _record(runtime, message, status=QUEUED, error=f"waiting for its route: {exc}", slot=0)
     _enqueue_in(runtime, message, ROUTE_RETRY, _current_queue())
     return WAITING
 

@@ -8,7 +8,7 @@ from dialogs.effects import CODE, CONFIRMATION, NOTICE
 from dialogs.reasons import CONFIRMATION_UNDELIVERED
 from gateway import create_app
 from gateway.delivery import outbound
-from gateway.state import follow_ups
+from gateway.state import escalations, follow_ups
 from gateway.state.messages import DELIVERED, FAILED, SENT, UNDELIVERED
 from tests.support.delivery import MSISDN, queue_message, stored
 from tests.support.metrics import receipts_counted
@@ -272,3 +272,67 @@ def test_a_follow_up_done_leaves_no_note(phone, fake_twilio):
     fake_twilio.progress(sent, "sent", "undelivered", client=phone.client, error_code="30003")
     assert scheduled_jobs(phone.runtime) == 1  # the resend
     assert phone.runtime.redis.zcard(follow_ups.key(phone.runtime.keys)) == 0
+
+
+def _cut_after_moving(twilio_config, fake_twilio, redis_url, proxy, resends: int = 0):
+    """A confirmation sent, then its undelivered report cut short right after the copy moved (the process killed
+    there): the copy is undelivered, its follow-up noted and not done."""
+    app = create_app({**twilio_config, "REDIS_URL": proxy.url})
+    seed_demo(app)
+    phone = Phone(app.test_client(), app, MSISDN)
+    message = queue_message(phone.runtime, "您的视频会员已退订。", CONFIRMATION)
+    if resends:
+        phone.runtime.redis.hset(phone.runtime.keys.message(MSISDN, message.id), "resends", resends)
+    phone.deliver()
+    sent = fake_twilio.to(MSISDN)[-1]
+    cut = proxy.cut_after(b"EXEC", lambda: fake_twilio.post_status(sent, "undelivered", "30003", client=phone.client))
+    assert cut.status_code == 503 and stored(phone.runtime, message).status == UNDELIVERED
+    assert scheduled_jobs(phone.runtime) == 0 and phone.runtime.redis.zcard(follow_ups.key(phone.runtime.keys)) == 1
+    return phone, message, sent
+
+
+@pytest.mark.parametrize("first", ["recovery", "report"])
+@pytest.mark.parametrize("resends", [0, len(outbound.RESEND_DELAYS)])
+def test_a_follow_up_done_by_recovery_and_by_a_repeated_report_resends_or_escalates_once(
+        twilio_config, fake_twilio, redis_url, clock, first, resends):
+    proxy = FreezingProxy(redis_url)
+    try:
+        phone, message, sent = _cut_after_moving(twilio_config, fake_twilio, redis_url, proxy, resends)
+        runtime = phone.runtime
+        clock.advance(seconds=outbound.FOLLOW_UP_AFTER + 1)
+        recovery = lambda: outbound.follow_up_left(runtime)  # noqa: E731
+        report = lambda: fake_twilio.post_status(sent, "undelivered", "30003", client=phone.client)  # noqa: E731
+        for follow_up in ([recovery, report] if first == "recovery" else [report, recovery]):
+            follow_up()
+        if resends:
+            assert runtime.store.escalations() == [ESCALATED]
+            escalations.resolve(runtime.redis, runtime.keys, MSISDN, CONFIRMATION_UNDELIVERED, "agent", "called",
+                                clock.now, 7)
+        report()  # once more, after a person dealt with it
+        outbound.follow_up_left(runtime)
+        assert runtime.redis.zcard(follow_ups.key(runtime.keys)) == 0
+        run_scheduled(runtime, max(outbound.RESEND_DELAYS))
+        if resends:  # the last copy: a person told once, nothing resent
+            assert len(fake_twilio.to(MSISDN)) == 1 and stored(runtime, message).told
+            assert runtime.store.escalations() == []
+        else:
+            assert len(fake_twilio.to(MSISDN)) == 2 and runtime.store.escalations() == []
+    finally:
+        proxy.close()
+
+
+def test_a_follow_up_noted_for_a_copy_reported_delivered_meanwhile_does_nothing(twilio_config, fake_twilio,
+                                                                                  redis_url, clock):
+    proxy = FreezingProxy(redis_url)
+    try:
+        phone, message, sent = _cut_after_moving(twilio_config, fake_twilio, redis_url, proxy)
+        runtime = phone.runtime
+        assert fake_twilio.post_status(sent, "delivered", client=phone.client).status_code == 204
+        clock.advance(seconds=outbound.FOLLOW_UP_AFTER + 1)
+        assert outbound.follow_up_left(runtime) == 0
+        assert runtime.redis.zcard(follow_ups.key(runtime.keys)) == 0
+        run_scheduled(runtime, max(outbound.RESEND_DELAYS))
+        assert len(fake_twilio.to(MSISDN)) == 1 and runtime.store.escalations() == []
+        assert stored(runtime, message).status == DELIVERED
+    finally:
+        proxy.close()

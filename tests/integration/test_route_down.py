@@ -6,9 +6,10 @@ and RQ's schedule moved forward, not slept."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from werkzeug.serving import make_server
@@ -141,3 +142,140 @@ def test_a_link_down_for_an_hour_sends_every_reminder_still_in_time_once_it_is_b
     assert left == []
     assert len(runtime.store.escalations()) == 1  # one outage, one escalation
     assert "tdbot_route_down_seconds{" not in app.test_client().get("/metrics").get_data(as_text=True)
+
+
+def passes(runtime: Runtime, clock, seconds: int) -> None:
+    """`seconds` of the app's clock and of RQ's schedule, a ROUTE_RETRY-sized step at a time at most a minute."""
+    clock.advance(seconds=seconds)
+    outbox.recover_job()
+    run_scheduled(runtime, seconds)
+
+
+def test_a_confirmation_whose_link_is_down_for_more_than_a_day_fails_for_good_and_is_followed_up(test_config, clock,
+                                                                                                  sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    confirmation = answer(runtime, CONFIRMATION, "您的视频会员已退订。", "+8613800000001")
+    for _ in range(25 * 2):  # 25 hours, half an hour at a time
+        passes(runtime, clock, 1800)
+    stored = runtime.store.load_message(confirmation.msisdn, confirmation.id)
+    assert stored.status == "failed", (stored.status, stored.attempts, stored.error)
+    sendsms.busy = False  # back: the day-old copy itself never goes; its follow-up (a resend) does, once
+    for _ in range(10):
+        passes(runtime, clock, 60)
+    assert runtime.store.load_message(confirmation.msisdn, confirmation.id).status == "failed"
+    assert len(sendsms.taken) == 1, sendsms.taken
+
+
+def test_a_link_that_flaps_sends_nothing_twice_and_tells_operators_once_per_outage(test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    first = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86138000000{n:02d}") for n in range(5)]
+    passes(runtime, clock, 1)
+    sendsms.busy = False
+    passes(runtime, clock, 30)
+    passes(runtime, clock, 1)
+    sendsms.busy = True
+    second = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86139000000{n:02d}") for n in range(5)]
+    passes(runtime, clock, 1)
+    sendsms.busy = False
+    for _ in range(6):
+        passes(runtime, clock, 30)
+    sent = Counter(sendsms.taken)
+    assert sorted(sent) == sorted((m.msisdn, m.text) for m in first + second) and set(sent.values()) == {1}
+    assert [e[1] for e in runtime.store.escalations()] == [ROUTE_DOWN, ROUTE_DOWN]
+    assert {runtime.store.load_message(m.msisdn, m.id).attempts for m in first + second} == {1}
+
+
+def test_a_reminder_waiting_for_its_link_when_quiet_hours_begin_waits_for_their_end(test_config, clock, sendsms):
+    clock.now = datetime(2026, 11, 25, 13, 50, tzinfo=UTC)  # 21:50 in Shanghai; quiet 22:00-08:00
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "22:00-08:00"})
+    runtime = app.extensions["tdbot"]
+    subscriber = owing("+8613800000009", clock.now, clock.now + timedelta(days=7))
+    runtime.store.save_subscriber(subscriber)
+    reminder = Reminder(SETTLE, subscriber.msisdn, subscriber.statements[0].id)
+    due.schedule(runtime.redis, runtime.keys, [(reminder, clock.now)])
+    sendsms.busy = True
+    a_minute_passes(runtime, clock)
+    assert runtime.store.load_message(subscriber.msisdn, message_id(reminder)) is not None
+    for _ in range(14):  # to 22:05
+        a_minute_passes(runtime, clock)
+    sendsms.busy = False
+    for _ in range(30):  # 22:05 to 22:35, the link back
+        a_minute_passes(runtime, clock)
+    assert sendsms.taken == []
+    clock.now = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)  # 08:00
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert [n for n, _ in sendsms.taken] == [subscriber.msisdn]
+
+
+def test_a_backlog_booked_before_its_link_went_down_leaves_at_the_links_pace_once_it_is_back(test_config, clock,
+                                                                                              sendsms):
+    mps, backlog = 10, 20
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off",
+                      "TDBOT_MPS_KANNEL_CMCC": mps})
+    runtime = app.extensions["tdbot"]
+    messages = [answer(runtime, CONFIRMATION, f"退订{n}", f"+86138000001{n:02d}") for n in range(backlog)]
+    run_scheduled(runtime, 0)  # the first leaves, every other one books its turn
+    sendsms.busy = True  # down before the turns come
+    time.sleep(backlog / mps)  # every turn has come, while the link is away
+    passes(runtime, clock, 30)
+    assert len(sendsms.taken) == 1
+    sendsms.busy = False
+    started = time.monotonic()
+    passes(runtime, clock, 30)  # the probe
+    while len(sendsms.taken) < backlog and time.monotonic() - started < 3 * backlog / mps:
+        time.sleep(0.05)
+        passes(runtime, clock, 1)
+    took = time.monotonic() - started
+    assert len(sendsms.taken) == backlog
+    assert {runtime.store.load_message(m.msisdn, m.id).status for m in messages} == {SENT}
+    assert took >= (backlog - 3) / mps, f"{backlog} messages left in {took:.2f} s on a {mps} MPS link"
+
+
+def test_one_link_down_holds_only_its_own_messages_while_the_other_keeps_flowing(test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    runtime.routes[ROUTE].sender.url = f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms"  # cmcc's link gone
+    held, flowing = [], []
+    for n in range(5):
+        for route, into in ((ROUTE, held), ("kannel-cucc", flowing)):
+            message = OutboundMessage(f"{route}-{n}", f"+8613{n}0000{len(into):04d}", f"退订{route}{n}", CONFIRMATION,
+                                      int(clock.now.timestamp()), route=route)
+            runtime.store.save_message(message)
+            outbound.enqueue(runtime, [message])
+            into.append(message)
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert sorted(sendsms.taken) == sorted((m.msisdn, m.text) for m in flowing)
+    [(number, reason)] = runtime.store.escalations()  # named after the cmcc message that found its link down
+    assert reason == ROUTE_DOWN and number in {m.msisdn for m in held}
+    assert {runtime.store.load_message(m.msisdn, m.id).status for m in held} == {QUEUED}
+    runtime.routes[ROUTE].sender.url = sendsms.url
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert Counter(sendsms.taken) == Counter((m.msisdn, m.text) for m in held + flowing)
+
+
+def test_a_code_that_expires_while_its_link_is_down_is_skipped_and_the_one_asked_for_again_goes_once(
+        test_config, clock, sendsms):
+    app = create_app({**test_config, **kannel_settings(sendsms.url), "TDBOT_QUIET_HOURS": "off"})
+    runtime = app.extensions["tdbot"]
+    sendsms.busy = True
+    first = answer(runtime, CODE, "【中国移动】验证码428613，5分钟内有效。", "+8613800000077")
+    for _ in range(6):
+        a_minute_passes(runtime, clock)
+    stored = runtime.store.load_message(first.msisdn, first.id)
+    assert stored.status == SKIPPED and "expired" in stored.error and "428613" not in stored.text
+    again = OutboundMessage("code-again", first.msisdn, "【中国移动】验证码551234，5分钟内有效。", CODE,
+                            int(clock.now.timestamp()), route=ROUTE)
+    runtime.store.save_message(again)
+    outbound.enqueue(runtime, [again])
+    a_minute_passes(runtime, clock)
+    sendsms.busy = False
+    for _ in range(3):
+        a_minute_passes(runtime, clock)
+    assert sendsms.taken == [(again.msisdn, again.text)]
