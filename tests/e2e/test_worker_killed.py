@@ -36,7 +36,7 @@ from gateway.state.keys import OUTBOX
 from gateway.state.messages import FAILED, SENDING, SENT
 from tests.support.delivery import MSISDN, queue_message
 from tests.support.phone import BASE_URL, seed_demo
-from tests.support.processes import HAS_PROC, gone, start_worker, wait_for, work_horse
+from tests.support.processes import HAS_PROC, gone, start_worker, stopped, wait_for, work_horse
 from tests.support.redis_proxy import FreezingProxy
 from tests.support.scheduled import run_scheduled
 
@@ -77,6 +77,19 @@ def handled(runtime, members: list[str]) -> set[str]:
         return {raw for raw, stored in zip(members, pipe.execute(), strict=True) if stored}
 
 
+def settled(runtime, horse: int, members: list[str]) -> set[str]:
+    """What a stopped horse had done: read once it is stopped and twice alike, since a write it sent just before the
+    signal may still reach Redis after a first look."""
+    wait_for(lambda: stopped(horse), "the work horse to stop", 10)
+    done = handled(runtime, members)
+    while True:
+        time.sleep(0.1)
+        again = handled(runtime, members)
+        if again == done:
+            return done
+        done = again
+
+
 def running_batch(runtime) -> Job | None:
     """The batch job RQ has marked started (one worker: at most one)."""
     started = runtime.queue(REMINDER_QUEUE).started_job_registry.get_job_ids(cleanup=False)
@@ -92,7 +105,7 @@ def freeze_horse_mid_batch(worker: subprocess.Popen, runtime, seconds: float = 6
         if horse is not None:
             os.kill(horse, signal.SIGSTOP)
             batch = running_batch(runtime)
-            done = handled(runtime, batch.args[0]) if batch is not None else set()
+            done = settled(runtime, horse, batch.args[0]) if batch is not None else set()
             if BATCH // 10 <= len(done) <= BATCH - BATCH // 10:
                 return horse, batch, done
             os.kill(horse, signal.SIGCONT)

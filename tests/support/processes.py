@@ -189,6 +189,12 @@ def work_horse(worker_pid: int) -> int | None:
     return None
 
 
+def stopped(pid: int) -> bool:
+    """Whether `pid` has stopped (SIGSTOP delivered), not merely been sent the signal."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] in ("T", "t")
+
+
 def gone(pid: int) -> bool:
     fields = _stat(pid)
     return fields is None or fields[0] in ("Z", "X")  # a zombie runs nothing more
