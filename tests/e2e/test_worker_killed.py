@@ -114,15 +114,18 @@ def freeze_horse_mid_batch(worker: subprocess.Popen, runtime, seconds: float = 6
 
 
 def kill(worker: subprocess.Popen, horse: int | None) -> None:
-    """The worker first: were the horse to die while its worker lived, RQ would fail the job itself, not abandon it."""
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
+    """Both dead, the horse never resumed and its death never seen by its worker. The worker's group is stopped first:
+    were the horse to die while its worker ran, RQ would fail the job itself, not abandon it; and were the worker to die
+    first, the kernel would wake the stopped horse (SIGCONT to an orphaned process group), which ran on for a moment."""
+    os.killpg(worker.pid, signal.SIGSTOP)
     if horse is not None:
         os.kill(horse, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while not gone(horse) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert gone(horse), f"work horse {horse} survived SIGKILL"
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
 
 
 def test_every_reminder_goes_out_exactly_once_after_a_worker_is_killed_mid_batch(app, clock, redis_url, tmp_path):
